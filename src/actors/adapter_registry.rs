@@ -1,0 +1,122 @@
+//! AdapterRegistry: owns the configuration's life-cycle. It watches the user's specs
+//! and `connections.yaml` (by modification time, every two seconds) and on `system
+//! reload`; on a change it re-reads them into the engine (whose per-connection REST
+//! clients are then rebuilt) and tells every client. A connections file that no longer
+//! parses keeps the last good configuration running.
+
+use super::status_publisher::{Notice, StatusPublisher};
+use super::Shared;
+use crate::engine::Config;
+use crate::warehouse::quote_ident;
+use actix::prelude::*;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// Watches and reloads configuration.
+pub struct AdapterRegistry {
+    shared: Arc<Shared>,
+    publisher: Addr<StatusPublisher>,
+    stamp: Vec<(PathBuf, Option<SystemTime>)>,
+}
+
+impl AdapterRegistry {
+    /// A registry notifying through `publisher`.
+    pub fn new(shared: Arc<Shared>, publisher: Addr<StatusPublisher>) -> Self {
+        let mut r = AdapterRegistry {
+            shared,
+            publisher,
+            stamp: Vec::new(),
+        };
+        r.stamp = r.snapshot();
+        r
+    }
+
+    fn snapshot(&self) -> Vec<(PathBuf, Option<SystemTime>)> {
+        let home = self.shared.engine.home();
+        let mut files = vec![home.connections_file()];
+        if let Ok(entries) = std::fs::read_dir(home.specs_dir()) {
+            let mut specs: Vec<PathBuf> =
+                entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+            specs.sort();
+            files.extend(specs);
+        }
+        files
+            .into_iter()
+            .map(|p| {
+                let m = std::fs::metadata(&p).and_then(|m| m.modified()).ok();
+                (p, m)
+            })
+            .collect()
+    }
+
+    /// Re-read the configuration; returns a one-line summary.
+    fn reload(&mut self) -> String {
+        self.stamp = self.snapshot();
+        let engine = &self.shared.engine;
+        let fresh = Config::load(engine.home());
+        let file_error = fresh.errors.iter().find(|e| {
+            matches!(
+                e,
+                crate::adapters::connections::ConnectionError::File { .. }
+            )
+        });
+        if let Some(err) = file_error {
+            let kept = engine.config().connections.len();
+            return format!("configuration not reloaded: {err}; keeping the last good configuration ({kept} connections)");
+        }
+        let mut summary = format!(
+            "configuration reloaded: {} connections ({}), {} specs",
+            fresh.connections.len(),
+            fresh
+                .connections
+                .iter()
+                .map(|c| c.schema.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            fresh.catalog.names().len()
+        );
+        for e in &fresh.errors {
+            summary.push_str(&format!("; {e}"));
+        }
+        for w in &fresh.catalog.warnings {
+            summary.push_str(&format!("; {w}"));
+        }
+        let schemas: Vec<String> = fresh.connections.iter().map(|c| c.schema.clone()).collect();
+        engine.set_config(fresh);
+        if let Ok(conn) = engine.warehouse().connect() {
+            for s in schemas {
+                let _ =
+                    conn.execute_batch(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(&s)));
+            }
+        }
+        summary
+    }
+}
+
+impl Actor for AdapterRegistry {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(Duration::from_secs(2), |act, _| {
+            if act.snapshot() != act.stamp {
+                let summary = act.reload();
+                act.publisher.do_send(Notice(summary));
+            }
+        });
+    }
+}
+
+/// Re-read the configuration now (`system reload`); answers with the summary.
+#[derive(Message)]
+#[rtype(result = "String")]
+pub struct Reload;
+
+impl Handler<Reload> for AdapterRegistry {
+    type Result = String;
+    fn handle(&mut self, _: Reload, _: &mut Context<Self>) -> String {
+        let summary = self.reload();
+        self.publisher.do_send(Notice(summary.clone()));
+        summary
+    }
+}

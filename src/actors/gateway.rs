@@ -1,0 +1,441 @@
+//! Gateway: the door for client requests, whichever transport carried them (ZeroMQ in
+//! the daemon, a direct call in `--no-daemon`). It keeps one interpreter [`Session`] per
+//! client session id and runs each statement on a blocking thread, so statements of
+//! different clients — and loads — run concurrently. [`HostJobs`] is how the interpreter
+//! reaches the queue and the daemon's controls.
+
+use super::adapter_registry::{AdapterRegistry, Reload};
+use super::loader_worker::now_ms;
+use super::queue_poller::{QueuePoller, Wake};
+use super::status_publisher::{Notice, Publish, StatusPublisher};
+use super::Shared;
+use crate::interpreter::{Interpreter, JobControl, Session};
+use crate::parser::{CancelTarget, SystemCommand};
+use crate::protocol::{
+    Action, JobRef, JobState, Output, Reply, Request, Requester, Response, ResultTable,
+};
+use crate::queue::{CancelOutcome, Enqueued};
+use actix::prelude::*;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// How the interpreter enqueues jobs and runs `system` commands on this host.
+pub struct HostJobs {
+    shared: Arc<Shared>,
+    poller: Addr<QueuePoller>,
+    publisher: Addr<StatusPublisher>,
+    registry: Addr<AdapterRegistry>,
+    /// Set by `system restart daemon`: the daemon starts a successor when it exits.
+    pub restart: AtomicBool,
+}
+
+impl HostJobs {
+    /// Job control over the given actors.
+    pub fn new(
+        shared: Arc<Shared>,
+        poller: Addr<QueuePoller>,
+        publisher: Addr<StatusPublisher>,
+        registry: Addr<AdapterRegistry>,
+    ) -> Self {
+        HostJobs {
+            shared,
+            poller,
+            publisher,
+            registry,
+            restart: AtomicBool::new(false),
+        }
+    }
+
+    async fn status(&self) -> Result<Vec<Output>, String> {
+        let s = &self.shared;
+        let mut out = Vec::new();
+        let up = s.started.elapsed().as_secs();
+        out.push(Output::Text(if s.is_daemon {
+            format!(
+                "Task daemon is running (pid {}, up {}, {} workers, home {})",
+                std::process::id(),
+                human_secs(up),
+                s.workers,
+                s.engine.home().root().display()
+            )
+        } else {
+            format!(
+                "Running in-process (--no-daemon): {} workers, home {}",
+                s.workers,
+                s.engine.home().root().display()
+            )
+        }));
+        let now = now_ms();
+        let active = s.queue.active().await.map_err(|e| e.to_string())?;
+        if active.is_empty() {
+            out.push(Output::Text("No queued or running jobs.".into()));
+        } else {
+            let rows = active
+                .iter()
+                .map(|j| {
+                    let st = j.status(now);
+                    vec![
+                        st.job_id.clone().into(),
+                        j.job.action.as_str().into(),
+                        st.table_name().into(),
+                        st.state.as_str().into(),
+                        st.pages.into(),
+                        st.rows.into(),
+                        format!("{:.1}s", st.elapsed_ms as f64 / 1000.0).into(),
+                        match j.job.requested_by {
+                            Requester::User => "user",
+                            Requester::Scheduler => "scheduler",
+                        }
+                        .into(),
+                    ]
+                })
+                .collect();
+            out.push(Output::Table(ResultTable {
+                columns: [
+                    "job", "action", "table", "state", "pages", "rows", "elapsed", "by",
+                ]
+                .map(String::from)
+                .to_vec(),
+                types: [
+                    "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "BIGINT", "VARCHAR",
+                    "VARCHAR",
+                ]
+                .map(String::from)
+                .to_vec(),
+                rows,
+            }));
+        }
+        let failures = s
+            .queue
+            .recent_failures(5)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !failures.is_empty() {
+            out.push(Output::Text("Recent failures:".into()));
+            out.push(Output::Table(ResultTable {
+                columns: ["job", "table", "finished", "error"]
+                    .map(String::from)
+                    .to_vec(),
+                types: ["VARCHAR"; 4].map(String::from).to_vec(),
+                rows: failures
+                    .iter()
+                    .map(|j| {
+                        let finished = j
+                            .finished_at_ms
+                            .and_then(chrono::DateTime::from_timestamp_millis)
+                            .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
+                            .unwrap_or_default();
+                        vec![
+                            j.job.id.clone().into(),
+                            format!("{}.{}", j.job.schema, j.job.table).into(),
+                            finished.into(),
+                            j.error.clone().unwrap_or_default().into(),
+                        ]
+                    })
+                    .collect(),
+            }));
+        }
+        let config = s.engine.config();
+        for e in &config.errors {
+            out.push(Output::Message(format!("connection problem: {e}")));
+        }
+        Ok(out)
+    }
+
+    async fn cancel(&self, target: &CancelTarget) -> Result<Vec<Output>, String> {
+        let q = &self.shared.queue;
+        match target {
+            CancelTarget::All => {
+                let ids = q.cancel_all().await.map_err(|e| e.to_string())?;
+                for id in &ids {
+                    self.shared.cancel_running(id);
+                    self.publish_final(id).await;
+                }
+                Ok(vec![Output::Message(if ids.is_empty() {
+                    "No jobs to cancel.".into()
+                } else {
+                    format!("Cancelling {} jobs: {}", ids.len(), ids.join(", "))
+                })])
+            }
+            CancelTarget::Job(id) => match q.cancel(id).await.map_err(|e| e.to_string())? {
+                CancelOutcome::Cancelled => {
+                    self.publish_final(id).await;
+                    Ok(vec![Output::Message(format!(
+                        "Cancelled job {id} (it had not started)."
+                    ))])
+                }
+                CancelOutcome::Requested => {
+                    self.shared.cancel_running(id);
+                    Ok(vec![Output::Message(format!(
+                        "Cancelling job {id}: it stops at the next page; the table keeps its previous data."
+                    ))])
+                }
+                CancelOutcome::AlreadyFinished(state) => Ok(vec![Output::Message(format!(
+                    "Job {id} already finished ({}).",
+                    state.as_str()
+                ))]),
+                CancelOutcome::NotFound => {
+                    Err(format!("no job with id '{id}' (see `system status`)"))
+                }
+            },
+        }
+    }
+
+    async fn publish_final(&self, id: &str) {
+        if let Ok(Some(record)) = self.shared.queue.get(id).await {
+            if record.state == JobState::Cancelled {
+                self.publisher.do_send(Publish(record.status(now_ms())));
+            }
+        }
+    }
+}
+
+fn human_secs(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{}s", s / 60, s % 60),
+        s => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+#[async_trait::async_trait]
+impl JobControl for HostJobs {
+    async fn enqueue(
+        &self,
+        schema: &str,
+        table: &str,
+        action: Action,
+        by: Requester,
+    ) -> Result<JobRef, String> {
+        let enqueued = self
+            .shared
+            .queue
+            .enqueue(&self.shared.tenant, schema, table, action, by)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Enqueued::New(record) = &enqueued {
+            self.publisher.do_send(Publish(record.status(now_ms())));
+        }
+        self.poller.do_send(Wake);
+        let record = enqueued.record();
+        Ok(JobRef {
+            id: record.job.id.clone(),
+            table: format!("{}.{}", record.job.schema, record.job.table),
+            action: record.job.action,
+        })
+    }
+
+    async fn system(&self, command: &SystemCommand) -> Result<Vec<Output>, String> {
+        match command {
+            SystemCommand::Status => self.status().await,
+            SystemCommand::Cancel(target) => self.cancel(target).await,
+            SystemCommand::Reload => {
+                let summary = self
+                    .registry
+                    .send(Reload)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(vec![Output::Message(summary)])
+            }
+            SystemCommand::StopDaemon | SystemCommand::RestartDaemon => {
+                if !self.shared.is_daemon {
+                    return Err(
+                        "there is no daemon: this session runs the engine in-process (--no-daemon)"
+                            .into(),
+                    );
+                }
+                let restart = matches!(command, SystemCommand::RestartDaemon);
+                self.restart.store(restart, Ordering::SeqCst);
+                self.publisher.do_send(Notice(if restart {
+                    "task daemon restarting".into()
+                } else {
+                    "task daemon stopping".into()
+                }));
+                let shutdown = self.shared.shutdown.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    shutdown.cancel();
+                });
+                Ok(vec![Output::Message(if restart {
+                    "Restarting task daemon...".into()
+                } else {
+                    "Stopping task daemon...".into()
+                })])
+            }
+        }
+    }
+}
+
+struct SessionSlot {
+    session: Arc<Mutex<Session>>,
+    interrupt: Arc<duckdb::InterruptHandle>,
+}
+
+/// Handles client requests.
+pub struct Gateway {
+    shared: Arc<Shared>,
+    interpreter: Arc<Interpreter>,
+    sessions: HashMap<String, SessionSlot>,
+}
+
+impl Gateway {
+    /// A gateway running statements with `interpreter`.
+    pub fn new(shared: Arc<Shared>, interpreter: Arc<Interpreter>) -> Self {
+        Gateway {
+            shared,
+            interpreter,
+            sessions: HashMap::new(),
+        }
+    }
+
+    fn session(&mut self, id: &str) -> Result<Arc<Mutex<Session>>, String> {
+        if let Some(slot) = self.sessions.get(id) {
+            return Ok(slot.session.clone());
+        }
+        let session = self.interpreter.open_session(id)?;
+        let interrupt = session.interrupt_handle();
+        let session = Arc::new(Mutex::new(session));
+        self.sessions.insert(
+            id.to_string(),
+            SessionSlot {
+                session: session.clone(),
+                interrupt,
+            },
+        );
+        Ok(session)
+    }
+}
+
+impl Actor for Gateway {
+    type Context = Context<Self>;
+}
+
+/// A request from a client; answered with a [`Response`].
+#[derive(Message)]
+#[rtype(result = "Response")]
+pub struct ClientRequest(pub Request);
+
+impl Handler<ClientRequest> for Gateway {
+    type Result = ResponseFuture<Response>;
+
+    fn handle(&mut self, msg: ClientRequest, _: &mut Context<Self>) -> Self::Result {
+        match msg.0 {
+            Request::Execute { session, text } => {
+                let slot = match self.session(&session) {
+                    Ok(s) => s,
+                    Err(e) => return Box::pin(async move { Response::Reply(Reply::error(e)) }),
+                };
+                let interpreter = self.interpreter.clone();
+                Box::pin(async move {
+                    let result = tokio::task::spawn_blocking(move || {
+                        let mut s = slot.lock().unwrap_or_else(|e| e.into_inner());
+                        interpreter.execute(&mut s, &text)
+                    })
+                    .await;
+                    match result {
+                        Ok(reply) => Response::Reply(reply),
+                        Err(e) => Response::Reply(Reply::error(format!("internal error: {e}"))),
+                    }
+                })
+            }
+            Request::Interrupt { session } => {
+                if let Some(slot) = self.sessions.get(&session) {
+                    slot.interrupt.interrupt();
+                }
+                Box::pin(async { Response::Ok })
+            }
+            Request::CloseSession { session } => {
+                self.sessions.remove(&session);
+                Box::pin(async { Response::Ok })
+            }
+            Request::JobStatus { ids } => {
+                let queue = self.shared.queue.clone();
+                Box::pin(async move {
+                    match queue.get_many(&ids).await {
+                        Ok(records) => Response::Jobs {
+                            jobs: records.iter().map(|r| r.status(now_ms())).collect(),
+                        },
+                        Err(e) => Response::Error {
+                            message: e.to_string(),
+                        },
+                    }
+                })
+            }
+            Request::Completions { .. } => {
+                let engine = self.shared.engine.clone();
+                Box::pin(async move {
+                    let result = tokio::task::spawn_blocking(move || completions(&engine)).await;
+                    match result {
+                        Ok(Ok(r)) => r,
+                        Ok(Err(e)) => Response::Error { message: e },
+                        Err(e) => Response::Error {
+                            message: e.to_string(),
+                        },
+                    }
+                })
+            }
+            Request::Ping => {
+                let home = self.shared.engine.home().root().display().to_string();
+                Box::pin(async move {
+                    Response::Pong {
+                        pid: std::process::id(),
+                        home,
+                    }
+                })
+            }
+        }
+    }
+}
+
+fn completions(engine: &crate::engine::Engine) -> Result<Response, String> {
+    let config = engine.config();
+    let mut schemas: Vec<String> = config
+        .connections
+        .iter()
+        .map(|c| c.schema.clone())
+        .collect();
+    let mut tables: Vec<String> = Vec::new();
+    for c in &config.connections {
+        for t in &c.spec.tables {
+            tables.push(format!("{}.{}", c.schema, t.name));
+        }
+        for v in &c.spec.views {
+            tables.push(format!("{}.{}", c.schema, v.name));
+        }
+    }
+    let conn = engine.warehouse().connect().map_err(|e| e.to_string())?;
+    let mut stmt = conn
+        .prepare("select distinct table_schema, table_name from information_schema.tables where table_schema not in ('unify', 'information_schema', 'pg_catalog')")
+        .map_err(|e| e.to_string())?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .map_err(|e| e.to_string())?;
+    for (s, t) in rows.filter_map(Result::ok) {
+        if t.starts_with(crate::loading::writer::STAGING_PREFIX) {
+            continue;
+        }
+        if !schemas.contains(&s) {
+            schemas.push(s.clone());
+        }
+        let full = format!("{s}.{t}");
+        if !tables.contains(&full) {
+            tables.push(full);
+        }
+    }
+    let mut stmt = conn
+        .prepare("select distinct column_name from information_schema.columns where table_schema not in ('unify', 'information_schema', 'pg_catalog') order by 1 limit 5000")
+        .map_err(|e| e.to_string())?;
+    let columns: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .map_err(|e| e.to_string())?
+        .filter_map(Result::ok)
+        .collect();
+    schemas.sort();
+    tables.sort();
+    Ok(Response::Completions {
+        schemas,
+        tables,
+        columns,
+    })
+}

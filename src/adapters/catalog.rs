@@ -1,0 +1,174 @@
+//! The spec catalog: bundled specs (the repository's `rest_specs/`, compiled into the
+//! binary) overlaid by user specs in `$UNIFY_HOME/rest_specs/` (a user spec replaces a
+//! bundled one with the same `name`). A broken spec is reported and skipped; the others
+//! load.
+
+use super::spec::{parse_spec, Parsed, Spec};
+use include_dir::{include_dir, Dir};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+static BUNDLED: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/rest_specs");
+
+/// All usable specs by name, plus what went wrong with the others.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    specs: BTreeMap<String, Arc<Spec>>,
+    /// One line per skipped spec (file and key path of every problem).
+    pub warnings: Vec<String>,
+}
+
+/// True for the file names the original tool loaded (`*spec.yaml`, `*spec.yml`).
+fn is_spec_file(name: &str) -> bool {
+    name.ends_with("spec.yaml") || name.ends_with("spec.yml")
+}
+
+impl Catalog {
+    /// Bundled specs overlaid by the user's `rest_specs/` directory.
+    pub fn load(user_dir: &Path) -> Catalog {
+        let mut catalog = Catalog::bundled();
+        catalog.overlay_dir(user_dir);
+        catalog
+    }
+
+    /// Only the specs compiled into the binary.
+    pub fn bundled() -> Catalog {
+        let mut catalog = Catalog::default();
+        let mut files: Vec<_> = BUNDLED
+            .files()
+            .filter(|f| f.path().to_str().is_some_and(is_spec_file))
+            .collect();
+        files.sort_by_key(|f| f.path().to_path_buf());
+        for f in files {
+            let label = format!("<bundled>/{}", f.path().display());
+            match f.contents_utf8() {
+                Some(text) => catalog.add(&label, text, false),
+                None => catalog.warnings.push(format!("{label}: not UTF-8 text")),
+            }
+        }
+        catalog
+    }
+
+    /// The names and texts of bundled spec files (for `spec check` and tests).
+    pub fn bundled_files() -> Vec<(String, String)> {
+        BUNDLED
+            .files()
+            .filter(|f| f.path().to_str().is_some_and(is_spec_file))
+            .filter_map(|f| {
+                Some((
+                    f.path().display().to_string(),
+                    f.contents_utf8()?.to_string(),
+                ))
+            })
+            .collect()
+    }
+
+    /// Add the spec files of `dir` (missing directory = nothing to add).
+    pub fn overlay_dir(&mut self, dir: &Path) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut paths: Vec<_> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(is_spec_file)
+            })
+            .collect();
+        paths.sort();
+        for path in paths {
+            let label = path.display().to_string();
+            match std::fs::read_to_string(&path) {
+                Ok(text) => self.add(&label, &text, true),
+                Err(e) => self.warnings.push(format!("{label}: cannot read: {e}")),
+            }
+        }
+    }
+
+    /// Parse one spec text and add it. A user spec replaces a bundled spec of the same
+    /// name; between two files of the same origin the first wins.
+    pub fn add(&mut self, label: &str, text: &str, is_user: bool) {
+        match parse_spec(label, text) {
+            Ok(Parsed::Spec(spec)) => {
+                let name = spec.name.clone();
+                if self.specs.contains_key(&name) && !is_user {
+                    self.warnings.push(format!(
+                        "{label}: a spec named '{name}' is already loaded; this one is ignored"
+                    ));
+                    return;
+                }
+                self.specs.insert(name, Arc::from(spec));
+            }
+            Ok(Parsed::Disabled { name }) => {
+                if is_user {
+                    self.specs.remove(&name);
+                }
+            }
+            Ok(Parsed::Unsupported { name, reason }) => {
+                self.warnings
+                    .push(format!("{label}: spec '{name}' skipped: {reason}"));
+            }
+            Err(e) => {
+                for problem in e.problems {
+                    self.warnings.push(problem.to_string());
+                }
+            }
+        }
+    }
+
+    /// The spec named `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<Spec>> {
+        self.specs.get(name).cloned()
+    }
+
+    /// All usable specs, sorted by name.
+    pub fn specs(&self) -> impl Iterator<Item = &Arc<Spec>> {
+        self.specs.values()
+    }
+
+    /// Names of all usable specs, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.specs.keys().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_spec_overrides_bundled_by_name_and_broken_specs_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("mine_spec.yaml"),
+            "name: mine\nbase_url: http://127.0.0.1:1\ntables:\n  - name: t\n    resource_path: /t\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("broken_spec.yaml"),
+            "name: broken\ntables: 3\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("notes.yaml"), "ignored: true\n").unwrap();
+        let mut catalog = Catalog::default();
+        catalog.add(
+            "<bundled>/mine_spec.yaml",
+            "name: mine\nbase_url: https://example.com\ntables:\n  - name: t\n    resource_path: /t\n",
+            false,
+        );
+        catalog.overlay_dir(dir.path());
+        assert_eq!(catalog.get("mine").unwrap().base_url, "http://127.0.0.1:1");
+        assert!(catalog.get("broken").is_none());
+        let warnings = catalog.warnings.join("\n");
+        assert!(
+            warnings.contains("broken_spec.yaml: base_url: missing"),
+            "{warnings}"
+        );
+        assert!(
+            warnings.contains("broken_spec.yaml: tables: expected a list"),
+            "{warnings}"
+        );
+    }
+}

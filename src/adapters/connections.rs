@@ -1,0 +1,540 @@
+//! Connections: `connections.yaml` → [`Connection`]s.
+//!
+//! The file is the original tool's format — a list of single-key maps whose key is the
+//! connection (= schema) name, with `connector:` (or the older `adapter:`) and
+//! `options:` — and a plain mapping of the same entries is accepted too. An option value
+//! `$NAME` is read from the environment; a missing variable fails that connection only,
+//! naming the variable. Auth values end up in [`Credentials`] as [`Secret`]s.
+
+use super::catalog::Catalog;
+use super::rest::auth::{ClientAuth, Credentials, OAuth2Config};
+use super::spec::{AuthKind, Spec};
+use super::yaml::{self, Problems};
+use crate::secret::{self, Secret};
+use serde_yaml::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// One entry of `connections.yaml`, before resolution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionEntry {
+    /// Connection name = schema name.
+    pub schema: String,
+    /// The spec it uses.
+    pub connector: String,
+    /// Raw option values (`$NAME` not yet resolved).
+    pub options: Vec<(String, String)>,
+}
+
+/// A usable connection: a schema bound to a spec with resolved credentials.
+#[derive(Debug)]
+pub struct Connection {
+    /// Schema name in the warehouse.
+    pub schema: String,
+    /// The connector spec.
+    pub spec: Arc<Spec>,
+    /// `base_url` with `${option}` placeholders filled.
+    pub base_url: String,
+    /// How requests authenticate.
+    pub credentials: Credentials,
+    /// Resolved option values, for `${name}` in params, paths and headers.
+    pub options: BTreeMap<String, Secret>,
+}
+
+/// Why a connection could not be used. Each names the connection.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum ConnectionError {
+    /// The file is not a list/mapping of connections.
+    #[error("{file}: {message}")]
+    File {
+        /// The connections file.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The connector named by the entry does not exist.
+    #[error("connection '{schema}': unknown connector '{connector}' (available: {available})")]
+    UnknownConnector {
+        /// Connection name.
+        schema: String,
+        /// The missing connector.
+        connector: String,
+        /// Known connector names.
+        available: String,
+    },
+    /// An option refers to an unset environment variable.
+    #[error("Authentication for {schema} failed, missing env var '{var}'")]
+    MissingEnv {
+        /// Connection name.
+        schema: String,
+        /// The variable.
+        var: String,
+    },
+    /// A required auth parameter has no value.
+    #[error("Cannot validate auth for connection '{schema}' ({connector}): missing required auth parameter: {param}")]
+    MissingParam {
+        /// Connection name.
+        schema: String,
+        /// Connector name.
+        connector: String,
+        /// The parameter.
+        param: String,
+    },
+    /// Anything else wrong with an entry.
+    #[error("connection '{schema}': {message}")]
+    Invalid {
+        /// Connection name.
+        schema: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Read `connections.yaml` entries. A missing file means no connections.
+pub fn read_entries(path: &Path) -> Result<Vec<ConnectionEntry>, ConnectionError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(ConnectionError::File {
+                file: path.display().to_string(),
+                message: format!("cannot read: {e}"),
+            })
+        }
+    };
+    parse_entries(&path.display().to_string(), &text)
+}
+
+/// Parse the text of a connections file.
+pub fn parse_entries(file: &str, text: &str) -> Result<Vec<ConnectionEntry>, ConnectionError> {
+    let root: Value = serde_yaml::from_str(text).map_err(|e| ConnectionError::File {
+        file: file.to_string(),
+        message: format!("not valid YAML: {e}"),
+    })?;
+    let mut p = Problems::new(file);
+    let mut pairs: Vec<(String, Value)> = Vec::new();
+    match &root {
+        Value::Null => {}
+        Value::Sequence(items) => {
+            for (i, item) in items.iter().enumerate() {
+                if let Some(m) = yaml::as_map(item, &format!("[{i}]"), &mut p) {
+                    pairs.extend(m);
+                }
+            }
+        }
+        Value::Mapping(_) => {
+            if let Some(m) = yaml::as_map(&root, "", &mut p) {
+                pairs.extend(m);
+            }
+        }
+        other => p.push(
+            "",
+            format!(
+                "expected a list of connections, found {}",
+                yaml::kind(other)
+            ),
+        ),
+    }
+    let mut entries = Vec::new();
+    for (schema, body) in pairs {
+        let Some(m) = yaml::as_map(&body, &schema, &mut p) else {
+            continue;
+        };
+        let get = |k: &str| m.iter().find(|(key, _)| key == k).map(|(_, v)| v);
+        let connector = match get("connector").or_else(|| get("adapter")) {
+            Some(v) => yaml::get_string(v, &format!("{schema}.connector"), &mut p),
+            None => {
+                p.push(&schema, "missing 'connector:' (the spec name to use)");
+                None
+            }
+        };
+        let mut options = Vec::new();
+        if let Some(ov) = get("options") {
+            if let Some(om) = yaml::as_map(ov, &format!("{schema}.options"), &mut p) {
+                for (k, v) in om {
+                    match yaml::scalar_string(&v) {
+                        Some(s) => options.push((k, s)),
+                        None if v.is_null() => options.push((k, String::new())),
+                        None => p.push(
+                            &format!("{schema}.options.{k}"),
+                            format!("expected a single value, found {}", yaml::kind(&v)),
+                        ),
+                    }
+                }
+            }
+        }
+        if let Some(connector) = connector {
+            entries.push(ConnectionEntry {
+                schema,
+                connector,
+                options,
+            });
+        }
+    }
+    if !p.is_empty() {
+        return Err(ConnectionError::File {
+            file: file.to_string(),
+            message: p
+                .list
+                .iter()
+                .map(|x| format!("{}: {}", x.path, x.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        });
+    }
+    Ok(entries)
+}
+
+/// Resolve every entry against the catalog: usable connections and per-entry errors.
+pub fn resolve_all(
+    entries: &[ConnectionEntry],
+    catalog: &Catalog,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> (Vec<Arc<Connection>>, Vec<ConnectionError>) {
+    let mut ok = Vec::new();
+    let mut errors = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for entry in entries {
+        if !seen.insert(entry.schema.clone()) {
+            errors.push(ConnectionError::Invalid {
+                schema: entry.schema.clone(),
+                message: "defined more than once; the first definition is used".into(),
+            });
+            continue;
+        }
+        match resolve(entry, catalog, env) {
+            Ok(c) => ok.push(Arc::new(c)),
+            Err(e) => errors.push(e),
+        }
+    }
+    (ok, errors)
+}
+
+/// Resolve one entry: env vars, required params, credentials, base URL.
+pub fn resolve(
+    entry: &ConnectionEntry,
+    catalog: &Catalog,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Connection, ConnectionError> {
+    let schema = entry.schema.clone();
+    if !super::spec::is_identifier(&schema) || is_reserved_schema(&schema) {
+        return Err(ConnectionError::Invalid {
+            schema,
+            message: "a connection name must be a plain identifier and not one of main, files, unify, information_schema, pg_catalog, temp".into(),
+        });
+    }
+    let spec = catalog
+        .get(&entry.connector)
+        .ok_or_else(|| ConnectionError::UnknownConnector {
+            schema: schema.clone(),
+            connector: entry.connector.clone(),
+            available: catalog.names().join(", "),
+        })?;
+    let mut options = BTreeMap::new();
+    for (k, raw) in &entry.options {
+        let value = match raw.strip_prefix('$') {
+            Some(var) if !var.is_empty() && !var.starts_with('{') => {
+                env(var).ok_or_else(|| ConnectionError::MissingEnv {
+                    schema: schema.clone(),
+                    var: var.to_string(),
+                })?
+            }
+            _ => raw.clone(),
+        };
+        options.insert(k.clone(), value);
+    }
+    let auth = &spec.auth;
+    let lookup = |k: &str| -> Option<String> {
+        options
+            .get(k)
+            .cloned()
+            .or_else(|| auth.defaults.get(k).cloned())
+            .or_else(|| auth.extra.get(k).cloned())
+    };
+    for (param, _) in &auth.params {
+        if lookup(param).is_none() {
+            return Err(ConnectionError::MissingParam {
+                schema,
+                connector: spec.name.clone(),
+                param: param.clone(),
+            });
+        }
+    }
+    let secret = |v: String| -> Secret {
+        secret::register(&v);
+        Secret::new(v)
+    };
+    let need = |k: &str| -> Result<String, ConnectionError> {
+        lookup(k).ok_or_else(|| ConnectionError::MissingParam {
+            schema: schema.clone(),
+            connector: spec.name.clone(),
+            param: k.to_string(),
+        })
+    };
+    let first_param = || auth.params.first().map(|(k, _)| k.clone());
+    let credentials = match auth.kind {
+        AuthKind::None => Credentials::None,
+        AuthKind::Basic => {
+            let user_key = if lookup("username").is_some() {
+                "username".to_string()
+            } else {
+                first_param().unwrap_or_else(|| "username".into())
+            };
+            let username = need(&user_key)?;
+            let password = lookup("password").unwrap_or_default();
+            Credentials::Basic {
+                username: secret(username),
+                password: secret(password),
+            }
+        }
+        AuthKind::Bearer => {
+            let key = ["bearer_token", "token", "access_token"]
+                .into_iter()
+                .find(|k| lookup(k).is_some())
+                .map(str::to_string)
+                .or_else(first_param)
+                .unwrap_or_else(|| "bearer_token".into());
+            let value = need(&key)?;
+            // The original looked the value up as an env var name first.
+            let token = env(&value).filter(|v| !v.is_empty()).unwrap_or(value);
+            Credentials::Bearer {
+                token: secret(token),
+            }
+        }
+        AuthKind::Headers => {
+            let mut headers = Vec::new();
+            if auth.headers.is_empty() {
+                for (k, _) in &auth.params {
+                    headers.push((k.clone(), secret(need(k)?)));
+                }
+            } else {
+                for (name, template) in &auth.headers {
+                    let value = match options.get(name) {
+                        Some(v) => v.clone(),
+                        None => fill(template, &lookup).map_err(|missing| {
+                            ConnectionError::MissingParam {
+                                schema: schema.clone(),
+                                connector: spec.name.clone(),
+                                param: missing,
+                            }
+                        })?,
+                    };
+                    headers.push((name.clone(), secret(value)));
+                }
+            }
+            Credentials::Headers(headers)
+        }
+        AuthKind::Params => {
+            let mut params = Vec::new();
+            for (k, _) in &auth.params {
+                params.push((k.clone(), secret(need(k)?)));
+            }
+            Credentials::Params(params)
+        }
+        AuthKind::Aws4 => Credentials::Aws4 {
+            access_key_id: secret(need("access_key_id")?),
+            secret_key: secret(need("secret_key")?),
+            session_token: lookup("session_token").map(secret),
+            region: lookup("region").unwrap_or_else(|| "us-east-1".into()),
+            service: need("service")?,
+        },
+        AuthKind::OAuth2 => {
+            let token_url_text = lookup("token_url")
+                .or_else(|| lookup("token_endpoint"))
+                .ok_or_else(|| ConnectionError::MissingParam {
+                    schema: schema.clone(),
+                    connector: spec.name.clone(),
+                    param: "token_url".into(),
+                })?;
+            let token_url =
+                url::Url::parse(&token_url_text).map_err(|e| ConnectionError::Invalid {
+                    schema: schema.clone(),
+                    message: format!("token_url '{token_url_text}' is not a URL: {e}"),
+                })?;
+            let client_auth = match lookup("client_auth").as_deref() {
+                None | Some("basic") | Some("client_secret_basic") => ClientAuth::Basic,
+                Some("post") | Some("client_secret_post") => ClientAuth::Post,
+                Some(other) => {
+                    return Err(ConnectionError::Invalid {
+                        schema,
+                        message: format!("client_auth '{other}' must be basic or post"),
+                    })
+                }
+            };
+            Credentials::OAuth2(OAuth2Config {
+                token_url,
+                client_id: secret(need("client_id")?),
+                client_secret: secret(need("client_secret")?),
+                refresh_token: lookup("refresh_token")
+                    .filter(|s| !s.is_empty())
+                    .map(secret),
+                scopes: lookup("scopes").or_else(|| lookup("oauth_scopes")),
+                audience: lookup("audience"),
+                client_auth,
+            })
+        }
+    };
+    let base_url = fill(&spec.base_url, &lookup).map_err(|missing| ConnectionError::Invalid {
+        schema: schema.clone(),
+        message: format!("base_url {} needs option '{missing}'", spec.base_url),
+    })?;
+    Ok(Connection {
+        schema,
+        spec,
+        base_url: base_url.trim_end_matches('/').to_string(),
+        credentials,
+        options: options
+            .into_iter()
+            .map(|(k, v)| (k, Secret::new(v)))
+            .collect(),
+    })
+}
+
+/// Schema names unify keeps for itself.
+pub fn is_reserved_schema(name: &str) -> bool {
+    matches!(
+        name.to_ascii_lowercase().as_str(),
+        "main" | "files" | "unify" | "information_schema" | "pg_catalog" | "temp" | "system"
+    )
+}
+
+/// Replace `${name}` in `template` using `lookup`; the error is the first missing name.
+pub fn fill(template: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[start..]);
+            return Ok(out);
+        };
+        let name = &after[..end];
+        match lookup(name) {
+            Some(v) => out.push_str(&v),
+            None => return Err(name.to_string()),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> Catalog {
+        let mut c = Catalog::default();
+        c.add(
+            "mocksvc_spec.yaml",
+            include_str!("../../tests/fixtures/mocksvc_spec.yaml"),
+            true,
+        );
+        c.add(
+            "hub_spec.yaml",
+            "name: hub\nbase_url: https://${region}.hub.example.com/\nauth:\n  type: BEARER\n  params:\n    bearer_token: Hub private app token\ntables:\n  - name: t\n    resource_path: /t\n",
+            true,
+        );
+        c
+    }
+
+    fn env(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn original_test_connections_file_parses() {
+        let entries = parse_entries(
+            "connections.yaml",
+            include_str!("../../tests/fixtures/tests_connections.yaml"),
+        )
+        .unwrap();
+        assert_eq!(entries.len(), 3);
+        assert_eq!(entries[0].schema, "github");
+        assert_eq!(entries[0].options[0], ("username".into(), "$GHUSER".into()));
+        assert_eq!(entries[1].connector, "mocksvc");
+    }
+
+    #[test]
+    fn adapter_key_and_mapping_form_are_accepted() {
+        let entries = parse_entries(
+            "c.yaml",
+            "m1:\n  adapter: mocksvc\n  options: {username: u, password: p}\n",
+        )
+        .unwrap();
+        assert_eq!(entries[0].connector, "mocksvc");
+    }
+
+    #[test]
+    fn missing_env_var_fails_that_connection_only() {
+        let entries = parse_entries(
+            "c.yaml",
+            "- a:\n    connector: mocksvc\n    options: {username: $NOPE_USER, password: x}\n- b:\n    connector: mocksvc\n    options: {username: $OK_USER, password: abc123}\n",
+        )
+        .unwrap();
+        let (ok, errs) = resolve_all(
+            &entries,
+            &catalog(),
+            &env(&[("OK_USER", "scott@example.com")]),
+        );
+        assert_eq!(ok.len(), 1);
+        assert_eq!(ok[0].schema, "b");
+        assert_eq!(
+            errs[0].to_string(),
+            "Authentication for a failed, missing env var 'NOPE_USER'"
+        );
+        assert!(format!("{:?}", ok[0]).contains("***"));
+        assert!(!format!("{:?}", ok[0]).contains("abc123"));
+    }
+
+    #[test]
+    fn missing_required_param_is_named() {
+        let entries = vec![ConnectionEntry {
+            schema: "m".into(),
+            connector: "mocksvc".into(),
+            options: vec![("foo".into(), "bar".into())],
+        }];
+        let (_, errs) = resolve_all(&entries, &catalog(), &env(&[]));
+        assert!(errs[0]
+            .to_string()
+            .ends_with("missing required auth parameter: username"));
+    }
+
+    #[test]
+    fn bearer_value_may_name_an_env_var_and_base_url_placeholders_fill() {
+        let entry = ConnectionEntry {
+            schema: "hub".into(),
+            connector: "hub".into(),
+            options: vec![
+                ("bearer_token".into(), "HUB_TOKEN".into()),
+                ("region".into(), "eu".into()),
+            ],
+        };
+        let c = resolve(&entry, &catalog(), &env(&[("HUB_TOKEN", "tok-from-env")])).unwrap();
+        assert_eq!(c.base_url, "https://eu.hub.example.com");
+        match &c.credentials {
+            Credentials::Bearer { token } => assert_eq!(token.expose(), "tok-from-env"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_connector_lists_available() {
+        let entry = ConnectionEntry {
+            schema: "x".into(),
+            connector: "nosuch".into(),
+            options: vec![],
+        };
+        let err = resolve(&entry, &catalog(), &env(&[])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "connection 'x': unknown connector 'nosuch' (available: hub, mocksvc)"
+        );
+    }
+}

@@ -1,0 +1,443 @@
+//! One connection's HTTP client: auth, the shared rate limiter and concurrency cap,
+//! timeouts, and retries with exponential backoff and full jitter for 429, 5xx and
+//! network failures, honouring `Retry-After`.
+//!
+//! Errors name the status and the URL with secrets redacted, and carry a short excerpt
+//! of the body (also redacted).
+
+use super::auth::{AuthError, Authenticator};
+use super::paging::PagingError;
+use super::params::ParamError;
+use super::FetchStats;
+use crate::adapters::connections::Connection;
+use crate::adapters::spec::{RateLimit, RetryPolicy};
+use crate::secret::redact;
+use governor::{DefaultDirectRateLimiter, Quota};
+use std::num::NonZeroU32;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+/// Requests in flight per connection when the spec sets no `max_concurrency`.
+pub const DEFAULT_CONCURRENCY: usize = 8;
+
+/// A completed HTTP exchange with a 2xx status.
+#[derive(Debug)]
+pub struct Response {
+    /// The URL requested (may contain secrets: redact before showing).
+    pub url: String,
+    /// The `Content-Type` header.
+    pub content_type: Option<String>,
+    /// The `Link` header.
+    pub link: Option<String>,
+    /// The body.
+    pub body: bytes::Bytes,
+    /// Hash of the body (loop detection).
+    pub body_hash: u64,
+}
+
+/// Why a table could not be fetched. Every variant's message names the URL, redacted.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// 401 or 403.
+    #[error("API call unauthorized: HTTP {status} from {method} {url}: {body}")]
+    Unauthorized {
+        /// HTTP status.
+        status: u16,
+        /// Method.
+        method: String,
+        /// URL, redacted.
+        url: String,
+        /// Body excerpt, redacted.
+        body: String,
+    },
+    /// Any other non-2xx status (after retries for 429/5xx).
+    #[error("HTTP {status} from {method} {url}{attempts}: {body}")]
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// Method.
+        method: String,
+        /// URL, redacted.
+        url: String,
+        /// " (after N attempts)" when retried.
+        attempts: String,
+        /// Body excerpt, redacted.
+        body: String,
+    },
+    /// No answer within the timeout, on every attempt.
+    #[error("{method} {url} timed out after {secs}s ({attempts} attempts)")]
+    Timeout {
+        /// Method.
+        method: String,
+        /// URL, redacted.
+        url: String,
+        /// Per-request timeout.
+        secs: u64,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// Connection refused, DNS failure, TLS error… on every attempt.
+    #[error("cannot reach {method} {url} ({attempts} attempts): {message}")]
+    Network {
+        /// Method.
+        method: String,
+        /// URL, redacted.
+        url: String,
+        /// Attempts made.
+        attempts: u32,
+        /// What failed.
+        message: String,
+    },
+    /// The body is not JSON.
+    #[error("{url} returned a body that is not JSON ({content_type}): {message}; body starts: {excerpt}")]
+    NotJson {
+        /// URL, redacted.
+        url: String,
+        /// The Content-Type header.
+        content_type: String,
+        /// Parser message.
+        message: String,
+        /// Body excerpt, redacted.
+        excerpt: String,
+    },
+    /// The first page lacks `result_body_path`.
+    #[error("{url}: the response has no '{path}' (result_body_path); its keys are: {keys}")]
+    MissingBodyPath {
+        /// URL, redacted.
+        url: String,
+        /// The path.
+        path: String,
+        /// Keys the body does have.
+        keys: String,
+    },
+    /// The pager stopped to avoid a loop or a truncation.
+    #[error("{source} (last URL {url})", url = redact(url))]
+    Paging {
+        /// The URL of the page.
+        url: String,
+        /// What the pager saw.
+        source: PagingError,
+    },
+    /// A param could not be expanded or placed.
+    #[error(transparent)]
+    Params(ParamError),
+    /// A URL could not be built.
+    #[error("invalid URL {url}: {message}")]
+    InvalidUrl {
+        /// The URL text.
+        url: String,
+        /// Why.
+        message: String,
+    },
+    /// Authentication failed before the request was sent.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// The job was cancelled.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// The shared client of one connection.
+pub struct RestClient {
+    connection: Arc<Connection>,
+    http: reqwest::Client,
+    auth: Authenticator,
+    limiter: Option<DefaultDirectRateLimiter>,
+    permits: Semaphore,
+    concurrency: usize,
+    retry: RetryPolicy,
+    timeout: Duration,
+    throttle: Option<Duration>,
+}
+
+impl std::fmt::Debug for RestClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestClient")
+            .field("schema", &self.connection.schema)
+            .field("concurrency", &self.concurrency)
+            .finish()
+    }
+}
+
+impl RestClient {
+    /// A client for `connection`, with `rate_limit` (the spec's unless overridden).
+    pub fn new(connection: Arc<Connection>, rate_limit: Option<RateLimit>) -> Self {
+        let spec = &connection.spec;
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("unify/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(15))
+            .pool_max_idle_per_host(32)
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        let limiter = rate_limit.map(|rl| {
+            let period = Duration::from_secs_f64(1.0 / rl.requests_per_second);
+            let burst = NonZeroU32::new(rl.burst.max(1)).unwrap_or(NonZeroU32::MIN);
+            let quota = Quota::with_period(period)
+                .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+                .allow_burst(burst);
+            governor::RateLimiter::direct(quota)
+        });
+        let concurrency = rate_limit
+            .map(|r| r.max_concurrency)
+            .unwrap_or(DEFAULT_CONCURRENCY)
+            .max(1);
+        let auth = Authenticator::new(connection.credentials.clone());
+        for s in auth.secrets() {
+            crate::secret::register(&s);
+        }
+        RestClient {
+            retry: spec.retry,
+            timeout: spec.timeout,
+            throttle: spec.throttle,
+            http,
+            auth,
+            limiter,
+            permits: Semaphore::new(concurrency),
+            concurrency,
+            connection,
+        }
+    }
+
+    /// The connection this client serves.
+    pub fn connection(&self) -> &Connection {
+        &self.connection
+    }
+
+    /// Requests allowed in flight at once.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
+    }
+
+    /// Sleep after each page (the spec's `throttle`).
+    pub fn throttle(&self) -> Option<Duration> {
+        self.throttle
+    }
+
+    /// Send one request, retrying 429/5xx/network failures with backoff.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        url: url::Url,
+        headers: Vec<(String, String)>,
+        body: Option<Vec<u8>>,
+        cancel: &CancellationToken,
+        stats: &FetchStats,
+    ) -> Result<Response, FetchError> {
+        let shown = redact(url.as_str());
+        let mut attempt = 0u32;
+        let mut reauthed = false;
+        loop {
+            attempt += 1;
+            let permit = tokio::select! {
+                p = self.permits.acquire() => p.map_err(|_| FetchError::Cancelled)?,
+                _ = cancel.cancelled() => return Err(FetchError::Cancelled),
+            };
+            if let Some(limiter) = &self.limiter {
+                tokio::select! {
+                    _ = limiter.until_ready() => {}
+                    _ = cancel.cancelled() => return Err(FetchError::Cancelled),
+                }
+            }
+            let mut request = self.build(&method, &url, &headers, body.as_deref())?;
+            self.auth.apply(&self.http, &mut request).await?;
+            let final_url = request.url().to_string();
+            stats.requests.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(method = %method, url = %redact(&final_url), attempt, "request");
+            let outcome = tokio::select! {
+                r = self.http.execute(request) => r,
+                _ = cancel.cancelled() => return Err(FetchError::Cancelled),
+            };
+            let failure = match outcome {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let retry_after = retry_after(resp.headers());
+                    let content_type = header(resp.headers(), reqwest::header::CONTENT_TYPE);
+                    let link = header(resp.headers(), reqwest::header::LINK);
+                    let bytes = tokio::select! {
+                        b = resp.bytes() => b,
+                        _ = cancel.cancelled() => return Err(FetchError::Cancelled),
+                    };
+                    drop(permit);
+                    let bytes = match bytes {
+                        Ok(b) => b,
+                        Err(e) => {
+                            if attempt < self.retry.max_attempts {
+                                self.backoff(attempt, None, cancel).await?;
+                                continue;
+                            }
+                            return Err(network_error(&method, &shown, attempt, &e));
+                        }
+                    };
+                    if status.is_success() {
+                        return Ok(Response {
+                            url: final_url,
+                            content_type,
+                            link,
+                            body_hash: super::body_hash(&bytes),
+                            body: bytes,
+                        });
+                    }
+                    let code = status.as_u16();
+                    if (code == 401 || code == 403) && !reauthed && self.auth.invalidate() {
+                        reauthed = true;
+                        continue;
+                    }
+                    if code == 401 || code == 403 {
+                        return Err(FetchError::Unauthorized {
+                            status: code,
+                            method: method.to_string(),
+                            url: shown,
+                            body: excerpt(&bytes),
+                        });
+                    }
+                    let retryable = code == 429 || code == 408 || (500..600).contains(&code);
+                    if retryable && attempt < self.retry.max_attempts {
+                        tracing::info!(status = code, url = %shown, attempt, "retrying");
+                        self.backoff(attempt, retry_after, cancel).await?;
+                        continue;
+                    }
+                    return Err(FetchError::Status {
+                        status: code,
+                        method: method.to_string(),
+                        url: shown,
+                        attempts: if attempt > 1 {
+                            format!(" (after {attempt} attempts)")
+                        } else {
+                            String::new()
+                        },
+                        body: excerpt(&bytes),
+                    });
+                }
+                Err(e) => {
+                    drop(permit);
+                    e
+                }
+            };
+            if attempt < self.retry.max_attempts {
+                tracing::info!(url = %shown, attempt, error = %redact(&failure.to_string()), "retrying");
+                self.backoff(attempt, None, cancel).await?;
+                continue;
+            }
+            if failure.is_timeout() {
+                return Err(FetchError::Timeout {
+                    method: method.to_string(),
+                    url: shown,
+                    secs: self.timeout.as_secs().max(1),
+                    attempts: attempt,
+                });
+            }
+            return Err(network_error(&method, &shown, attempt, &failure));
+        }
+    }
+
+    fn build(
+        &self,
+        method: &reqwest::Method,
+        url: &url::Url,
+        headers: &[(String, String)],
+        body: Option<&[u8]>,
+    ) -> Result<reqwest::Request, FetchError> {
+        let mut builder = self
+            .http
+            .request(method.clone(), url.clone())
+            .timeout(self.timeout)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        for (k, v) in headers {
+            builder = builder.header(k.as_str(), v.as_str());
+        }
+        if let Some(b) = body {
+            builder = builder.body(b.to_vec());
+        }
+        builder.build().map_err(|e| FetchError::InvalidUrl {
+            url: redact(url.as_str()),
+            message: redact(&e.to_string()),
+        })
+    }
+
+    /// Sleep before retry `attempt`: `Retry-After` when given (capped), else
+    /// exponential backoff with full jitter.
+    async fn backoff(
+        &self,
+        attempt: u32,
+        retry_after: Option<Duration>,
+        cancel: &CancellationToken,
+    ) -> Result<(), FetchError> {
+        let cap = self.retry.max_backoff;
+        let wait = match retry_after {
+            Some(d) => d.min(cap),
+            None => {
+                let base = Duration::from_millis(250).saturating_mul(1u32 << attempt.min(16));
+                let ceiling = base.min(cap);
+                let jitter: f64 = rand::random::<f64>();
+                Duration::from_secs_f64(ceiling.as_secs_f64() * (0.5 + jitter / 2.0))
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => Ok(()),
+            _ = cancel.cancelled() => Err(FetchError::Cancelled),
+        }
+    }
+}
+
+fn network_error(
+    method: &reqwest::Method,
+    url: &str,
+    attempts: u32,
+    e: &reqwest::Error,
+) -> FetchError {
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message = format!("{message}: {s}");
+        source = s.source();
+    }
+    FetchError::Network {
+        method: method.to_string(),
+        url: url.to_string(),
+        attempts,
+        message: redact(&message),
+    }
+}
+
+fn header(
+    headers: &reqwest::header::HeaderMap,
+    name: reqwest::header::HeaderName,
+) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let text = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = text.parse::<f64>() {
+        return (secs >= 0.0 && secs.is_finite()).then(|| Duration::from_secs_f64(secs));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(text).ok()?;
+    let delta = when.signed_duration_since(chrono::Utc::now());
+    Some(delta.to_std().unwrap_or(Duration::ZERO))
+}
+
+/// The first 200 characters of a body, on one line, secrets redacted.
+pub fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut cut: String = one_line.chars().take(200).collect();
+    if one_line.chars().count() > 200 {
+        cut.push('…');
+    }
+    if cut.is_empty() {
+        cut = "(empty body)".into();
+    }
+    redact(&cut)
+}

@@ -1,0 +1,511 @@
+//! The REST engine: one table definition + one connection → a stream of record pages.
+//!
+//! ```text
+//! TableSpec.params ──expand──▶ ParamSet × N ──(concurrently, within the limiter)──▶
+//!   Pager: first request ─▶ send (auth, rate limit, retries) ─▶ JSON ─▶ records ─▶ sink
+//!          next request  ◀─ cursor / page / link from the page ◀┘
+//! ```
+//!
+//! [`RestClient`] is one per connection and shared by every job of the process, so its
+//! rate limiter and concurrency cap bound all traffic to that API together. Pages go
+//! into a bounded channel; the receiver (the table writer) applies back-pressure, which
+//! is what keeps memory bounded by a few pages whatever the table size.
+
+pub mod auth;
+pub mod client;
+pub mod paging;
+pub mod params;
+
+use crate::adapters::connections::Connection;
+use crate::adapters::spec::{Method, TableSpec};
+use client::{FetchError, Response, RestClient};
+use futures::{StreamExt, TryStreamExt};
+use paging::{PageFacts, PageRequest, Pager};
+use params::ParamSet;
+use serde_json::Value;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Records of one fetched page, ready to flatten. Meta paths and copied params are
+/// already merged into each record.
+#[derive(Debug)]
+pub struct FetchedPage {
+    /// The records (JSON objects; scalars are wrapped as `{"value": x}`).
+    pub records: Vec<Value>,
+    /// False for `result_object_path` tables, whose records are stored unflattened.
+    pub flatten: bool,
+}
+
+/// Totals of one table fetch.
+#[derive(Debug, Default)]
+pub struct FetchStats {
+    /// Pages received.
+    pub pages: AtomicU64,
+    /// Records received.
+    pub records: AtomicU64,
+    /// HTTP requests sent, retries included.
+    pub requests: AtomicU64,
+}
+
+/// Everything one table fetch needs.
+pub struct Fetch<'a> {
+    /// The connection's client (auth, limiter, retries).
+    pub client: &'a RestClient,
+    /// The table.
+    pub table: &'a TableSpec,
+    /// Cancellation, checked at page boundaries and during waits.
+    pub cancel: &'a CancellationToken,
+    /// Counters, updated as pages arrive.
+    pub stats: &'a FetchStats,
+}
+
+impl Fetch<'_> {
+    /// Fetch every page of every parameter set into `sink`. Param sets run
+    /// concurrently (bounded by the connection's concurrency cap).
+    pub async fn run(
+        &self,
+        sets: Vec<ParamSet>,
+        sink: &mpsc::Sender<FetchedPage>,
+    ) -> Result<(), FetchError> {
+        let concurrency = self.client.concurrency();
+        futures::stream::iter(sets.into_iter().map(Ok))
+            .try_for_each_concurrent(
+                concurrency,
+                |set| async move { self.fetch_set(set, sink).await },
+            )
+            .await
+    }
+
+    async fn fetch_set(
+        &self,
+        set: ParamSet,
+        sink: &mpsc::Sender<FetchedPage>,
+    ) -> Result<(), FetchError> {
+        let mut pager = Pager::new(self.table.paging.clone());
+        let mut request = pager.first();
+        let mut first = true;
+        loop {
+            if self.cancel.is_cancelled() {
+                return Err(FetchError::Cancelled);
+            }
+            let response = self.send(&set, &request).await?;
+            if let PageRequest::Url(url) = &request {
+                pager.saw_url(url);
+            } else {
+                pager.saw_url(&response.url);
+            }
+            let page = self.parse(&response, &set, first)?;
+            let rows = page.records.len();
+            let facts = PageFacts {
+                rows,
+                body: &page.body,
+                link_header: response.link.as_deref(),
+                body_hash: response.body_hash,
+            };
+            let next = pager.next(facts).map_err(|e| FetchError::Paging {
+                url: response.url.clone(),
+                source: e,
+            })?;
+            let total_pages = if first && next.is_some() {
+                pager.total_pages(&page.body)
+            } else {
+                None
+            };
+            self.deliver(page.records, sink).await?;
+            first = false;
+            if let (Some(total), Some(_)) = (total_pages, &next) {
+                // The total is known: fetch the remaining numbered pages concurrently,
+                // delivered in order.
+                let last_full = self.fetch_numbered(&pager, &set, 1, total, sink).await?;
+                if !last_full {
+                    return Ok(());
+                }
+                // More rows than the total promised: continue one page at a time.
+                match pager.numbered(total) {
+                    Some(r) => {
+                        pager.resume_at(total);
+                        request = r;
+                        continue;
+                    }
+                    None => return Ok(()),
+                }
+            }
+            match next {
+                Some(r) => request = r,
+                None => return Ok(()),
+            }
+            if let Some(pause) = self.client.throttle() {
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = self.cancel.cancelled() => return Err(FetchError::Cancelled),
+                }
+            }
+        }
+    }
+
+    /// Fetch numbered pages `from..to` concurrently; true when the last one was full.
+    async fn fetch_numbered(
+        &self,
+        pager: &Pager,
+        set: &ParamSet,
+        from: u64,
+        to: u64,
+        sink: &mpsc::Sender<FetchedPage>,
+    ) -> Result<bool, FetchError> {
+        let page_size = self
+            .table
+            .paging
+            .as_ref()
+            .and_then(|p| p.page_size)
+            .unwrap_or(u64::MAX);
+        let requests: Vec<PageRequest> = (from..to).filter_map(|i| pager.numbered(i)).collect();
+        let mut pages = futures::stream::iter(requests)
+            .map(|req| async move {
+                let response = self.send(set, &req).await?;
+                self.parse(&response, set, false)
+            })
+            .buffered(self.client.concurrency());
+        let mut last_full = false;
+        while let Some(page) = pages.next().await {
+            let page = page?;
+            let rows = page.records.len() as u64;
+            last_full = rows >= page_size;
+            self.deliver(page.records, sink).await?;
+            if rows == 0 {
+                last_full = false;
+            }
+        }
+        Ok(last_full)
+    }
+
+    async fn deliver(
+        &self,
+        records: Vec<Value>,
+        sink: &mpsc::Sender<FetchedPage>,
+    ) -> Result<(), FetchError> {
+        self.stats.pages.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .records
+            .fetch_add(records.len() as u64, Ordering::Relaxed);
+        if records.is_empty() {
+            return Ok(());
+        }
+        let page = FetchedPage {
+            records,
+            flatten: self.table.result_object_path.is_none(),
+        };
+        tokio::select! {
+            sent = sink.send(page) => sent.map_err(|_| FetchError::Cancelled),
+            _ = self.cancel.cancelled() => Err(FetchError::Cancelled),
+        }
+    }
+
+    async fn send(&self, set: &ParamSet, request: &PageRequest) -> Result<Response, FetchError> {
+        let (url, body) = self.build(set, request)?;
+        let method = match (self.table.method, &body) {
+            (Method::Post, _) => reqwest::Method::POST,
+            (Method::Get, _) => reqwest::Method::GET,
+        };
+        let headers = self.headers();
+        self.client
+            .send(method, url, headers, body, self.cancel, self.stats)
+            .await
+    }
+
+    /// The URL and body for one request.
+    fn build(
+        &self,
+        set: &ParamSet,
+        request: &PageRequest,
+    ) -> Result<(url::Url, Option<Vec<u8>>), FetchError> {
+        let conn = self.client.connection();
+        match request {
+            PageRequest::Url(next) => {
+                let base = url::Url::parse(&format!("{}/", conn.base_url)).map_err(|e| {
+                    FetchError::InvalidUrl {
+                        url: conn.base_url.clone(),
+                        message: e.to_string(),
+                    }
+                })?;
+                let url = base.join(next).map_err(|e| FetchError::InvalidUrl {
+                    url: next.clone(),
+                    message: e.to_string(),
+                })?;
+                Ok((url, None))
+            }
+            PageRequest::Params(extra) => {
+                let mut all = set.clone();
+                for (k, v) in extra {
+                    all.set(k, Value::String(v.clone()));
+                }
+                let (path, mut used) =
+                    params::fill_path(&self.table.path, &all).map_err(FetchError::Params)?;
+                let body = match (&self.table.post, self.table.method) {
+                    (Some(template), _) => {
+                        let (body, consumed) = params::fill_body(template, &all);
+                        used.extend(consumed);
+                        Some(serde_json::to_vec(&body).unwrap_or_default())
+                    }
+                    (None, Method::Post) => Some(b"{}".to_vec()),
+                    (None, Method::Get) => None,
+                };
+                let joined = join_url(&conn.base_url, &path);
+                let mut url = url::Url::parse(&joined).map_err(|e| FetchError::InvalidUrl {
+                    url: joined.clone(),
+                    message: e.to_string(),
+                })?;
+                {
+                    let mut q = url.query_pairs_mut();
+                    for (k, v) in &all.values {
+                        if used.iter().any(|u| u == k) || v.is_null() {
+                            continue;
+                        }
+                        q.append_pair(k, &params::value_text(v));
+                    }
+                }
+                if url.query() == Some("") {
+                    url.set_query(None);
+                }
+                Ok((url, body))
+            }
+        }
+    }
+
+    fn headers(&self) -> Vec<(String, String)> {
+        let conn = self.client.connection();
+        let lookup = |name: &str| option_value(conn, name);
+        self.table
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                let filled =
+                    crate::adapters::connections::fill(v, &lookup).unwrap_or_else(|_| v.clone());
+                (k.clone(), filled)
+            })
+            .collect()
+    }
+
+    /// Parse a response body and extract its records.
+    fn parse(
+        &self,
+        response: &Response,
+        set: &ParamSet,
+        first: bool,
+    ) -> Result<ParsedPage, FetchError> {
+        let body: Value = if response.body.iter().all(|b| b.is_ascii_whitespace()) {
+            Value::Null
+        } else {
+            serde_json::from_slice(&response.body).map_err(|e| FetchError::NotJson {
+                url: crate::secret::redact(&response.url),
+                content_type: response
+                    .content_type
+                    .clone()
+                    .unwrap_or_else(|| "no content type".into()),
+                excerpt: client::excerpt(&response.body),
+                message: e.to_string(),
+            })?
+        };
+        let records = match extract_records(self.table, &body, set) {
+            Ok(records) => records,
+            // A later page may omit an empty list; the first page must have the path.
+            Err(path) if first => {
+                return Err(FetchError::MissingBodyPath {
+                    url: crate::secret::redact(&response.url),
+                    path,
+                    keys: top_keys(&body),
+                })
+            }
+            Err(_) => Vec::new(),
+        };
+        Ok(ParsedPage { body, records })
+    }
+}
+
+struct ParsedPage {
+    body: Value,
+    records: Vec<Value>,
+}
+
+/// Connection option or auth default named `name`, for `${name}` placeholders.
+pub fn option_value(conn: &Connection, name: &str) -> Option<String> {
+    conn.options
+        .get(name)
+        .map(|s| s.expose().to_string())
+        .or_else(|| conn.spec.auth.defaults.get(name).cloned())
+}
+
+fn join_url(base: &str, path: &str) -> String {
+    if path.starts_with("http://") || path.starts_with("https://") {
+        return path.to_string();
+    }
+    if path.is_empty() || path == "/" {
+        return format!("{base}/");
+    }
+    if path.starts_with('/') {
+        format!("{base}{path}")
+    } else {
+        format!("{base}/{path}")
+    }
+}
+
+fn top_keys(body: &Value) -> String {
+    match body {
+        Value::Object(m) => m.keys().cloned().collect::<Vec<_>>().join(", "),
+        Value::Array(_) => "(the body is a list)".into(),
+        _ => "(none)".into(),
+    }
+}
+
+/// A hash of a response body, to spot an API returning the same page forever.
+pub fn body_hash(bytes: &[u8]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
+}
+
+/// Extract the records of a page: follow `result_body_path` (traversing intermediate
+/// lists), copy `result_meta_paths` values from the matching ancestor, add
+/// `copy_params_to_output`. `Err(path)` when the body lacks the path.
+pub fn extract_records(
+    table: &TableSpec,
+    body: &Value,
+    set: &ParamSet,
+) -> Result<Vec<Value>, String> {
+    let mut out = Vec::new();
+    if body.is_null() {
+        return Ok(out);
+    }
+    let copies: Vec<(String, Value)> = table
+        .copy_params_to_output
+        .iter()
+        .filter_map(|name| set.get(name).map(|v| (name.clone(), v.clone())))
+        .collect();
+    if let Some(key) = &table.result_object_path {
+        match body.get(key) {
+            Some(v) => push_records(v, &[], &copies, &mut out),
+            None => return Err(key.clone()),
+        }
+        return Ok(out);
+    }
+    let path: &[String] = table.result_body_path.as_deref().unwrap_or(&[]);
+    if path.is_empty() {
+        let meta = meta_values(&table.result_meta_paths, &[body], path);
+        push_records(body, &meta, &copies, &mut out);
+        return Ok(out);
+    }
+    let mut found = false;
+    walk(body, path, 0, &mut vec![body], &mut |records, ancestors| {
+        found = true;
+        let meta = meta_values(&table.result_meta_paths, ancestors, path);
+        push_records(records, &meta, &copies, &mut out);
+    });
+    if !found {
+        return Err(path.join("."));
+    }
+    Ok(out)
+}
+
+/// Walk `path` from `node`; intermediate lists are traversed element by element.
+/// `ancestors[i]` is the object at depth `i` of the path.
+fn walk<'a>(
+    node: &'a Value,
+    path: &[String],
+    depth: usize,
+    ancestors: &mut Vec<&'a Value>,
+    on_records: &mut dyn FnMut(&'a Value, &[&'a Value]),
+) {
+    if depth == path.len() {
+        on_records(node, ancestors);
+        return;
+    }
+    match node {
+        Value::Object(m) => {
+            if let Some(child) = m.get(&path[depth]) {
+                if depth + 1 == path.len() {
+                    on_records(child, ancestors);
+                } else {
+                    match child {
+                        Value::Array(items) => {
+                            for item in items {
+                                ancestors.push(item);
+                                walk(item, path, depth + 1, ancestors, on_records);
+                                ancestors.pop();
+                            }
+                        }
+                        other => {
+                            ancestors.push(other);
+                            walk(other, path, depth + 1, ancestors, on_records);
+                            ancestors.pop();
+                        }
+                    }
+                }
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                walk(item, path, depth, ancestors, on_records);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Values of the meta paths, each read from the deepest ancestor sharing its prefix.
+fn meta_values(
+    meta: &[Vec<String>],
+    ancestors: &[&Value],
+    record_path: &[String],
+) -> Vec<(String, Value)> {
+    meta.iter()
+        .map(|m| {
+            let shared = m
+                .iter()
+                .zip(record_path)
+                .take_while(|(a, b)| a == b)
+                .count()
+                .min(ancestors.len().saturating_sub(1))
+                .min(m.len().saturating_sub(1));
+            let mut node = Some(ancestors[shared]);
+            for key in &m[shared..] {
+                node = node.and_then(|n| n.get(key));
+            }
+            (m.join("_"), node.cloned().unwrap_or(Value::Null))
+        })
+        .collect()
+}
+
+fn push_records(
+    records: &Value,
+    meta: &[(String, Value)],
+    copies: &[(String, Value)],
+    out: &mut Vec<Value>,
+) {
+    let mut push = |record: &Value| {
+        let mut obj = match record {
+            Value::Object(m) => m.clone(),
+            Value::Null => return,
+            other => {
+                let mut m = serde_json::Map::new();
+                m.insert("value".into(), other.clone());
+                m
+            }
+        };
+        for (k, v) in meta.iter().chain(copies) {
+            obj.insert(k.clone(), v.clone());
+        }
+        out.push(Value::Object(obj));
+    };
+    match records {
+        Value::Array(items) => items.iter().for_each(&mut push),
+        other => push(other),
+    }
+}
+
+/// Shared handle type for a connection's client.
+pub type SharedClient = Arc<RestClient>;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,392 @@
+//! The `unify` client: runs statements through a [`Transport`] (daemon or in-process),
+//! waits for the loads they need while showing progress, and renders results. The REPL
+//! (editor, completion, key handling) lives in [`crate::repl`]; this module is the part
+//! scripts and the REPL share.
+
+pub mod transport;
+
+pub use transport::{connect_or_start, spawn_daemon, InProcess, Transport, Zmq};
+
+use crate::parser;
+use crate::protocol::{
+    AfterJobs, Event, JobRef, JobState, LoaderStatus, Output, Reply, Request, Response,
+};
+use crate::render::{self, Format};
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How a statement ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// It worked.
+    Ok,
+    /// It failed (the message was printed).
+    Failed,
+    /// The host is unreachable: stop running statements.
+    Disconnected,
+    /// `exit`/`quit`.
+    Exit,
+}
+
+/// What to do while waiting for loads.
+pub trait WaitUi: Send {
+    /// Called about ten times a second with the jobs' latest status.
+    fn progress(&mut self, jobs: &[LoaderStatus]);
+    /// Clear the progress display.
+    fn clear(&mut self);
+    /// True when the user asked to move the wait to the background.
+    fn backgrounded(&mut self) -> bool {
+        false
+    }
+    /// True when the user pressed Ctrl-C.
+    fn interrupted(&mut self) -> bool {
+        false
+    }
+}
+
+/// No progress display (stderr is not a terminal).
+pub struct Quiet;
+
+impl WaitUi for Quiet {
+    fn progress(&mut self, _: &[LoaderStatus]) {}
+    fn clear(&mut self) {}
+}
+
+/// A statement runner bound to one session.
+pub struct Client {
+    transport: Arc<dyn Transport>,
+    session: String,
+    format: Format,
+    /// Jobs moved to the background, announced when they finish.
+    pub background: Arc<std::sync::Mutex<Vec<JobRef>>>,
+}
+
+/// The longest a statement is re-run waiting for its tables to appear.
+const MAX_RERUNS: usize = 5;
+
+impl Client {
+    /// A client with a fresh session.
+    pub fn new(transport: Arc<dyn Transport>, format: Format) -> Self {
+        Client {
+            transport,
+            session: uuid::Uuid::new_v4().simple().to_string(),
+            format,
+            background: Arc::default(),
+        }
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &Arc<dyn Transport> {
+        &self.transport
+    }
+
+    /// The session id.
+    pub fn session(&self) -> &str {
+        &self.session
+    }
+
+    /// Run one statement: execute, wait for loads (re-running when asked), print.
+    pub async fn run_statement(&mut self, text: &str, ui: &mut dyn WaitUi) -> Outcome {
+        let wide = parser::parse(text).map(|p| p.wide).unwrap_or(false);
+        for _ in 0..MAX_RERUNS {
+            let response = self
+                .transport
+                .request(Request::Execute {
+                    session: self.session.clone(),
+                    text: text.to_string(),
+                })
+                .await;
+            let reply = match response {
+                Ok(Response::Reply(r)) => r,
+                Ok(Response::Error { message }) => {
+                    eprintln!("Error: {message}");
+                    return Outcome::Failed;
+                }
+                Ok(other) => {
+                    eprintln!("Error: unexpected answer from the engine: {other:?}");
+                    return Outcome::Failed;
+                }
+                Err(e) => {
+                    eprintln!("Error: {e:#}");
+                    return Outcome::Disconnected;
+                }
+            };
+            self.print(&reply, wide);
+            if let Some(error) = &reply.error {
+                eprintln!("Error: {error}");
+                return Outcome::Failed;
+            }
+            if reply.exit {
+                return Outcome::Exit;
+            }
+            if reply.wait.is_empty() {
+                return Outcome::Ok;
+            }
+            let statuses = match self.wait(&reply.wait, ui).await {
+                Ok(Some(s)) => s,
+                Ok(None) => {
+                    eprintln!(
+                        "Continuing in the background ({}); you will be told when it finishes.",
+                        reply
+                            .wait
+                            .iter()
+                            .map(|j| j.table.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                    self.background
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .extend(reply.wait.clone());
+                    return Outcome::Ok;
+                }
+                Err(outcome) => return outcome,
+            };
+            let failed: Vec<&LoaderStatus> = statuses
+                .iter()
+                .filter(|s| s.state != JobState::Done)
+                .collect();
+            if !failed.is_empty() {
+                for s in failed {
+                    match s.state {
+                        JobState::Cancelled => eprintln!(
+                            "Error: loading {} was cancelled; its previous data is unchanged",
+                            s.table_name()
+                        ),
+                        _ => eprintln!(
+                            "Error: loading {} failed: {}",
+                            s.table_name(),
+                            s.error.as_deref().unwrap_or("unknown error")
+                        ),
+                    }
+                }
+                return Outcome::Failed;
+            }
+            match reply.after {
+                Some(AfterJobs::Rerun) => continue,
+                _ => {
+                    for s in &statuses {
+                        eprintln!(
+                            "{} {}: {} rows, {} pages in {:.1}s",
+                            done_verb(&reply.wait, &s.job_id),
+                            s.table_name(),
+                            s.rows,
+                            s.pages,
+                            s.elapsed_ms as f64 / 1000.0
+                        );
+                    }
+                    return Outcome::Ok;
+                }
+            }
+        }
+        eprintln!("Error: the tables this statement needs are still missing after loading them; see `system status`");
+        Outcome::Failed
+    }
+
+    /// Wait for jobs to finish. `Ok(None)` when the user moved them to the background;
+    /// `Err` on a connection failure or Ctrl-C.
+    async fn wait(
+        &mut self,
+        jobs: &[JobRef],
+        ui: &mut dyn WaitUi,
+    ) -> Result<Option<Vec<LoaderStatus>>, Outcome> {
+        let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
+        let mut events = self.transport.subscribe();
+        let mut latest: HashMap<String, LoaderStatus> = HashMap::new();
+        let mut last_poll = Instant::now() - Duration::from_secs(1);
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            // Events are progress only; the final state is always asked for.
+            while let Ok(event) = events.try_recv() {
+                if let Event::Status(s) = event {
+                    if ids.contains(&s.job_id) && !s.state.is_final() {
+                        latest.insert(s.job_id.clone(), s);
+                    }
+                }
+            }
+            if last_poll.elapsed() >= Duration::from_millis(300) {
+                last_poll = Instant::now();
+                match self
+                    .transport
+                    .request(Request::JobStatus { ids: ids.clone() })
+                    .await
+                {
+                    Ok(Response::Jobs { jobs }) => {
+                        for s in jobs {
+                            let keep = latest
+                                .get(&s.job_id)
+                                .is_none_or(|old| s.state.is_final() || s.rows >= old.rows);
+                            if keep {
+                                latest.insert(s.job_id.clone(), s);
+                            }
+                        }
+                    }
+                    Ok(Response::Error { message }) => {
+                        ui.clear();
+                        eprintln!("Error: {message}");
+                        return Err(Outcome::Failed);
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        ui.clear();
+                        eprintln!("Error: {e:#}");
+                        return Err(Outcome::Disconnected);
+                    }
+                }
+                if ids
+                    .iter()
+                    .all(|id| latest.get(id).is_some_and(|s| s.state.is_final()))
+                {
+                    ui.clear();
+                    return Ok(Some(
+                        ids.iter().filter_map(|id| latest.remove(id)).collect(),
+                    ));
+                }
+            }
+            let shown: Vec<LoaderStatus> = ids
+                .iter()
+                .filter_map(|id| latest.get(id).cloned())
+                .collect();
+            ui.progress(&shown);
+            if ui.interrupted() {
+                ui.clear();
+                for id in &ids {
+                    let _ = self
+                        .transport
+                        .request(Request::Execute {
+                            session: self.session.clone(),
+                            text: format!("system cancel {id}"),
+                        })
+                        .await;
+                }
+                eprintln!(
+                    "Interrupted: the load was cancelled; the table keeps its previous data."
+                );
+                return Err(Outcome::Failed);
+            }
+            if ui.backgrounded() {
+                ui.clear();
+                return Ok(None);
+            }
+            tick.tick().await;
+        }
+    }
+
+    /// Background jobs that have finished since the last call, with their status.
+    pub async fn finished_background(&mut self) -> Vec<LoaderStatus> {
+        let ids: Vec<String> = {
+            let bg = self.background.lock().unwrap_or_else(|e| e.into_inner());
+            bg.iter().map(|j| j.id.clone()).collect()
+        };
+        if ids.is_empty() {
+            return Vec::new();
+        }
+        let Ok(Response::Jobs { jobs }) = self.transport.request(Request::JobStatus { ids }).await
+        else {
+            return Vec::new();
+        };
+        let mut bg = self.background.lock().unwrap_or_else(|e| e.into_inner());
+        let done: Vec<LoaderStatus> = jobs
+            .into_iter()
+            .filter(|s| s.state.is_final() && bg.iter().any(|j| j.id == s.job_id))
+            .collect();
+        bg.retain(|j| !done.iter().any(|s| s.job_id == j.id));
+        done
+    }
+
+    /// Print a reply's outputs: results to stdout, messages to stderr.
+    pub fn print(&self, reply: &Reply, wide: bool) {
+        let stdout = std::io::stdout();
+        for output in &reply.outputs {
+            match output {
+                Output::Table(t) => {
+                    let mut buf = Vec::new();
+                    if render::render(&mut buf, t, self.format, wide).is_ok() {
+                        page_or_print(&buf, self.format == Format::Table);
+                    }
+                }
+                Output::Text(text) => {
+                    let mut out = stdout.lock();
+                    let _ = writeln!(out, "{text}");
+                }
+                Output::Message(m) => eprintln!("{m}"),
+            }
+        }
+        let _ = stdout.lock().flush();
+    }
+
+    /// Close the session on the host.
+    pub async fn close(&self) {
+        let _ = self
+            .transport
+            .request(Request::CloseSession {
+                session: self.session.clone(),
+            })
+            .await;
+    }
+}
+
+fn done_verb(jobs: &[JobRef], id: &str) -> &'static str {
+    match jobs.iter().find(|j| j.id == id).map(|j| j.action) {
+        Some(crate::protocol::Action::Refresh) => "Refreshed",
+        Some(crate::protocol::Action::Reload) => "Reloaded",
+        _ => "Loaded",
+    }
+}
+
+/// Print, through a pager when the output is taller than the terminal.
+fn page_or_print(bytes: &[u8], may_page: bool) {
+    let stdout = std::io::stdout();
+    if may_page && stdout.is_terminal() && std::io::stdin().is_terminal() {
+        let lines = bytes.iter().filter(|b| **b == b'\n').count();
+        if lines > terminal_rows().saturating_sub(2) {
+            let pager = std::env::var("PAGER").unwrap_or_else(|_| "less".into());
+            let mut parts = pager.split_whitespace();
+            if let Some(prog) = parts.next() {
+                let mut cmd = std::process::Command::new(prog);
+                cmd.args(parts);
+                if prog == "less" {
+                    cmd.arg("-FRSX");
+                }
+                if let Ok(mut child) = cmd.stdin(std::process::Stdio::piped()).spawn() {
+                    if let Some(mut stdin) = child.stdin.take() {
+                        let _ = stdin.write_all(bytes);
+                    }
+                    let _ = child.wait();
+                    return;
+                }
+            }
+        }
+    }
+    let mut out = stdout.lock();
+    let _ = out.write_all(bytes);
+}
+
+/// Rows of the terminal (24 when unknown).
+pub fn terminal_rows() -> usize {
+    // SAFETY: TIOCGWINSZ fills a winsize struct we own.
+    unsafe {
+        let mut ws: libc::winsize = std::mem::zeroed();
+        if libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) == 0 && ws.ws_row > 0 {
+            return ws.ws_row as usize;
+        }
+    }
+    24
+}
+
+/// Run a script (statements from `-c` or stdin), in order; exit status 1 when any
+/// failed. A connection failure stops the script.
+pub async fn run_script(client: &mut Client, script: &str, ui: &mut dyn WaitUi) -> i32 {
+    let mut status = 0;
+    for statement in parser::split_statements(script) {
+        match client.run_statement(&statement, ui).await {
+            Outcome::Ok => {}
+            Outcome::Failed => status = 1,
+            Outcome::Disconnected => return 1,
+            Outcome::Exit => break,
+        }
+    }
+    status
+}

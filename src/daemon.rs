@@ -1,0 +1,220 @@
+//! `unifyd`: wiring only. Take the home's lock, write the pid file, start the host's
+//! actors in an actix system, serve requests on a ZeroMQ ROUTER socket and publish
+//! events on a PUB socket (ipc sockets in `run/`, mode 0600; their addresses in
+//! `run/endpoints.json`), then on SIGTERM/SIGINT or `system stop daemon` shut down
+//! with a deadline, re-queueing unfinished jobs.
+
+use crate::home::Home;
+use crate::host::{HomeLock, Host, HostOptions, LockError};
+use crate::protocol::{Request, Response};
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use zeromq::{Socket, SocketRecv, SocketSend, ZmqMessage};
+
+/// Where a daemon listens; written to `run/endpoints.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoints {
+    /// ROUTER socket for requests.
+    pub request: String,
+    /// PUB socket for events.
+    pub events: String,
+    /// The daemon's pid.
+    pub pid: u32,
+}
+
+impl Endpoints {
+    /// Read `run/endpoints.json`.
+    pub fn read(home: &Home) -> Option<Endpoints> {
+        let text = std::fs::read_to_string(endpoints_file(home)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+}
+
+fn endpoints_file(home: &Home) -> std::path::PathBuf {
+    home.run_dir().join("endpoints.json")
+}
+
+/// How long a stopping daemon waits for running loads to reach a page boundary.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Run the daemon in the foreground until stopped. `wait_lock` waits for a previous
+/// daemon to exit (restart). Returns Ok without doing anything when another daemon
+/// already serves this home.
+pub fn run(home: Home, wait_lock: bool) -> anyhow::Result<()> {
+    home.ensure_dirs()
+        .with_context(|| format!("creating {}", home.root().display()))?;
+    let lock = if wait_lock {
+        HomeLock::acquire_wait(&home, Duration::from_secs(30))
+    } else {
+        HomeLock::acquire(&home)
+    };
+    let _lock = match lock {
+        Ok(l) => l,
+        Err(LockError::Held { pid, .. }) => {
+            eprintln!(
+                "unifyd is already running for {} (pid {pid})",
+                home.root().display()
+            );
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    std::fs::write(home.pid_file(), format!("{}\n", std::process::id()))
+        .with_context(|| format!("writing {}", home.pid_file().display()))?;
+    tracing::info!(pid = std::process::id(), home = %home.root().display(), "unifyd starting");
+
+    let system = actix::System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("unifyd")
+            .build()
+            .expect("building the tokio runtime")
+    });
+    let restart = system.block_on(serve(home.clone()));
+    let _ = std::fs::remove_file(home.pid_file());
+    let _ = std::fs::remove_file(endpoints_file(&home));
+    let _ = std::fs::remove_file(home.run_dir().join("unifyd.sock"));
+    let _ = std::fs::remove_file(home.run_dir().join("events.sock"));
+    let restart = restart?;
+    tracing::info!("unifyd stopped");
+    if restart {
+        crate::client::spawn_daemon(&home, true)?;
+    }
+    Ok(())
+}
+
+/// Serve until shutdown; returns whether a restart was asked.
+async fn serve(home: Home) -> anyhow::Result<bool> {
+    let host = Arc::new(Host::start(home.clone(), HostOptions::from_env(true)).await?);
+    let run = home.run_dir();
+    let (request_ep, events_ep) = (
+        ipc_endpoint(&run, "unifyd.sock"),
+        ipc_endpoint(&run, "events.sock"),
+    );
+
+    let mut router = zeromq::RouterSocket::new();
+    let request_bound = bind(&mut router, request_ep.as_deref()).await?;
+    let mut publisher = zeromq::PubSocket::new();
+    let events_bound = bind(&mut publisher, events_ep.as_deref()).await?;
+    for name in ["unifyd.sock", "events.sock"] {
+        restrict(&run.join(name));
+    }
+    let endpoints = Endpoints {
+        request: request_bound,
+        events: events_bound,
+        pid: std::process::id(),
+    };
+    let tmp = run.join("endpoints.json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec(&endpoints)?)?;
+    restrict(&tmp);
+    std::fs::rename(&tmp, endpoints_file(&home))?;
+    tracing::info!(request = %endpoints.request, events = %endpoints.events, "listening");
+
+    // Events → PUB.
+    let mut events = host.events.subscribe();
+    let pub_task = tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(event) => {
+                    let Ok(body) = serde_json::to_vec(&event) else {
+                        continue;
+                    };
+                    let mut msg = ZmqMessage::from(event.topic());
+                    msg.push_back(body.into());
+                    if let Err(e) = publisher.send(msg).await {
+                        tracing::debug!(error = %e, "publishing an event failed");
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::debug!(missed = n, "event publisher lagged");
+                }
+                Err(_) => return,
+            }
+        }
+    });
+
+    // Requests ← ROUTER, each answered on its own task.
+    let (send_half, mut recv_half) = router.split();
+    let serve_host = host.clone();
+    let router_task = tokio::spawn(async move {
+        loop {
+            let msg = match recv_half.recv().await {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(error = %e, "request socket closed");
+                    return;
+                }
+            };
+            let frames = msg.into_vec();
+            if frames.len() < 3 {
+                continue;
+            }
+            let (identity, id, body) = (frames[0].clone(), frames[1].clone(), frames[2].clone());
+            let host = serve_host.clone();
+            let mut sender = send_half.clone();
+            tokio::spawn(async move {
+                let response = match serde_json::from_slice::<Request>(&body) {
+                    Ok(req) => host.request(req).await,
+                    Err(e) => Response::Error {
+                        message: format!("malformed request: {e}"),
+                    },
+                };
+                let Ok(payload) = serde_json::to_vec(&response) else {
+                    return;
+                };
+                let mut reply = ZmqMessage::from(identity);
+                reply.push_back(id);
+                reply.push_back(payload.into());
+                if let Err(e) = sender.send(reply).await {
+                    tracing::debug!(error = %e, "replying failed (client gone?)");
+                }
+            });
+        }
+    });
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = host.shared.shutdown.cancelled() => {}
+        _ = term.recv() => tracing::info!("SIGTERM"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT"),
+    }
+    tracing::info!("unifyd stopping");
+    host.shutdown(SHUTDOWN_DEADLINE).await;
+    // Give in-flight replies (e.g. to `system stop daemon`) a moment to leave.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    router_task.abort();
+    pub_task.abort();
+    Ok(host.jobs.restart.load(std::sync::atomic::Ordering::SeqCst))
+}
+
+/// An ipc endpoint in `dir`, or `None` when the path is too long for a unix socket.
+fn ipc_endpoint(dir: &Path, name: &str) -> Option<String> {
+    let path = dir.join(name);
+    let _ = std::fs::remove_file(&path);
+    let text = path.display().to_string();
+    (text.len() < 100).then(|| format!("ipc://{text}"))
+}
+
+async fn bind<S: Socket>(socket: &mut S, ipc: Option<&str>) -> anyhow::Result<String> {
+    let ep = match ipc {
+        Some(ep) => socket
+            .bind(ep)
+            .await
+            .with_context(|| format!("binding {ep}"))?,
+        None => socket
+            .bind("tcp://127.0.0.1:0")
+            .await
+            .context("binding a loopback TCP socket")?,
+    };
+    Ok(ep.to_string())
+}
+
+fn restrict(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if path.exists() {
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
+}

@@ -1,0 +1,996 @@
+//! The engine: the library API the interpreter and the daemon's workers call.
+//!
+//! It holds the configuration (spec catalog + resolved connections, reloadable), the
+//! warehouse, and one [`RestClient`] per connection (so one rate limiter per connection
+//! is shared by every job). Its central operation is [`Engine::load`]:
+//!
+//! ```text
+//! load(schema.table, action)
+//!   ├─ parents first: tables read by sql@(…) params that are not loaded yet (recursive)
+//!   ├─ params → parameter sets (sql@ runs against the connection's own schema)
+//!   ├─ Fetch (async, concurrent within the limiter) ──pages──▶ bounded channel
+//!   │                                               ──▶ StagingWriter (blocking thread)
+//!   ├─ swap in (reload/load) or merge by key (updates) — one transaction, with state
+//!   └─ (re)create the spec's views over this table
+//! ```
+//!
+//! A failed or cancelled load drops its staging table and leaves the old data alone.
+
+use crate::adapters::catalog::Catalog;
+use crate::adapters::connections::{self, Connection, ConnectionError};
+use crate::adapters::rest::client::{FetchError, RestClient};
+use crate::adapters::rest::params::{self, ParamError, ParamSet, SqlSource};
+use crate::adapters::rest::{Fetch, FetchStats, FetchedPage};
+use crate::adapters::spec::{Param, ParamValue, Refresh, Spec, TableSpec, ViewSpec};
+use crate::home::Home;
+use crate::loading::flatten::{Flattener, Shape};
+use crate::loading::writer::{StagingWriter, WriteError};
+use crate::protocol::Action;
+use crate::warehouse::{self, quote_ident, JobRecord, TableRecord, Warehouse, WarehouseError};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Pages buffered between the fetcher and the writer: the memory bound of a load.
+pub const PAGE_BUFFER: usize = 4;
+
+/// Specs and connections, as read from disk at one moment.
+#[derive(Debug, Default)]
+pub struct Config {
+    /// All usable specs.
+    pub catalog: Catalog,
+    /// Usable connections.
+    pub connections: Vec<Arc<Connection>>,
+    /// Connections that could not be used, each with its reason.
+    pub errors: Vec<ConnectionError>,
+}
+
+impl Config {
+    /// Read specs from `home/rest_specs` (over the bundled ones) and `connections.yaml`.
+    pub fn load(home: &Home) -> Config {
+        let catalog = Catalog::load(&home.specs_dir());
+        Self::with_catalog(home, catalog)
+    }
+
+    /// Read `connections.yaml` against a given catalog.
+    pub fn with_catalog(home: &Home, catalog: Catalog) -> Config {
+        let env = |k: &str| std::env::var(k).ok();
+        match connections::read_entries(&home.connections_file()) {
+            Ok(entries) => {
+                let (connections, errors) = connections::resolve_all(&entries, &catalog, &env);
+                Config {
+                    catalog,
+                    connections,
+                    errors,
+                }
+            }
+            Err(e) => Config {
+                catalog,
+                connections: Vec::new(),
+                errors: vec![e],
+            },
+        }
+    }
+
+    /// The connection named `schema`.
+    pub fn connection(&self, schema: &str) -> Option<&Arc<Connection>> {
+        self.connections.iter().find(|c| c.schema == schema)
+    }
+}
+
+/// Receives progress of a load: called at page boundaries, never per row.
+pub trait Progress: Send + Sync {
+    /// Pages and rows written so far for `schema.table`.
+    fn update(&self, schema: &str, table: &str, pages: u64, rows: u64);
+    /// A message worth recording in the job's log.
+    fn log(&self, level: &str, message: &str) {
+        let _ = (level, message);
+    }
+}
+
+/// A progress sink that ignores everything.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn update(&self, _: &str, _: &str, _: u64, _: u64) {}
+}
+
+/// Outcome of a successful load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadSummary {
+    /// Rows written (for a merge: rows fetched and merged).
+    pub rows: u64,
+    /// Pages fetched.
+    pub pages: u64,
+    /// HTTP requests sent, retries included.
+    pub requests: u64,
+    /// Wall time in milliseconds.
+    pub elapsed_ms: u64,
+}
+
+/// Why a load failed. Messages name the table and never contain secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// No connection (schema) of that name.
+    #[error("unknown schema '{0}': it is not a connection (see `show connections`)")]
+    UnknownSchema(String),
+    /// The connection exists but has no such table.
+    #[error("Table {schema}.{table} does not exist: connector '{connector}' has no table or view named '{table}'")]
+    UnknownTable {
+        /// Schema.
+        schema: String,
+        /// Table.
+        table: String,
+        /// Connector.
+        connector: String,
+    },
+    /// The connection is configured but unusable.
+    #[error("{0}")]
+    Connection(String),
+    /// Fetching failed.
+    #[error("loading {table}: {source}")]
+    Fetch {
+        /// `schema.table`.
+        table: String,
+        /// What went wrong.
+        #[source]
+        source: FetchError,
+    },
+    /// Params could not be expanded.
+    #[error("loading {table}: {source}")]
+    Params {
+        /// `schema.table`.
+        table: String,
+        /// What went wrong.
+        #[source]
+        source: ParamError,
+    },
+    /// Writing failed.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// The warehouse failed.
+    #[error(transparent)]
+    Warehouse(#[from] WarehouseError),
+    /// A parent table failed.
+    #[error("loading {table} needs {parent} first, which failed: {source}")]
+    Parent {
+        /// `schema.table`.
+        table: String,
+        /// The parent.
+        parent: String,
+        /// Its failure.
+        source: Box<LoadError>,
+    },
+    /// The job was cancelled.
+    #[error("cancelled")]
+    Cancelled,
+    /// A worker thread died.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl LoadError {
+    /// True when the job was cancelled (its state is `cancelled`, not `failed`).
+    pub fn is_cancelled(&self) -> bool {
+        match self {
+            LoadError::Cancelled => true,
+            LoadError::Fetch { source, .. } => matches!(source, FetchError::Cancelled),
+            LoadError::Parent { source, .. } => source.is_cancelled(),
+            _ => false,
+        }
+    }
+}
+
+/// What a connector table reference resolves to.
+#[derive(Debug, Clone)]
+pub enum ConnectorObject {
+    /// A table of the spec.
+    Table(TableSpec),
+    /// A view of the spec (loaded by loading its `from` tables).
+    View(ViewSpec),
+}
+
+/// The engine shared by every session and worker of one process.
+pub struct Engine {
+    home: Home,
+    warehouse: Arc<Warehouse>,
+    config: RwLock<Arc<Config>>,
+    clients: Mutex<HashMap<(String, String), Arc<RestClient>>>,
+    table_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("home", &self.home).finish()
+    }
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+impl Engine {
+    /// Open the engine of `home`: create its directories, open the warehouse, read the
+    /// configuration.
+    pub fn open(home: Home) -> Result<Engine, anyhow::Error> {
+        home.ensure_dirs()?;
+        let warehouse = Warehouse::open(&home.warehouse_file())?;
+        let config = Config::load(&home);
+        Ok(Self::with_parts(home, warehouse, config))
+    }
+
+    /// An engine from parts (tests use an in-memory warehouse and a given config).
+    pub fn with_parts(home: Home, warehouse: Warehouse, config: Config) -> Engine {
+        Engine {
+            home,
+            warehouse: Arc::new(warehouse),
+            config: RwLock::new(Arc::new(config)),
+            clients: Mutex::new(HashMap::new()),
+            table_locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The home directory.
+    pub fn home(&self) -> &Home {
+        &self.home
+    }
+
+    /// The warehouse.
+    pub fn warehouse(&self) -> &Arc<Warehouse> {
+        &self.warehouse
+    }
+
+    /// The current configuration.
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Re-read specs and connections from disk. Clients of changed connections are
+    /// rebuilt on next use. Returns the new configuration.
+    pub fn reload_config(&self) -> Arc<Config> {
+        let fresh = Arc::new(Config::load(&self.home));
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
+        self.clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        fresh
+    }
+
+    /// Replace the configuration (tests, `connect`).
+    pub fn set_config(&self, config: Config) {
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+        self.clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// What `schema.name` is in its connector, if anything.
+    pub fn connector_object(&self, schema: &str, name: &str) -> Option<ConnectorObject> {
+        let config = self.config();
+        let conn = config.connection(schema)?;
+        if let Some(t) = conn.spec.table(name) {
+            return Some(ConnectorObject::Table(t.clone()));
+        }
+        conn.spec
+            .view(name)
+            .map(|v| ConnectorObject::View(v.clone()))
+    }
+
+    /// The client of a connection for one table (a table-level rate limit gets its own
+    /// limiter; otherwise all tables of the connection share one).
+    fn client(&self, conn: &Arc<Connection>, table: &TableSpec) -> Arc<RestClient> {
+        let key = (
+            conn.schema.clone(),
+            if table.rate_limit.is_some() {
+                table.name.clone()
+            } else {
+                String::new()
+            },
+        );
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        clients
+            .entry(key)
+            .or_insert_with(|| {
+                Arc::new(RestClient::new(
+                    conn.clone(),
+                    table.rate_limit.or(conn.spec.rate_limit),
+                ))
+            })
+            .clone()
+    }
+
+    fn table_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.table_locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// True when `schema.table` exists in the warehouse (table or view).
+    pub async fn exists(&self, schema: &str, table: &str) -> Result<bool, LoadError> {
+        let wh = self.warehouse.clone();
+        let (s, t) = (schema.to_string(), table.to_string());
+        blocking(move || {
+            let conn = wh.connect()?;
+            Ok(warehouse::relation_exists(&conn, &s, &t)?)
+        })
+        .await
+    }
+
+    /// Load, reload or refresh `schema.table`, loading parent tables first.
+    pub async fn load(
+        &self,
+        job_id: &str,
+        schema: &str,
+        table: &str,
+        action: Action,
+        progress: Arc<dyn Progress>,
+        cancel: CancellationToken,
+    ) -> Result<LoadSummary, LoadError> {
+        self.load_inner(
+            job_id.to_string(),
+            schema.to_string(),
+            table.to_string(),
+            action,
+            progress,
+            cancel,
+            0,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn load_inner(
+        &self,
+        job_id: String,
+        schema: String,
+        table: String,
+        action: Action,
+        progress: Arc<dyn Progress>,
+        cancel: CancellationToken,
+        depth: usize,
+    ) -> BoxFuture<'_, Result<LoadSummary, LoadError>> {
+        Box::pin(async move {
+            let config = self.config();
+            let Some(conn) = config.connection(&schema).cloned() else {
+                if let Some(err) = config.errors.iter().find(|e| error_names(e, &schema)) {
+                    return Err(LoadError::Connection(err.to_string()));
+                }
+                return Err(LoadError::UnknownSchema(schema));
+            };
+            let spec = conn.spec.clone();
+            let table_spec = match spec.table(&table) {
+                Some(t) => t.clone(),
+                None => {
+                    if let Some(view) = spec.view(&table) {
+                        return self
+                            .load_view(job_id, &conn, view.clone(), action, progress, cancel, depth)
+                            .await;
+                    }
+                    return Err(LoadError::UnknownTable {
+                        schema,
+                        table,
+                        connector: spec.name.clone(),
+                    });
+                }
+            };
+            // Parents read by sql@ params load first (recursively), unless present.
+            for parent in &table_spec.depends_on {
+                if !self.exists(&schema, parent).await? {
+                    progress.log(
+                        "info",
+                        &format!("loading {schema}.{parent} first (needed by {table})"),
+                    );
+                    let parent_job = format!("{job_id}.{parent}");
+                    self.load_inner(
+                        parent_job,
+                        schema.clone(),
+                        parent.clone(),
+                        Action::Load,
+                        progress.clone(),
+                        cancel.clone(),
+                        depth + 1,
+                    )
+                    .await
+                    .map_err(|e| LoadError::Parent {
+                        table: format!("{schema}.{table}"),
+                        parent: format!("{schema}.{parent}"),
+                        source: Box::new(e),
+                    })?;
+                }
+            }
+            let lock = self.table_lock(&format!("{schema}.{table}"));
+            let _guard = lock.lock().await;
+            let summary = self
+                .load_table(
+                    &job_id,
+                    &conn,
+                    &spec,
+                    &table_spec,
+                    action,
+                    progress.clone(),
+                    cancel,
+                    depth,
+                )
+                .await?;
+            self.create_views(&conn, &spec, &table_spec.name).await?;
+            Ok(summary)
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn load_view(
+        &self,
+        job_id: String,
+        conn: &Arc<Connection>,
+        view: ViewSpec,
+        action: Action,
+        progress: Arc<dyn Progress>,
+        cancel: CancellationToken,
+        depth: usize,
+    ) -> Result<LoadSummary, LoadError> {
+        let mut total = LoadSummary {
+            rows: 0,
+            pages: 0,
+            requests: 0,
+            elapsed_ms: 0,
+        };
+        for from in &view.from {
+            if action == Action::Load && self.exists(&conn.schema, from).await? {
+                continue;
+            }
+            let s = self
+                .load_inner(
+                    format!("{job_id}.{from}"),
+                    conn.schema.clone(),
+                    from.clone(),
+                    action,
+                    progress.clone(),
+                    cancel.clone(),
+                    depth + 1,
+                )
+                .await?;
+            total.rows += s.rows;
+            total.pages += s.pages;
+            total.requests += s.requests;
+            total.elapsed_ms += s.elapsed_ms;
+        }
+        self.create_views(conn, &conn.spec, "").await?;
+        Ok(total)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn load_table(
+        &self,
+        job_id: &str,
+        conn: &Arc<Connection>,
+        spec: &Arc<Spec>,
+        table: &TableSpec,
+        action: Action,
+        progress: Arc<dyn Progress>,
+        cancel: CancellationToken,
+        _depth: usize,
+    ) -> Result<LoadSummary, LoadError> {
+        let started = Instant::now();
+        let started_us = chrono::Utc::now().timestamp_micros();
+        let schema = conn.schema.clone();
+        let name = format!("{schema}.{}", table.name);
+        let wh = self.warehouse.clone();
+
+        // Decide full load or incremental merge.
+        let last_scan = {
+            let (wh, s, t) = (wh.clone(), schema.clone(), table.name.clone());
+            blocking(move || {
+                let c = wh.connect()?;
+                if !warehouse::relation_exists(&c, &s, &t)? {
+                    return Ok(None);
+                }
+                Ok(warehouse::last_scan_start(&c, &s, &t)?)
+            })
+            .await?
+        };
+        let incremental = match (&table.refresh, action, last_scan) {
+            (Refresh::Updates { params }, Action::Refresh, Some(since_us)) => {
+                Some((params.clone(), since_us))
+            }
+            _ => None,
+        };
+        let action_name = if incremental.is_some() {
+            "refresh"
+        } else {
+            action.as_str()
+        };
+        {
+            let (wh, j, s, t, a) = (
+                wh.clone(),
+                job_id.to_string(),
+                schema.clone(),
+                table.name.clone(),
+                action_name.to_string(),
+            );
+            blocking(move || {
+                let c = wh.connect()?;
+                warehouse::job_started(&c, &j, &s, &t, &a)?;
+                Ok(())
+            })
+            .await?;
+        }
+
+        let params_used: Vec<Param> = match &incremental {
+            Some((refresh_params, since_us)) => {
+                let since = chrono::DateTime::from_timestamp_micros(*since_us - 24 * 3_600_000_000)
+                    .unwrap_or_default();
+                let fmt = spec
+                    .query_date_format
+                    .as_deref()
+                    .unwrap_or("%Y-%m-%dT%H:%M:%S");
+                let stamp = since.format(fmt).to_string();
+                let day = since.format("%Y-%m-%d").to_string();
+                let mut merged: Vec<Param> = table
+                    .params
+                    .iter()
+                    .filter(|p| !refresh_params.iter().any(|r| r.names == p.names))
+                    .cloned()
+                    .collect();
+                for p in refresh_params {
+                    merged.push(fill_timestamp(p, &stamp, &day));
+                }
+                merged
+            }
+            None => table.params.clone(),
+        };
+
+        // Expand params; sql@ queries run against this connection's schema.
+        let sets = {
+            let (wh, s, conn2) = (wh.clone(), schema.clone(), conn.clone());
+            let params_used = params_used.clone();
+            blocking(move || {
+                let db = wh.connect()?;
+                let source = SchemaSql {
+                    conn: &db,
+                    schema: &s,
+                };
+                let lookup = |k: &str| crate::adapters::rest::option_value(&conn2, k);
+                Ok(params::expand(&params_used, &source, &lookup))
+            })
+            .await?
+            .map_err(|source| LoadError::Params {
+                table: name.clone(),
+                source,
+            })
+        };
+        let sets: Vec<ParamSet> = match sets {
+            Ok(s) => s,
+            Err(e) => {
+                self.record_failure(job_id, "failed", 0, 0, 0, &e.to_string())
+                    .await;
+                return Err(e);
+            }
+        };
+        if sets.is_empty() {
+            progress.log(
+                "warning",
+                &format!("{name}: a sql@ parameter returned no rows; nothing to fetch"),
+            );
+        }
+
+        // The writer runs on a blocking thread, fed through a bounded channel.
+        let (tx, mut rx) = mpsc::channel::<FetchedPage>(PAGE_BUFFER);
+        let shape = Shape {
+            select: table.select.clone(),
+            strip_prefixes: table.strip_prefixes.clone(),
+        };
+        let writer = {
+            let (wh, s, t, j) = (
+                wh.clone(),
+                schema.clone(),
+                table.name.clone(),
+                job_id.to_string(),
+            );
+            let progress = progress.clone();
+            let stats_pages = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let pages_counter = stats_pages.clone();
+            tokio::task::spawn_blocking(
+                move || -> Result<crate::loading::writer::Staged, LoadError> {
+                    let db = wh.connect()?;
+                    let mut w = StagingWriter::new(&db, &s, &t, &j, Flattener::new(shape));
+                    while let Some(page) = rx.blocking_recv() {
+                        if let Err(e) = w.write_page(page) {
+                            w.abandon();
+                            return Err(e.into());
+                        }
+                        let pages = pages_counter.fetch_add(1, Ordering::Relaxed) + 1;
+                        progress.update(&s, &t, pages, w.rows());
+                    }
+                    Ok(w.finish())
+                },
+            )
+        };
+        let client = self.client(conn, table);
+        let stats = FetchStats::default();
+        let fetch = Fetch {
+            client: &client,
+            table,
+            cancel: &cancel,
+            stats: &stats,
+        };
+        let fetched = fetch.run(sets, &tx).await;
+        drop(tx);
+        let staged = writer
+            .await
+            .map_err(|e| LoadError::Internal(format!("writer thread: {e}")));
+        let pages = stats.pages.load(Ordering::Relaxed);
+        let requests = stats.requests.load(Ordering::Relaxed);
+        let staged = match (fetched, staged) {
+            (Ok(()), Ok(Ok(staged))) => staged,
+            (fetch_result, staged) => {
+                // Drop whatever was staged; the previous table stays as it was.
+                let rows = match &staged {
+                    Ok(Ok(s)) => s.rows,
+                    _ => 0,
+                };
+                if let Ok(Ok(s)) = &staged {
+                    drop_staging(&wh, s).await;
+                }
+                let err = match (fetch_result, staged) {
+                    (Err(e), _) => LoadError::Fetch {
+                        table: name.clone(),
+                        source: e,
+                    },
+                    (Ok(()), Ok(Err(e))) | (Ok(()), Err(e)) => e,
+                    (Ok(()), Ok(Ok(_))) => LoadError::Internal("unreachable".into()),
+                };
+                let state = if err.is_cancelled() {
+                    "cancelled"
+                } else {
+                    "failed"
+                };
+                self.record_failure(job_id, state, rows, pages, requests, &err.to_string())
+                    .await;
+                return Err(err);
+            }
+        };
+        if cancel.is_cancelled() {
+            drop_staging(&wh, &staged).await;
+            self.record_failure(
+                job_id,
+                "cancelled",
+                staged.rows,
+                pages,
+                requests,
+                "cancelled",
+            )
+            .await;
+            return Err(LoadError::Cancelled);
+        }
+        let record = TableRecord {
+            schema: schema.clone(),
+            table: table.name.clone(),
+            kind: "connector".into(),
+            connector: Some(spec.name.clone()),
+            description: table.description.clone(),
+            source: Some(format!(
+                "{} {}",
+                if table.post.is_some() { "POST" } else { "GET" },
+                table.path
+            )),
+            started_us,
+            ended_us: chrono::Utc::now().timestamp_micros(),
+            is_refresh: incremental.is_some(),
+        };
+        let job = JobRecord {
+            job_id: job_id.to_string(),
+            pages,
+            requests,
+        };
+        let keys = table.key_columns.clone();
+        let is_merge = incremental.is_some();
+        let rows = {
+            let wh = wh.clone();
+            let staged2 = staged.clone();
+            blocking(move || {
+                let db = wh.connect()?;
+                Ok(if is_merge {
+                    warehouse::merge_in(&db, &staged2, &keys, &record, &job)?
+                } else {
+                    warehouse::swap_in(&db, &staged2, &record, &job)?
+                })
+            })
+            .await
+        };
+        let rows = match rows {
+            Ok(r) => r,
+            Err(e) => {
+                drop_staging(&wh, &staged).await;
+                self.record_failure(
+                    job_id,
+                    "failed",
+                    staged.rows,
+                    pages,
+                    requests,
+                    &e.to_string(),
+                )
+                .await;
+                return Err(e);
+            }
+        };
+        progress.update(&schema, &table.name, pages, rows);
+        Ok(LoadSummary {
+            rows,
+            pages,
+            requests,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+
+    async fn record_failure(
+        &self,
+        job_id: &str,
+        state: &str,
+        rows: u64,
+        pages: u64,
+        requests: u64,
+        error: &str,
+    ) {
+        let (wh, j, s, e) = (
+            self.warehouse.clone(),
+            job_id.to_string(),
+            state.to_string(),
+            crate::secret::redact(error),
+        );
+        let result = blocking(move || {
+            let c = wh.connect()?;
+            warehouse::job_failed(&c, &j, &s, rows, pages, requests, &e)?;
+            warehouse::log_line(&c, &j, "error", &e);
+            Ok(())
+        })
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not record job failure");
+        }
+    }
+
+    /// (Re)create the spec views that read `table` (all views when `table` is empty)
+    /// whose source tables all exist.
+    async fn create_views(
+        &self,
+        conn: &Arc<Connection>,
+        spec: &Arc<Spec>,
+        table: &str,
+    ) -> Result<(), LoadError> {
+        let views: Vec<ViewSpec> = spec
+            .views
+            .iter()
+            .filter(|v| table.is_empty() || v.from.iter().any(|f| f == table))
+            .cloned()
+            .collect();
+        if views.is_empty() {
+            return Ok(());
+        }
+        let (wh, schema) = (self.warehouse.clone(), conn.schema.clone());
+        let table_names: Vec<String> = spec.tables.iter().map(|t| t.name.clone()).collect();
+        blocking(move || {
+            let db = wh.connect()?;
+            for view in views {
+                let mut ready = true;
+                for f in &view.from {
+                    ready &= warehouse::relation_exists(&db, &schema, f)?;
+                }
+                if !ready {
+                    continue;
+                }
+                let query = qualify_tables(&view.query, &schema, &table_names);
+                let sql = format!(
+                    "CREATE OR REPLACE VIEW {}.{} AS {}",
+                    quote_ident(&schema),
+                    quote_ident(&view.name),
+                    query.trim().trim_end_matches(';')
+                );
+                if let Err(e) = db.execute_batch(&sql) {
+                    tracing::warn!(view = %view.name, error = %e, "could not create view");
+                    return Err(LoadError::Warehouse(WarehouseError {
+                        context: format!("creating view {schema}.{}", view.name),
+                        source: e,
+                    }));
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn error_names(err: &ConnectionError, schema: &str) -> bool {
+    match err {
+        ConnectionError::UnknownConnector { schema: s, .. }
+        | ConnectionError::MissingEnv { schema: s, .. }
+        | ConnectionError::MissingParam { schema: s, .. }
+        | ConnectionError::Invalid { schema: s, .. } => s == schema,
+        ConnectionError::File { .. } => true,
+    }
+}
+
+/// `${timestamp}` / `${timestamp_day}` in a refresh param.
+fn fill_timestamp(p: &Param, stamp: &str, day: &str) -> Param {
+    let fill = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => serde_json::Value::String(
+            s.replace("${timestamp_day}", day)
+                .replace("${timestamp}", stamp),
+        ),
+        other => other.clone(),
+    };
+    let value = match &p.value {
+        ParamValue::Scalar(v) => ParamValue::Scalar(fill(v)),
+        ParamValue::List(rows) => {
+            ParamValue::List(rows.iter().map(|r| r.iter().map(fill).collect()).collect())
+        }
+        ParamValue::Sql(q) => ParamValue::Sql(
+            q.replace("${timestamp_day}", day)
+                .replace("${timestamp}", stamp),
+        ),
+    };
+    Param {
+        names: p.names.clone(),
+        value,
+    }
+}
+
+async fn drop_staging(wh: &Arc<Warehouse>, staged: &crate::loading::writer::Staged) {
+    if let Some(staging) = &staged.staging {
+        let (wh, s, t) = (wh.clone(), staged.schema.clone(), staging.clone());
+        let _ = blocking(move || {
+            let c = wh.connect()?;
+            c.execute_batch(&format!(
+                "DROP TABLE IF EXISTS {}",
+                warehouse::qualified(&s, &t)
+            ))
+            .map_err(|e| WarehouseError {
+                context: "dropping staging table".into(),
+                source: e,
+            })?;
+            Ok(())
+        })
+        .await;
+    }
+}
+
+/// Run blocking warehouse work off the async executor.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, LoadError> + Send + 'static,
+) -> Result<T, LoadError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| LoadError::Internal(format!("blocking task: {e}")))?
+}
+
+/// Runs `sql@(…)` queries with the connection's schema first on the search path.
+struct SchemaSql<'a> {
+    conn: &'a duckdb::Connection,
+    schema: &'a str,
+}
+
+impl SqlSource for SchemaSql<'_> {
+    fn rows(&self, sql: &str) -> Result<Vec<Vec<serde_json::Value>>, String> {
+        self.conn
+            .execute_batch(&format!(
+                "SET search_path = {}",
+                warehouse::quote_literal(&format!("{},main", self.schema))
+            ))
+            .map_err(|e| e.to_string())?;
+        let result = (|| {
+            let mut stmt = self.conn.prepare(sql)?;
+            let mut rows = stmt.query([])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                let n = row.as_ref().column_count();
+                let mut vals = Vec::with_capacity(n);
+                for i in 0..n {
+                    let v: duckdb::types::Value = row.get(i)?;
+                    vals.push(crate::values::to_json(v));
+                }
+                out.push(vals);
+            }
+            Ok::<_, duckdb::Error>(out)
+        })();
+        let _ = self.conn.execute_batch("RESET search_path");
+        result.map_err(|e| e.to_string())
+    }
+}
+
+/// Qualify occurrences of the spec's table names that follow FROM/JOIN (or a comma in a
+/// FROM list) with `schema.`; strings and already-qualified names are left alone.
+pub fn qualify_tables(sql: &str, schema: &str, tables: &[String]) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let chars: Vec<char> = sql.chars().collect();
+    let mut i = 0;
+    let mut last_word = String::new();
+    let mut in_from = false;
+    let mut prev_sig: char = ' ';
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' || c == '"' {
+            let q = c;
+            let start = i;
+            i += 1;
+            while i < chars.len() && chars[i] != q {
+                i += 1;
+            }
+            i = (i + 1).min(chars.len());
+            out.extend(&chars[start..i]);
+            prev_sig = q;
+            continue;
+        }
+        if c.is_ascii_alphanumeric() || c == '_' {
+            let start = i;
+            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
+                i += 1;
+            }
+            let word: String = chars[start..i].iter().collect();
+            let lower = word.to_ascii_lowercase();
+            let after_dot = prev_sig == '.';
+            let next_is_dot = chars.get(i) == Some(&'.');
+            let follows =
+                matches!(last_word.as_str(), "from" | "join") || (in_from && prev_sig == ',');
+            if follows && !after_dot && !next_is_dot && tables.iter().any(|t| *t == word) {
+                out.push_str(&format!("{}.{}", quote_ident(schema), quote_ident(&word)));
+            } else {
+                out.push_str(&word);
+            }
+            match lower.as_str() {
+                "from" | "join" => in_from = true,
+                "where" | "group" | "order" | "having" | "limit" | "on" | "union" | "select" => {
+                    in_from = false
+                }
+                _ => {}
+            }
+            last_word = lower;
+            prev_sig = 'a';
+            continue;
+        }
+        if !c.is_whitespace() {
+            prev_sig = c;
+            if c != ',' {
+                last_word.clear();
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn view_tables_are_qualified() {
+        let tables = vec!["repos27".to_string(), "repos1100".to_string()];
+        assert_eq!(
+            qualify_tables(
+                "SELECT id as idkey, full_name as bigname from repos27",
+                "mocksvc",
+                &tables
+            ),
+            "SELECT id as idkey, full_name as bigname from \"mocksvc\".\"repos27\""
+        );
+        assert_eq!(
+            qualify_tables("SELECT count(id) as count, name from repos1100 where id != '5' group by name", "m", &tables),
+            "SELECT count(id) as count, name from \"m\".\"repos1100\" where id != '5' group by name"
+        );
+        assert_eq!(
+            qualify_tables("select a.repos27 from repos27 a, repos1100 b join repos27 c on c.x = a.x", "m", &tables),
+            "select a.repos27 from \"m\".\"repos27\" a, \"m\".\"repos1100\" b join \"m\".\"repos27\" c on c.x = a.x"
+        );
+    }
+}

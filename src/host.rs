@@ -1,0 +1,245 @@
+//! The engine host: the same actors whether they run in `unifyd` or inside
+//! `unify --no-daemon`. [`Host::start`] opens the stores, takes the home's lock (one
+//! host per home, so one process owns the DuckDB file), re-queues jobs orphaned by a
+//! crash and starts the actors; [`Host::shutdown`] stops them, letting running loads
+//! reach a page boundary and re-queueing what did not finish.
+
+use crate::actors::adapter_registry::AdapterRegistry;
+use crate::actors::gateway::{ClientRequest, Gateway, HostJobs};
+use crate::actors::loader_worker::LoaderWorker;
+use crate::actors::queue_poller::QueuePoller;
+use crate::actors::scheduler::Scheduler;
+use crate::actors::status_publisher::{StatusPublisher, EVENT_BUFFER};
+use crate::actors::Shared;
+use crate::engine::Engine;
+use crate::home::Home;
+use crate::interpreter::Interpreter;
+use crate::protocol::{Event, Request, Response};
+use crate::queue::Queue;
+use actix::prelude::*;
+use anyhow::Context as _;
+use std::fs::File;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+/// How to run the host.
+#[derive(Debug, Clone)]
+pub struct HostOptions {
+    /// True in `unifyd`.
+    pub is_daemon: bool,
+    /// Loader workers (env `UNIFY_WORKERS`, default 4).
+    pub workers: usize,
+    /// Run the refresh scheduler.
+    pub scheduler: bool,
+    /// Scheduler period (env `UNIFY_SCHEDULER_TICK_MS`, default 1 s).
+    pub scheduler_tick: Duration,
+}
+
+impl HostOptions {
+    /// Defaults, overridable from the environment.
+    pub fn from_env(is_daemon: bool) -> Self {
+        let num = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
+        HostOptions {
+            is_daemon,
+            workers: num("UNIFY_WORKERS").unwrap_or(4).clamp(1, 64) as usize,
+            scheduler: true,
+            scheduler_tick: Duration::from_millis(
+                num("UNIFY_SCHEDULER_TICK_MS").unwrap_or(1000).max(50),
+            ),
+        }
+    }
+}
+
+/// The exclusive lock of a home: held by the one process that owns its warehouse.
+pub struct HomeLock {
+    _file: File,
+}
+
+/// Why the lock could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another process holds it.
+    #[error("another unify process (pid {pid}) is using {home}: stop it (`unifyd stop`) or run without --no-daemon")]
+    Held {
+        /// The holder's pid, from `run/unifyd.pid` (0 when unknown).
+        pid: u32,
+        /// The home.
+        home: String,
+    },
+    /// The lock file could not be opened.
+    #[error("cannot open the lock file {path}: {source}")]
+    Io {
+        /// Lock file.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+impl HomeLock {
+    /// Take the lock without waiting.
+    pub fn acquire(home: &Home) -> Result<HomeLock, LockError> {
+        let path = home.run_dir().join("unifyd.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|source| LockError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+        use std::os::unix::io::AsRawFd;
+        // SAFETY: flock on a file descriptor we own; no memory is involved.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            let pid = std::fs::read_to_string(home.pid_file())
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0);
+            return Err(LockError::Held {
+                pid,
+                home: home.root().display().to_string(),
+            });
+        }
+        Ok(HomeLock { _file: file })
+    }
+
+    /// Take the lock, waiting up to `timeout` for the holder to exit.
+    pub fn acquire_wait(home: &Home, timeout: Duration) -> Result<HomeLock, LockError> {
+        let start = Instant::now();
+        loop {
+            match HomeLock::acquire(home) {
+                Err(LockError::Held { .. }) if start.elapsed() < timeout => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// A running host.
+pub struct Host {
+    /// State shared by the actors.
+    pub shared: Arc<Shared>,
+    /// Where client requests go.
+    pub gateway: Addr<Gateway>,
+    /// Job status and notices.
+    pub events: broadcast::Sender<Event>,
+    /// Job control (also tells whether a restart was asked).
+    pub jobs: Arc<HostJobs>,
+}
+
+impl Host {
+    /// Start the actors. Must run inside an actix `System` on a multi-thread runtime;
+    /// the caller holds the home's [`HomeLock`].
+    pub async fn start(home: Home, options: HostOptions) -> anyhow::Result<Host> {
+        home.ensure_dirs()
+            .with_context(|| format!("creating {}", home.root().display()))?;
+        let engine_home = home.clone();
+        let engine = tokio::task::spawn_blocking(move || Engine::open(engine_home))
+            .await
+            .context("opening the engine")??;
+        let engine = Arc::new(engine);
+        let queue = Queue::open(&home.queue_file())
+            .await
+            .with_context(|| format!("opening the job queue {}", home.queue_file().display()))?;
+        // We hold the home's lock: whatever is marked running belongs to a dead process.
+        let orphans = queue.release_worker("").await?;
+        if orphans > 0 {
+            tracing::warn!(
+                jobs = orphans,
+                "re-queued jobs interrupted by a previous stop or crash"
+            );
+        }
+        let instance = format!(
+            "{}-{}",
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..6]
+        );
+        let shared = Arc::new(Shared {
+            engine: engine.clone(),
+            queue,
+            instance,
+            tenant: home.root().display().to_string(),
+            running: Default::default(),
+            shutdown: CancellationToken::new(),
+            is_daemon: options.is_daemon,
+            started: Instant::now(),
+            workers: options.workers,
+            scheduler_tick: options.scheduler_tick,
+        });
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let publisher = StatusPublisher::new(events.clone()).start();
+        let workers: Vec<Addr<LoaderWorker>> = (0..options.workers)
+            .map(|_| LoaderWorker::new(shared.clone(), publisher.clone()).start())
+            .collect();
+        let poller = QueuePoller::new(shared.clone(), workers).start();
+        let registry = AdapterRegistry::new(shared.clone(), publisher.clone()).start();
+        if options.scheduler {
+            Scheduler::new(shared.clone(), poller.clone(), publisher.clone()).start();
+        }
+        let jobs = Arc::new(HostJobs::new(shared.clone(), poller, publisher, registry));
+        let interpreter = Arc::new(Interpreter::new(
+            engine,
+            jobs.clone(),
+            tokio::runtime::Handle::current(),
+        ));
+        let gateway = Gateway::new(shared.clone(), interpreter).start();
+        for w in &shared.engine.config().catalog.warnings {
+            tracing::warn!("{w}");
+        }
+        for e in &shared.engine.config().errors {
+            tracing::warn!("{e}");
+        }
+        Ok(Host {
+            shared,
+            gateway,
+            events,
+            jobs,
+        })
+    }
+
+    /// Handle one client request.
+    pub async fn request(&self, request: Request) -> Response {
+        match self.gateway.send(ClientRequest(request)).await {
+            Ok(r) => r,
+            Err(e) => Response::Error {
+                message: format!("the engine is not running: {e}"),
+            },
+        }
+    }
+
+    /// Stop: running loads stop at their next page boundary (up to `deadline`), and
+    /// their jobs go back to the queue to run again next time.
+    pub async fn shutdown(&self, deadline: Duration) {
+        self.shared.shutdown.cancel();
+        let start = Instant::now();
+        while start.elapsed() < deadline {
+            let busy = !self
+                .shared
+                .running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty();
+            if !busy {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        match self
+            .shared
+            .queue
+            .release_worker(&self.shared.instance)
+            .await
+        {
+            Ok(n) if n > 0 => tracing::info!(jobs = n, "re-queued unfinished jobs"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "re-queueing unfinished jobs failed"),
+        }
+    }
+}

@@ -1,0 +1,517 @@
+//! Files: `import`, `export`, `select … >> file`, `peek file`, `show files`.
+//!
+//! DuckDB reads and writes the formats (CSV with multi-line quoted cells, Parquet, JSON,
+//! NDJSON); unify decides names, paths and modes. Relative paths are resolved in
+//! `$UNIFY_HOME/files`. An existing table or file is never replaced unless the statement
+//! says `overwrite` (or extended with `append`), and a file is written to a temporary
+//! name then renamed, so a failed export never leaves half a file.
+
+use super::sql::{db_error, query_table};
+use super::{Fallible, Interpreter, Session};
+use crate::parser::{FileRef, FileTarget, ImportOptions, TableRef, WriteMode};
+use crate::protocol::{Output, Reply, ResultTable};
+use crate::warehouse::{self, qualified, quote_literal};
+use std::path::{Path, PathBuf};
+
+/// File formats unify reads and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Comma-separated values with a header row.
+    Csv,
+    /// Apache Parquet.
+    Parquet,
+    /// A JSON array of objects (or a single object).
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+}
+
+impl Format {
+    /// The format named by a path's extension.
+    pub fn from_path(path: &str) -> Option<Format> {
+        let clean = path
+            .split(['?', '#'])
+            .next()
+            .unwrap_or(path)
+            .to_ascii_lowercase();
+        let ext = clean.rsplit('.').next().unwrap_or("");
+        Some(match ext {
+            "csv" | "tsv" | "txt" => Format::Csv,
+            "parquet" | "pq" => Format::Parquet,
+            "json" => Format::Json,
+            "ndjson" | "jsonl" => Format::Ndjson,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Parquet => "parquet",
+            Format::Json => "json",
+            Format::Ndjson => "ndjson",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Format> {
+        Some(match name {
+            "csv" => Format::Csv,
+            "parquet" => Format::Parquet,
+            "json" => Format::Json,
+            "ndjson" => Format::Ndjson,
+            _ => return None,
+        })
+    }
+}
+
+/// The original's `convert_string_to_table_name`: lower-case, whitespace → `_`, a
+/// leading digit gets `tab`, non-word characters removed, `table_` before names under 7.
+pub fn table_name_for(stem: &str) -> String {
+    let lower = stem.to_lowercase();
+    let mut name = lower.split_whitespace().collect::<Vec<_>>().join("_");
+    if name.starts_with(|c: char| c.is_ascii_digit()) {
+        name = format!("tab{name}");
+    }
+    let mut name: String = name
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    if name.chars().count() < 7 {
+        name = format!("table_{name}");
+    }
+    name
+}
+
+impl Interpreter {
+    fn resolve_path(&self, path: &str) -> PathBuf {
+        let expanded = match path.strip_prefix("~/") {
+            Some(rest) => std::env::var_os("HOME")
+                .map(|h| PathBuf::from(h).join(rest))
+                .unwrap_or_else(|| PathBuf::from(path)),
+            None => PathBuf::from(path),
+        };
+        if expanded.is_absolute() {
+            expanded
+        } else {
+            self.engine.home().files_dir().join(expanded)
+        }
+    }
+
+    /// A local file for `source`: a URL is downloaded to a temporary file first.
+    fn local_source(&self, source: &str) -> Fallible<(PathBuf, Option<tempfile::TempPath>)> {
+        if source.starts_with("http://") || source.starts_with("https://") {
+            let bytes = self.runtime.block_on(async {
+                let resp = reqwest::get(source)
+                    .await
+                    .map_err(|e| format!("cannot download {source}: {e}"))?;
+                if !resp.status().is_success() {
+                    return Err(format!("cannot download {source}: HTTP {}", resp.status()));
+                }
+                resp.bytes()
+                    .await
+                    .map_err(|e| format!("cannot download {source}: {e}"))
+            })?;
+            let ext = Format::from_path(source).map(Format::name).unwrap_or("csv");
+            let file = tempfile::Builder::new()
+                .suffix(&format!(".{ext}"))
+                .tempfile()
+                .map_err(|e| format!("cannot create a temporary file: {e}"))?;
+            std::fs::write(file.path(), &bytes)
+                .map_err(|e| format!("cannot write a temporary file: {e}"))?;
+            let path = file.into_temp_path();
+            return Ok((path.to_path_buf(), Some(path)));
+        }
+        let path = self.resolve_path(source);
+        if !path.is_file() {
+            return Err(if Path::new(source).is_absolute() {
+                format!("File not found: {}", path.display())
+            } else {
+                format!(
+                    "File not found: {} (relative paths are read from {}; give an absolute path otherwise)",
+                    path.display(),
+                    self.engine.home().files_dir().display()
+                )
+            });
+        }
+        Ok((path, None))
+    }
+
+    pub(super) fn import(
+        &self,
+        s: &mut Session,
+        source: &str,
+        target: Option<TableRef>,
+        mode: Option<WriteMode>,
+        options: ImportOptions,
+    ) -> Fallible<Reply> {
+        let format = Format::from_path(source).ok_or_else(|| {
+            format!("cannot tell the format of '{source}': name it .csv, .parquet, .json, .ndjson or .jsonl")
+        })?;
+        let (schema, table) = match target {
+            Some(TableRef { schema, table }) => (schema.unwrap_or_else(|| "files".into()), table),
+            None => {
+                let stem = Path::new(source.split(['?', '#']).next().unwrap_or(source))
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or("import")
+                    .to_string();
+                ("files".to_string(), table_name_for(&stem))
+            }
+        };
+        let source_text = if source.starts_with("http") {
+            source.to_string()
+        } else {
+            self.resolve_path(source).display().to_string()
+        };
+        self.import_into(s, &source_text, format, &schema, &table, mode, options)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn import_into(
+        &self,
+        s: &mut Session,
+        source: &str,
+        format: Format,
+        schema: &str,
+        table: &str,
+        mode: Option<WriteMode>,
+        options: ImportOptions,
+    ) -> Fallible<Reply> {
+        let (path, _temp) = self.local_source(source)?;
+        let exists =
+            warehouse::relation_exists(&s.conn, schema, table).map_err(|e| e.to_string())?;
+        if exists && mode.is_none() {
+            return Err(format!(
+                "table {schema}.{table} already exists: add `overwrite` to replace it or `append` to add rows (import '{source}' into {schema}.{table} overwrite)"
+            ));
+        }
+        let reader = reader_sql(&path, format, options);
+        let target = qualified(schema, table);
+        let started = chrono::Utc::now().timestamp_micros();
+        let write = match (exists, mode) {
+            (true, Some(WriteMode::Append)) => {
+                format!("INSERT INTO {target} BY NAME SELECT * FROM {reader};")
+            }
+            _ => format!("CREATE OR REPLACE TABLE {target} AS SELECT * FROM {reader};"),
+        };
+        let options_json =
+            serde_json::json!({"skip": options.skip, "header": options.header}).to_string();
+        let sql = format!(
+            "BEGIN; CREATE SCHEMA IF NOT EXISTS {sch}; {write}
+             DELETE FROM unify.file_imports WHERE schema_name = {ls} AND table_name = {lt};
+             INSERT INTO unify.file_imports VALUES ({ls}, {lt}, {src}, {fmt}, {opts});
+             DELETE FROM unify.tables WHERE schema_name = {ls} AND table_name = {lt};
+             INSERT INTO unify.tables VALUES ({ls}, {lt}, 'file', NULL, NULL, {src}, (SELECT count(*) FROM {target}), make_timestamp({started}), now()::TIMESTAMP, NULL, NULL);
+             COMMIT;",
+            sch = warehouse::quote_ident(schema),
+            ls = quote_literal(schema),
+            lt = quote_literal(table),
+            src = quote_literal(source),
+            fmt = quote_literal(format.name()),
+            opts = quote_literal(&options_json),
+        );
+        if let Err(e) = s.conn.execute_batch(&sql) {
+            let _ = s.conn.execute_batch("ROLLBACK");
+            return Err(format!("importing {source}: {}", db_error(&e)));
+        }
+        let (rows, cols): (i64, i64) = s
+            .conn
+            .query_row(
+                &format!(
+                    "select (select count(*) from {target}), (select count(*) from information_schema.columns where table_schema = {} and table_name = {})",
+                    quote_literal(schema),
+                    quote_literal(table)
+                ),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(|e| db_error(&e))?;
+        s.recent = vec![(schema.to_string(), table.to_string())];
+        Ok(Reply {
+            outputs: vec![Output::Message(format!(
+                "Imported file to table: {schema}.{table} ({rows} rows, {cols} columns)"
+            ))],
+            ..Default::default()
+        })
+    }
+
+    /// `reload table files.x`: import its file again, replacing the table.
+    pub(super) fn reload_file_table(&self, s: &mut Session, table: &str) -> Fallible<Reply> {
+        let found: Option<(String, String, String)> = s
+            .conn
+            .query_row(
+                "select source, format, options from unify.file_imports where schema_name = 'files' and table_name = ?",
+                [table],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, Option<String>>(2)?.unwrap_or_default())),
+            )
+            .ok();
+        let Some((source, format, options)) = found else {
+            return Err(format!(
+                "files.{table} was not imported from a file, so it cannot be reloaded"
+            ));
+        };
+        let opts: serde_json::Value = serde_json::from_str(&options).unwrap_or_default();
+        let options = ImportOptions {
+            skip: opts.get("skip").and_then(|v| v.as_u64()),
+            header: opts.get("header").and_then(|v| v.as_u64()),
+        };
+        let format = Format::parse(&format).unwrap_or(Format::Csv);
+        self.import_into(
+            s,
+            &source,
+            format,
+            "files",
+            table,
+            Some(WriteMode::Overwrite),
+            options,
+        )
+    }
+
+    /// Write the result of `query` to a file.
+    pub(super) fn export(
+        &self,
+        s: &mut Session,
+        query: &str,
+        target: &FileTarget,
+        mode: Option<WriteMode>,
+    ) -> Fallible<Reply> {
+        if let Some(c) = &target.connector {
+            if c != "files" {
+                return Err(format!("connector '{c}' does not support writing files; export to a path (or to files '<path>')"));
+            }
+        }
+        let name = match &target.file {
+            FileRef::Path(p) => p.clone(),
+            FileRef::Expr(e) => {
+                let result = query_table(&s.conn, &format!("select {e}"))
+                    .map_err(|err| format!("evaluating the file name ({e}): {}", db_error(&err)))?
+                    .unwrap_or_default();
+                match result.rows.first().and_then(|r| r.first()) {
+                    Some(serde_json::Value::String(s)) => s.clone(),
+                    Some(v) if !v.is_null() => v.to_string(),
+                    _ => return Err(format!("the file name expression ({e}) gave no value")),
+                }
+            }
+        };
+        let format = Format::from_path(&name).ok_or_else(|| {
+            format!("cannot tell the format of '{name}': name it .csv, .parquet, .json, .ndjson or .jsonl")
+        })?;
+        let path = self.resolve_path(&name);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        let exists = path.exists();
+        if exists && mode.is_none() {
+            return Err(format!(
+                "{} already exists: add `overwrite` to replace it or `append` to add to it",
+                path.display()
+            ));
+        }
+        let tmp = path.with_file_name(format!(
+            ".{}.unify-tmp",
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("export")
+        ));
+        let tmp_lit = quote_literal(&tmp.display().to_string());
+        let append = exists && mode == Some(WriteMode::Append);
+        let source = match (append, format) {
+            (true, Format::Parquet) => format!(
+                "SELECT * FROM read_parquet({}) UNION ALL BY NAME ({query})",
+                quote_literal(&path.display().to_string())
+            ),
+            (true, Format::Json) => format!(
+                "SELECT * FROM read_json_auto({}) UNION ALL BY NAME ({query})",
+                quote_literal(&path.display().to_string())
+            ),
+            _ => query.to_string(),
+        };
+        let options = match (format, append) {
+            (Format::Csv, true) => "(FORMAT csv, HEADER false)",
+            (Format::Csv, false) => "(FORMAT csv, HEADER true)",
+            (Format::Parquet, _) => "(FORMAT parquet)",
+            (Format::Json, _) => "(FORMAT json, ARRAY true)",
+            (Format::Ndjson, _) => "(FORMAT json)",
+        };
+        let copy = format!("COPY ({source}) TO {tmp_lit} {options}");
+        let rows = s.conn.execute(&copy, []).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            format!("exporting to {}: {}", path.display(), db_error(&e))
+        })?;
+        let finish = if append && matches!(format, Format::Csv | Format::Ndjson) {
+            append_file(&tmp, &path)
+        } else {
+            std::fs::rename(&tmp, &path)
+        };
+        finish.map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            format!("writing {}: {e}", path.display())
+        })?;
+        Ok(Reply {
+            outputs: vec![Output::Message(format!(
+                "Exported {rows} rows to '{}'",
+                path.display()
+            ))],
+            ..Default::default()
+        })
+    }
+
+    pub(super) fn peek_file(&self, s: &mut Session, source: &str, n: u64) -> Fallible<Reply> {
+        let (path, _temp) = self.local_source(source)?;
+        match Format::from_path(source) {
+            Some(Format::Parquet) | Some(Format::Json) | Some(Format::Ndjson) => {
+                let format = Format::from_path(source).unwrap_or(Format::Csv);
+                let mut result = query_table(
+                    &s.conn,
+                    &format!(
+                        "select * from {} limit {n}",
+                        reader_sql(&path, format, ImportOptions::default())
+                    ),
+                )
+                .map_err(|e| db_error(&e))?
+                .unwrap_or_default();
+                result.columns.insert(0, "row".into());
+                result.types.insert(0, "BIGINT".into());
+                for (i, row) in result.rows.iter_mut().enumerate() {
+                    row.insert(0, serde_json::Value::from(i as u64 + 1));
+                }
+                Ok(Reply {
+                    outputs: vec![Output::Table(result)],
+                    ..Default::default()
+                })
+            }
+            _ => {
+                use std::io::BufRead;
+                let file = std::fs::File::open(&path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                let mut out = String::new();
+                for (i, line) in std::io::BufReader::new(file)
+                    .lines()
+                    .take(n as usize)
+                    .enumerate()
+                {
+                    let line = line.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                    out.push_str(&format!("{} {}\n", i + 1, line));
+                }
+                Ok(Reply {
+                    outputs: vec![Output::Text(out.trim_end().to_string())],
+                    ..Default::default()
+                })
+            }
+        }
+    }
+
+    pub(super) fn show_files(
+        &self,
+        schema: Option<&str>,
+        pattern: Option<&str>,
+    ) -> Fallible<Reply> {
+        if let Some(sc) = schema {
+            if sc != "files" {
+                return Err(format!(
+                    "connection '{sc}' has no files to list (only `files` does)"
+                ));
+            }
+        }
+        let dir = self.engine.home().files_dir();
+        let pattern = pattern.unwrap_or("*").replace('%', "*");
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.path().is_file())
+                    .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                    .filter(|n| !n.starts_with('.'))
+                    .filter(|n| glob(&pattern, n))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        if names.is_empty() {
+            return Ok(Reply {
+                outputs: vec![Output::Message(format!("No files in {}", dir.display()))],
+                ..Default::default()
+            });
+        }
+        Ok(Reply {
+            outputs: vec![Output::Table(ResultTable {
+                columns: vec!["file".into()],
+                types: vec!["VARCHAR".into()],
+                rows: names
+                    .into_iter()
+                    .map(|n| vec![serde_json::Value::String(n)])
+                    .collect(),
+            })],
+            ..Default::default()
+        })
+    }
+}
+
+fn glob(pattern: &str, name: &str) -> bool {
+    fn rec(p: &[char], t: &[char]) -> bool {
+        match p.first() {
+            None => t.is_empty(),
+            Some('*') => (0..=t.len()).any(|i| rec(&p[1..], &t[i..])),
+            Some('?') => !t.is_empty() && rec(&p[1..], &t[1..]),
+            Some(c) => t.first() == Some(c) && rec(&p[1..], &t[1..]),
+        }
+    }
+    rec(
+        &pattern.chars().collect::<Vec<_>>(),
+        &name.chars().collect::<Vec<_>>(),
+    )
+}
+
+fn reader_sql(path: &Path, format: Format, options: ImportOptions) -> String {
+    let p = quote_literal(&path.display().to_string());
+    match format {
+        Format::Csv => {
+            let skip = options.skip.unwrap_or(0) + options.header.unwrap_or(0);
+            let delim = if path.extension().and_then(|e| e.to_str()) == Some("tsv") {
+                ", delim = '\\t'"
+            } else {
+                ""
+            };
+            format!("read_csv({p}, header = true, skip = {skip}, sample_size = -1{delim})")
+        }
+        Format::Parquet => format!("read_parquet({p})"),
+        Format::Json => format!("read_json_auto({p})"),
+        Format::Ndjson => format!("read_json_auto({p}, format = 'newline_delimited')"),
+    }
+}
+
+fn append_file(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    let data = std::fs::read(from)?;
+    let mut f = std::fs::OpenOptions::new().append(true).open(to)?;
+    f.write_all(&data)?;
+    f.sync_all()?;
+    std::fs::remove_file(from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_follow_the_original_rule() {
+        assert_eq!(table_name_for("project_list"), "project_list");
+        assert_eq!(table_name_for("gh_repos"), "gh_repos");
+        assert_eq!(table_name_for("abc"), "table_abc");
+        assert_eq!(table_name_for("rows"), "table_rows");
+        assert_eq!(table_name_for("My Data-2024"), "my_data2024");
+        assert_eq!(table_name_for("2024 sales"), "tab2024_sales");
+    }
+
+    #[test]
+    fn formats_from_extensions() {
+        assert_eq!(Format::from_path("a.CSV"), Some(Format::Csv));
+        assert_eq!(
+            Format::from_path("https://x/y.parquet?sig=1"),
+            Some(Format::Parquet)
+        );
+        assert_eq!(Format::from_path("x.jsonl"), Some(Format::Ndjson));
+        assert_eq!(Format::from_path("x.xlsx"), None);
+    }
+}

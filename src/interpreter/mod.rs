@@ -1,0 +1,543 @@
+//! The interpreter: executes [`Statement`]s against the engine. It does not care which
+//! transport carries them — the daemon's gateway and the in-process `--no-daemon` host
+//! both call [`Interpreter::execute`] on a blocking thread with a [`Session`].
+//!
+//! Pipeline of one statement (the original's order, §1.1): parse (trailing `!` = wide,
+//! leading `!` = raw SQL) → `$var` substitution → ` ??` substitution → auto-load of any
+//! unloaded connector table the statement references (the reply asks the client to wait
+//! for the load jobs and re-run) → execution.
+//!
+//! Loads never run here: they are jobs, enqueued through [`JobControl`], so a statement
+//! never blocks the session while a table downloads and the client can show progress,
+//! background the wait, or cancel.
+
+mod files;
+mod show;
+mod sql;
+mod vars;
+
+use crate::engine::{ConnectorObject, Engine};
+use crate::parser::{self, Statement, SystemCommand, TableRef};
+use crate::protocol::{Action, AfterJobs, JobRef, Output, Reply, Requester, ResultTable};
+use crate::warehouse::{self, qualified, quote_ident};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub use sql::{find_table_refs, query_table};
+
+/// How the interpreter reaches the job queue and the daemon's controls.
+#[async_trait::async_trait]
+pub trait JobControl: Send + Sync {
+    /// Enqueue a job (or return the queued/running job for the same table and action).
+    async fn enqueue(
+        &self,
+        schema: &str,
+        table: &str,
+        action: Action,
+        by: Requester,
+    ) -> Result<JobRef, String>;
+    /// Handle a `system …` command.
+    async fn system(&self, command: &SystemCommand) -> Result<Vec<Output>, String>;
+}
+
+/// A session variable's value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Var {
+    /// A scalar (string, number, bool, null).
+    Scalar(serde_json::Value),
+    /// A query result, stored as a table; the string is the SQL name to use.
+    Table(String),
+}
+
+/// One client's state: its DuckDB connection, variables, recent tables.
+pub struct Session {
+    /// Session id.
+    pub id: String,
+    conn: duckdb::Connection,
+    vars: BTreeMap<String, Var>,
+    recent: Vec<(String, String)>,
+    interactive: bool,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("id", &self.id).finish()
+    }
+}
+
+impl Session {
+    /// A handle that interrupts the statement this session is running.
+    pub fn interrupt_handle(&self) -> Arc<duckdb::InterruptHandle> {
+        self.conn.interrupt_handle()
+    }
+
+    /// Mark the session as driven by a person at a terminal (affects nothing yet but
+    /// messages).
+    pub fn set_interactive(&mut self, interactive: bool) {
+        self.interactive = interactive;
+    }
+}
+
+/// Executes statements.
+pub struct Interpreter {
+    engine: Arc<Engine>,
+    jobs: Arc<dyn JobControl>,
+    runtime: tokio::runtime::Handle,
+}
+
+/// A statement's error, one clear line first.
+type Fallible<T> = Result<T, String>;
+
+impl Interpreter {
+    /// An interpreter over `engine`, enqueueing through `jobs`; `runtime` runs the async
+    /// job calls from the blocking thread `execute` runs on.
+    pub fn new(
+        engine: Arc<Engine>,
+        jobs: Arc<dyn JobControl>,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
+        Interpreter {
+            engine,
+            jobs,
+            runtime,
+        }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Open a session with its own DuckDB connection, and make sure every connection's
+    /// schema exists.
+    pub fn open_session(&self, id: &str) -> Fallible<Session> {
+        let conn = self
+            .engine
+            .warehouse()
+            .connect()
+            .map_err(|e| e.to_string())?;
+        let config = self.engine.config();
+        let mut ddl = String::new();
+        for c in &config.connections {
+            ddl.push_str(&format!(
+                "CREATE SCHEMA IF NOT EXISTS {};",
+                quote_ident(&c.schema)
+            ));
+        }
+        if !ddl.is_empty() {
+            conn.execute_batch(&ddl).map_err(|e| e.to_string())?;
+        }
+        Ok(Session {
+            id: id.to_string(),
+            conn,
+            vars: BTreeMap::new(),
+            recent: Vec::new(),
+            interactive: false,
+        })
+    }
+
+    /// Execute one statement. Blocking: call it from a blocking thread.
+    pub fn execute(&self, session: &mut Session, text: &str) -> Reply {
+        let parsed = match parser::parse(text) {
+            Ok(p) => p,
+            Err(e) => return Reply::error(e.message),
+        };
+        match self.run(session, parsed.statement) {
+            Ok(reply) => reply,
+            Err(message) => Reply::error(crate::secret::redact(&message)),
+        }
+    }
+
+    fn run(&self, s: &mut Session, statement: Statement) -> Fallible<Reply> {
+        use Statement as S;
+        match statement {
+            S::Sql { sql } => self.run_sql(s, &sql),
+            S::RawSql { sql } => {
+                let table = query_table(&s.conn, &sql).map_err(|e| sql::db_error(&e))?;
+                Ok(tables(table))
+            }
+            S::Help { topic } => Ok(text(show::help(topic.as_deref())?)),
+            S::ShowSchemas => self.show_schemas(s),
+            S::ShowTables { schema, like } => self.show_tables(s, schema.as_deref(), like.as_deref()),
+            S::ShowColumns { table, like } => match table {
+                Some(t) => self.show_columns(s, &t, like.as_deref()),
+                None => self.show_all_columns(s, like.as_deref()),
+            },
+            S::ShowConnections => self.show_connections(),
+            S::ShowVariables => self.show_variables(s),
+            S::ShowFiles { schema, like } => self.show_files(schema.as_deref(), like.as_deref()),
+            S::Describe { target } => self.describe(s, target),
+            S::Peek { table, rows } => self.peek(s, &table, rows.unwrap_or(20)),
+            S::PeekFile { path, rows } => self.peek_file(s, &path, rows.unwrap_or(20)),
+            S::Count { table } => {
+                let (schema, name) = self.qualify(s, &table)?;
+                if let Some(wait) = self.autoload(&[(schema.clone(), name.clone())])? {
+                    return Ok(wait);
+                }
+                let sql = format!("select count(*) as count from {}", qualified(&schema, &name));
+                let result = query_table(&s.conn, &sql).map_err(|e| sql::db_error(&e))?;
+                s.recent = vec![(schema, name)];
+                Ok(tables(result))
+            }
+            S::HelpLast => self.help_last(s),
+            S::SetVariable { name, expr } => self.set_variable(s, &name, &expr),
+            S::ShowVariable { name } => self.show_variable(s, &name),
+            S::UnsetVariable { name } => self.unset_variable(s, &name),
+            S::Import {
+                source,
+                target,
+                mode,
+                options,
+            } => self.import(s, &source, target, mode, options),
+            S::Export {
+                source,
+                target,
+                mode,
+            } => {
+                let (schema, name) = self.qualify(s, &source)?;
+                if let Some(wait) = self.autoload(&[(schema.clone(), name.clone())])? {
+                    return Ok(wait);
+                }
+                let query = format!("select * from {}", qualified(&schema, &name));
+                self.export(s, &query, &target, mode)
+            }
+            S::SelectInto {
+                query,
+                target,
+                mode,
+            } => {
+                let query = self.prepare_sql(s, &query)?;
+                let refs = find_table_refs(&query);
+                if let Some(wait) = self.autoload(&refs)? {
+                    return Ok(wait);
+                }
+                self.export(s, &query, &target, mode)
+            }
+            S::RefreshTable { table } => self.enqueue_job(s, &table, Action::Refresh),
+            S::ReloadTable { table } => self.enqueue_job(s, &table, Action::Reload),
+            S::ClearTable { table } => {
+                let (schema, name) = self.qualify(s, &table)?;
+                self.require_table(s, &schema, &name)?;
+                s.conn
+                    .execute_batch(&format!("DELETE FROM {}", qualified(&schema, &name)))
+                    .map_err(|e| sql::db_error(&e))?;
+                Ok(message(format!("Table cleared: {schema}.{name}")))
+            }
+            S::DropTable { table, if_exists } => self.drop_table(s, &table, if_exists),
+            S::DropSchema {
+                schema,
+                if_exists,
+                cascade,
+            } => {
+                let sql = format!(
+                    "DROP SCHEMA {}{}{}",
+                    if if_exists { "IF EXISTS " } else { "" },
+                    quote_ident(&schema),
+                    if cascade { " CASCADE" } else { "" }
+                );
+                s.conn.execute_batch(&sql).map_err(|e| sql::db_error(&e))?;
+                s.conn
+                    .execute(
+                        "DELETE FROM unify.tables WHERE schema_name = ?",
+                        duckdb::params![schema],
+                    )
+                    .map_err(|e| sql::db_error(&e))?;
+                if self.engine.config().connection(&schema).is_some() {
+                    s.conn
+                        .execute_batch(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(&schema)))
+                        .map_err(|e| sql::db_error(&e))?;
+                }
+                Ok(message(format!("Dropped schema {schema}")))
+            }
+            S::RenameTable { table, new_name } => {
+                let (schema, name) = self.qualify(s, &table)?;
+                self.require_table(s, &schema, &name)?;
+                let kind = relation_kind(&s.conn, &schema, &name)?;
+                let sql = format!(
+                    "ALTER {kind} {} RENAME TO {}; UPDATE unify.tables SET table_name = {} WHERE schema_name = {} AND table_name = {}",
+                    qualified(&schema, &name),
+                    quote_ident(&new_name),
+                    warehouse::quote_literal(&new_name),
+                    warehouse::quote_literal(&schema),
+                    warehouse::quote_literal(&name),
+                );
+                s.conn.execute_batch(&sql).map_err(|e| sql::db_error(&e))?;
+                Ok(message(format!("Renamed {schema}.{name} to {schema}.{new_name}")))
+            }
+            S::ConnectorCommand { schema, command } => {
+                let config = self.engine.config();
+                let conn = config
+                    .connection(&schema)
+                    .ok_or_else(|| format!("unknown schema '{schema}': it is not a connection (see `show connections`)"))?;
+                if command != "help" {
+                    return Err(format!("unknown command '{command}' for connector {}", conn.spec.name));
+                }
+                Ok(match &conn.spec.help {
+                    Some(h) => text(h.trim_end().to_string()),
+                    None => text(format!("No help available for connector {}", conn.spec.name)),
+                })
+            }
+            S::System(cmd) => {
+                let outputs = self.runtime.block_on(self.jobs.system(&cmd))?;
+                Ok(Reply {
+                    outputs,
+                    ..Default::default()
+                })
+            }
+            S::Connect | S::DeleteConnection { .. } => Err(
+                "connect and delete connection are interactive: run them in the unify REPL (or pipe answers to `unify connect`)".into(),
+            ),
+            S::Exit => Ok(Reply {
+                exit: true,
+                ..Default::default()
+            }),
+        }
+    }
+
+    /// Substitute `$vars` and ` ??` in SQL text.
+    fn prepare_sql(&self, s: &mut Session, sql: &str) -> Fallible<String> {
+        let substituted = vars::substitute(s, sql)?;
+        sql::replace_last_table(&substituted, &s.recent)
+    }
+
+    fn run_sql(&self, s: &mut Session, raw: &str) -> Fallible<Reply> {
+        let sql = self.prepare_sql(s, raw)?;
+        let mut outputs = Vec::new();
+        if sql != raw && raw.contains("??") {
+            outputs.push(Output::Message(sql.clone()));
+        }
+        let refs = find_table_refs(&sql);
+        if let Some(wait) = self.autoload(&refs)? {
+            return Ok(wait);
+        }
+        match query_table(&s.conn, &sql) {
+            Ok(table) => {
+                let known: Vec<(String, String)> = refs
+                    .into_iter()
+                    .filter(|(sc, _)| schema_exists(&s.conn, sc))
+                    .collect();
+                if !known.is_empty() {
+                    s.recent = known;
+                }
+                if let Some(t) = table {
+                    outputs.push(Output::Table(t));
+                }
+                Ok(Reply {
+                    outputs,
+                    ..Default::default()
+                })
+            }
+            Err(e) => {
+                // A table the scan could not see (e.g. inside a view): load it if it is
+                // an unloaded connector table.
+                if let Some(missing) = sql::missing_table(&e) {
+                    let candidates = self.unloaded_named(s, &missing);
+                    if candidates.len() == 1 {
+                        if let Some(wait) = self.autoload(&candidates)? {
+                            return Ok(wait);
+                        }
+                    }
+                }
+                Err(sql::db_error(&e))
+            }
+        }
+    }
+
+    /// Connector tables named `name` (in any connection) that are not loaded.
+    fn unloaded_named(&self, s: &Session, name: &str) -> Vec<(String, String)> {
+        let config = self.engine.config();
+        config
+            .connections
+            .iter()
+            .filter(|c| c.spec.table(name).is_some() || c.spec.view(name).is_some())
+            .filter(|c| !warehouse::relation_exists(&s.conn, &c.schema, name).unwrap_or(true))
+            .map(|c| (c.schema.clone(), name.to_string()))
+            .collect()
+    }
+
+    /// Enqueue loads for the referenced connector tables that are not loaded yet.
+    /// `Some(reply)` asks the client to wait and re-run.
+    fn autoload(&self, refs: &[(String, String)]) -> Fallible<Option<Reply>> {
+        let mut wait = Vec::new();
+        let conn = self
+            .engine
+            .warehouse()
+            .connect()
+            .map_err(|e| e.to_string())?;
+        for (schema, table) in refs {
+            if self.engine.connector_object(schema, table).is_none() {
+                continue;
+            }
+            if warehouse::relation_exists(&conn, schema, table).map_err(|e| e.to_string())? {
+                continue;
+            }
+            let job = self.runtime.block_on(self.jobs.enqueue(
+                schema,
+                table,
+                Action::Load,
+                Requester::User,
+            ))?;
+            if !wait.iter().any(|j: &JobRef| j.id == job.id) {
+                wait.push(job);
+            }
+        }
+        if wait.is_empty() {
+            return Ok(None);
+        }
+        let names: Vec<String> = wait.iter().map(|j| j.table.clone()).collect();
+        Ok(Some(Reply {
+            outputs: vec![Output::Message(format!(
+                "Loading table {}...",
+                names.join(", ")
+            ))],
+            wait,
+            after: Some(AfterJobs::Rerun),
+            ..Default::default()
+        }))
+    }
+
+    fn enqueue_job(&self, s: &mut Session, table: &TableRef, action: Action) -> Fallible<Reply> {
+        let (schema, name) = self.qualify(s, table)?;
+        if schema == "files" {
+            return self.reload_file_table(s, &name);
+        }
+        match self.engine.connector_object(&schema, &name) {
+            Some(ConnectorObject::Table(_)) | Some(ConnectorObject::View(_)) => {}
+            None => {
+                return Err(if self.engine.config().connection(&schema).is_some() {
+                    format!("Table {schema}.{name} does not exist in connector {schema}")
+                } else {
+                    format!("{schema}.{name} is not a connector table: only tables loaded from an API (or imported files) can be refreshed")
+                })
+            }
+        }
+        let job =
+            self.runtime
+                .block_on(self.jobs.enqueue(&schema, &name, action, Requester::User))?;
+        Ok(Reply {
+            outputs: vec![Output::Message(format!(
+                "{} table {schema}.{name} (job {})...",
+                if action == Action::Refresh {
+                    "Refreshing"
+                } else {
+                    "Reloading"
+                },
+                job.id
+            ))],
+            wait: vec![job],
+            after: Some(AfterJobs::Report),
+            ..Default::default()
+        })
+    }
+
+    fn drop_table(&self, s: &mut Session, table: &TableRef, if_exists: bool) -> Fallible<Reply> {
+        let (schema, name) = self.qualify(s, table)?;
+        if !warehouse::relation_exists(&s.conn, &schema, &name).map_err(|e| e.to_string())? {
+            if if_exists {
+                return Ok(message(format!(
+                    "Table {schema}.{name} does not exist; nothing dropped"
+                )));
+            }
+            return Err(format!("Table {schema}.{name} does not exist"));
+        }
+        let kind = relation_kind(&s.conn, &schema, &name)?;
+        let sql = format!(
+            "DROP {kind} {}; DELETE FROM unify.tables WHERE schema_name = {} AND table_name = {}; DELETE FROM unify.file_imports WHERE schema_name = {} AND table_name = {}",
+            qualified(&schema, &name),
+            warehouse::quote_literal(&schema),
+            warehouse::quote_literal(&name),
+            warehouse::quote_literal(&schema),
+            warehouse::quote_literal(&name),
+        );
+        s.conn.execute_batch(&sql).map_err(|e| sql::db_error(&e))?;
+        Ok(message(format!(
+            "Dropped {} {schema}.{name}",
+            kind.to_lowercase()
+        )))
+    }
+
+    /// Resolve a table reference: qualified as written, or searched in `main`, then
+    /// among connections (a unique table name).
+    fn qualify(&self, s: &Session, t: &TableRef) -> Fallible<(String, String)> {
+        if let Some(schema) = &t.schema {
+            return Ok((schema.clone(), t.table.clone()));
+        }
+        if warehouse::relation_exists(&s.conn, "main", &t.table).unwrap_or(false) {
+            return Ok(("main".into(), t.table.clone()));
+        }
+        let mut found: Vec<String> = Vec::new();
+        let config = self.engine.config();
+        for c in &config.connections {
+            if c.spec.table(&t.table).is_some() || c.spec.view(&t.table).is_some() {
+                found.push(c.schema.clone());
+            }
+        }
+        match found.len() {
+            1 => Ok((found.remove(0), t.table.clone())),
+            0 => Ok(("main".into(), t.table.clone())),
+            _ => Err(format!(
+                "'{}' is ambiguous: it is a table of {}; write schema.{}",
+                t.table,
+                found.join(" and "),
+                t.table
+            )),
+        }
+    }
+
+    fn require_table(&self, s: &Session, schema: &str, name: &str) -> Fallible<()> {
+        if warehouse::relation_exists(&s.conn, schema, name).map_err(|e| e.to_string())? {
+            Ok(())
+        } else if self.engine.connector_object(schema, name).is_some() {
+            Err(format!(
+                "Table {schema}.{name} is not loaded yet (select from it to load it)"
+            ))
+        } else {
+            Err(format!("Table {schema}.{name} does not exist"))
+        }
+    }
+}
+
+fn schema_exists(conn: &duckdb::Connection, schema: &str) -> bool {
+    conn.query_row(
+        "select count(*) from information_schema.schemata where schema_name = ?",
+        [schema],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+    .unwrap_or(false)
+}
+
+fn relation_kind(conn: &duckdb::Connection, schema: &str, name: &str) -> Fallible<&'static str> {
+    let ty: String = conn
+        .query_row(
+            "select table_type from information_schema.tables where table_schema = ? and table_name = ?",
+            duckdb::params![schema, name],
+            |r| r.get(0),
+        )
+        .map_err(|e| sql::db_error(&e))?;
+    Ok(if ty == "VIEW" { "VIEW" } else { "TABLE" })
+}
+
+fn message(m: String) -> Reply {
+    Reply {
+        outputs: vec![Output::Message(m)],
+        ..Default::default()
+    }
+}
+
+fn text(t: String) -> Reply {
+    Reply {
+        outputs: vec![Output::Text(t)],
+        ..Default::default()
+    }
+}
+
+fn tables(t: Option<ResultTable>) -> Reply {
+    Reply {
+        outputs: t.into_iter().map(Output::Table).collect(),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,276 @@
+//! Running SQL and reading it: results as [`ResultTable`]s, DuckDB errors as one clear
+//! line, and a small lexer that finds `schema.table` references anywhere in a
+//! statement (joins, sub-queries, CTEs) for auto-loading and for `??`.
+
+use crate::protocol::ResultTable;
+
+/// Run one statement; `None` when it returns no columns (DDL).
+pub fn query_table(
+    conn: &duckdb::Connection,
+    sql: &str,
+) -> Result<Option<ResultTable>, duckdb::Error> {
+    let mut stmt = match conn.prepare(sql) {
+        Ok(stmt) => stmt,
+        Err(e)
+            if e.to_string().contains("multiple statements")
+                || e.to_string().contains("more than one statement") =>
+        {
+            conn.execute_batch(sql)?;
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let mut rows = stmt.query([])?;
+    let (columns, types) = match rows.as_ref() {
+        Some(s) => {
+            let n = s.column_count();
+            let names: Vec<String> = s.column_names();
+            let types: Vec<String> = (0..n).map(|i| type_name(&s.column_type(i))).collect();
+            (names, types)
+        }
+        None => (Vec::new(), Vec::new()),
+    };
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let mut cells = Vec::with_capacity(columns.len());
+        for i in 0..columns.len() {
+            let v: duckdb::types::Value = row.get(i)?;
+            cells.push(crate::values::to_json(v));
+        }
+        out.push(cells);
+    }
+    if columns.is_empty() {
+        return Ok(None);
+    }
+    let columns = columns
+        .into_iter()
+        .map(|c| {
+            if c == "count_star()" {
+                "count".to_string()
+            } else {
+                c
+            }
+        })
+        .collect();
+    Ok(Some(ResultTable {
+        columns,
+        types,
+        rows: out,
+    }))
+}
+
+fn type_name(t: &duckdb::arrow::datatypes::DataType) -> String {
+    use duckdb::arrow::datatypes::DataType as D;
+    match t {
+        D::Boolean => "BOOLEAN",
+        D::Int8 | D::Int16 | D::Int32 | D::Int64 | D::UInt8 | D::UInt16 | D::UInt32 | D::UInt64 => {
+            "BIGINT"
+        }
+        D::Float16 | D::Float32 | D::Float64 => "DOUBLE",
+        D::Decimal128(..) | D::Decimal256(..) => "DECIMAL",
+        D::Date32 | D::Date64 => "DATE",
+        D::Timestamp(..) => "TIMESTAMP",
+        _ => "VARCHAR",
+    }
+    .to_string()
+}
+
+/// A DuckDB error as one clear line (its first line), secrets redacted.
+pub fn db_error(e: &duckdb::Error) -> String {
+    let text = e.to_string();
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let first = lines.next().unwrap_or("database error").trim().to_string();
+    // Keep DuckDB's "LINE 1: …" pointer when it is the only position information.
+    let rest: Vec<&str> = lines.collect();
+    let mut out = first;
+    if let Some(line) = rest.iter().find(|l| l.trim_start().starts_with("LINE ")) {
+        out.push_str(&format!(" ({})", line.trim()));
+    }
+    crate::secret::redact(&out)
+}
+
+/// The table a "does not exist" catalog error names, if that is the error.
+pub fn missing_table(e: &duckdb::Error) -> Option<String> {
+    let text = e.to_string();
+    let start = text.find("Table with name ")? + "Table with name ".len();
+    let rest = &text[start..];
+    let end = rest.find(" does not exist")?;
+    Some(rest[..end].trim_matches('"').to_string())
+}
+
+/// Every `schema.table` (identifiers optionally double-quoted) in `sql`, outside
+/// strings and comments, in order of appearance, without duplicates.
+pub fn find_table_refs(sql: &str) -> Vec<(String, String)> {
+    let tokens = lex(sql);
+    let mut refs: Vec<(String, String)> = Vec::new();
+    let mut i = 0;
+    while i + 2 < tokens.len() {
+        if let (Tok::Ident(a), Tok::Dot, Tok::Ident(b)) =
+            (&tokens[i], &tokens[i + 1], &tokens[i + 2])
+        {
+            let preceded_by_dot = i > 0 && tokens[i - 1] == Tok::Dot;
+            let followed_by_dot = tokens.get(i + 3) == Some(&Tok::Dot);
+            let is_call = tokens.get(i + 3) == Some(&Tok::Open);
+            if !preceded_by_dot && !followed_by_dot && !is_call {
+                let pair = (a.clone(), b.clone());
+                if !refs.contains(&pair) {
+                    refs.push(pair);
+                }
+                i += 3;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    refs
+}
+
+/// Replace ` ??` with the first table of the previous statement.
+pub fn replace_last_table(sql: &str, recent: &[(String, String)]) -> Result<String, String> {
+    if !contains_outside_quotes(sql, " ??") {
+        return Ok(sql.to_string());
+    }
+    let (schema, table) = recent
+        .first()
+        .ok_or_else(|| "Can't find previous table to replace '??'".to_string())?;
+    Ok(sql.replace(" ??", &format!(" {schema}.{table}")))
+}
+
+fn contains_outside_quotes(sql: &str, needle: &str) -> bool {
+    let mut in_quote = false;
+    for (i, c) in sql.char_indices() {
+        if c == '\'' {
+            in_quote = !in_quote;
+        } else if !in_quote && sql[i..].starts_with(needle) {
+            return true;
+        }
+    }
+    false
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Ident(String),
+    Dot,
+    Open,
+    Other,
+}
+
+fn lex(sql: &str) -> Vec<Tok> {
+    let chars: Vec<char> = sql.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '\'' => {
+                i += 1;
+                while i < chars.len() {
+                    if chars[i] == '\'' {
+                        if chars.get(i + 1) == Some(&'\'') {
+                            i += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    i += 1;
+                }
+                i += 1;
+                out.push(Tok::Other);
+            }
+            '"' => {
+                let mut name = String::new();
+                i += 1;
+                while i < chars.len() {
+                    if chars[i] == '"' {
+                        if chars.get(i + 1) == Some(&'"') {
+                            name.push('"');
+                            i += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    name.push(chars[i]);
+                    i += 1;
+                }
+                i += 1;
+                out.push(Tok::Ident(name));
+            }
+            '-' if chars.get(i + 1) == Some(&'-') => {
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+            }
+            '/' if chars.get(i + 1) == Some(&'*') => {
+                i += 2;
+                while i + 1 < chars.len() && !(chars[i] == '*' && chars[i + 1] == '/') {
+                    i += 1;
+                }
+                i += 2;
+            }
+            '.' => {
+                out.push(Tok::Dot);
+                i += 1;
+            }
+            '(' => {
+                out.push(Tok::Open);
+                i += 1;
+            }
+            c if c.is_alphabetic() || c == '_' => {
+                let start = i;
+                while i < chars.len()
+                    && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '$')
+                {
+                    i += 1;
+                }
+                out.push(Tok::Ident(chars[start..i].iter().collect()));
+            }
+            c if c.is_whitespace() => i += 1,
+            _ => {
+                out.push(Tok::Other);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refs(sql: &str) -> Vec<(String, String)> {
+        find_table_refs(sql)
+    }
+
+    fn pair(a: &str, b: &str) -> (String, String) {
+        (a.into(), b.into())
+    }
+
+    #[test]
+    fn refs_in_joins_ctes_and_subqueries() {
+        assert_eq!(
+            refs("with x as (select * from m.a) select * from x join m.b on x.id = m.b.id where y in (select id from \"m\".\"c\")"),
+            vec![pair("m", "a"), pair("m", "b"), pair("x", "id"), pair("m", "c")]
+        );
+        assert_eq!(
+            refs("select 'm.a', m.b -- m.c\n from /* m.d */ t"),
+            vec![pair("m", "b")]
+        );
+        assert_eq!(refs("select m.fn(1) from cat.s.t"), vec![]);
+    }
+
+    #[test]
+    fn last_table_substitution() {
+        let recent = vec![pair("mocksvc", "repos27")];
+        assert_eq!(
+            replace_last_table("select count(*) from ??", &recent).unwrap(),
+            "select count(*) from mocksvc.repos27"
+        );
+        assert_eq!(
+            replace_last_table("select ' ??'", &[]).unwrap(),
+            "select ' ??'"
+        );
+        assert!(replace_last_table("select * from ??", &[]).is_err());
+    }
+}

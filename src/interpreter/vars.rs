@@ -1,0 +1,303 @@
+//! `$variables`: session variables live in the [`Session`]; ALL-CAPS names are global
+//! and persisted in `unify.variables` (query results in tables `unify."var_<NAME>"`),
+//! so they survive across runs. A query result is stored as a table and substituted by
+//! its name, so `select * from $recs` works; strings are substituted as safely quoted
+//! literals, numbers inline.
+
+use super::sql::{db_error, query_table};
+use super::{Fallible, Interpreter, Session, Var};
+use crate::protocol::{Output, Reply, ResultTable};
+use crate::warehouse::{quote_ident, quote_literal};
+use serde_json::Value;
+
+/// True for global (persisted) variable names: all letters upper-case.
+pub fn is_global(name: &str) -> bool {
+    name.chars().any(|c| c.is_ascii_alphabetic()) && name == name.to_uppercase()
+}
+
+fn global_table(name: &str) -> String {
+    format!("unify.{}", quote_ident(&format!("var_{name}")))
+}
+
+fn session_table(name: &str) -> String {
+    format!("temp.{}", quote_ident(&format!("var_{name}")))
+}
+
+/// Look up a variable: the session's, then (for ALL-CAPS names) the persisted globals.
+pub fn lookup(s: &Session, name: &str) -> Fallible<Option<Var>> {
+    if let Some(v) = s.vars.get(name) {
+        return Ok(Some(v.clone()));
+    }
+    if !is_global(name) {
+        return Ok(None);
+    }
+    let mut stmt = s
+        .conn
+        .prepare("SELECT value, is_table FROM unify.variables WHERE name = ?")
+        .map_err(|e| db_error(&e))?;
+    let mut rows = stmt.query([name]).map_err(|e| db_error(&e))?;
+    match rows.next().map_err(|e| db_error(&e))? {
+        Some(row) => {
+            let is_table: bool = row.get(1).map_err(|e| db_error(&e))?;
+            if is_table {
+                Ok(Some(Var::Table(global_table(name))))
+            } else {
+                let text: String = row.get(0).map_err(|e| db_error(&e))?;
+                Ok(Some(Var::Scalar(
+                    serde_json::from_str(&text).unwrap_or(Value::String(text)),
+                )))
+            }
+        }
+        None => Ok(None),
+    }
+}
+
+/// Replace every `$name` outside quotes and comments with its value.
+pub fn substitute(s: &Session, sql: &str) -> Fallible<String> {
+    if !sql.contains('$') {
+        return Ok(sql.to_string());
+    }
+    let chars: Vec<char> = sql.chars().collect();
+    let mut out = String::with_capacity(sql.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '\'' | '"' => {
+                let q = c;
+                out.push(c);
+                i += 1;
+                while i < chars.len() {
+                    out.push(chars[i]);
+                    if chars[i] == q {
+                        if chars.get(i + 1) == Some(&q) {
+                            out.push(q);
+                            i += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    i += 1;
+                }
+                i += 1;
+            }
+            '-' if chars.get(i + 1) == Some(&'-') => {
+                while i < chars.len() && chars[i] != '\n' {
+                    out.push(chars[i]);
+                    i += 1;
+                }
+            }
+            '$' if chars
+                .get(i + 1)
+                .is_some_and(|n| n.is_ascii_alphabetic() || *n == '_') =>
+            {
+                let start = i + 1;
+                let mut j = start;
+                while j < chars.len() && (chars[j].is_ascii_alphanumeric() || chars[j] == '_') {
+                    j += 1;
+                }
+                let name: String = chars[start..j].iter().collect();
+                match lookup(s, &name)? {
+                    Some(Var::Scalar(v)) => out.push_str(&literal(&v)),
+                    Some(Var::Table(t)) => out.push_str(&t),
+                    None => {
+                        return Err(format!(
+                            "unknown variable ${name} (set it with `${name} = …`; see `show variables`)"
+                        ))
+                    }
+                }
+                i = j;
+            }
+            _ => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A scalar as a SQL literal.
+fn literal(v: &Value) -> String {
+    match v {
+        Value::Null => "NULL".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => quote_literal(s),
+        other => quote_literal(&other.to_string()),
+    }
+}
+
+/// A scalar as display text.
+fn display(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "NULL".into(),
+        other => other.to_string(),
+    }
+}
+
+fn is_query(expr: &str) -> bool {
+    let lower = expr.trim_start().to_ascii_lowercase();
+    [
+        "select", "with", "from", "values", "table ", "show ", "describe", "pivot", "unpivot",
+    ]
+    .iter()
+    .any(|k| lower.starts_with(k))
+}
+
+impl Interpreter {
+    pub(super) fn set_variable(&self, s: &mut Session, name: &str, expr: &str) -> Fallible<Reply> {
+        let expr = self.prepare_sql(s, expr)?;
+        let query = if is_query(&expr) {
+            expr.clone()
+        } else {
+            format!("select {expr}")
+        };
+        let refs = super::find_table_refs(&query);
+        if let Some(wait) = self.autoload(&refs)? {
+            return Ok(wait);
+        }
+        let result = query_table(&s.conn, &query)
+            .map_err(|e| db_error(&e))?
+            .unwrap_or_default();
+        let scalar = result.rows.len() == 1 && result.columns.len() == 1;
+        let global = is_global(name);
+        if scalar {
+            let value = result.rows[0][0].clone();
+            if global {
+                s.conn
+                    .execute_batch(&format!(
+                        "BEGIN; DELETE FROM unify.variables WHERE name = {n}; INSERT INTO unify.variables VALUES ({n}, {v}, false); DROP TABLE IF EXISTS {t}; COMMIT;",
+                        n = quote_literal(name),
+                        v = quote_literal(&value.to_string()),
+                        t = global_table(name),
+                    ))
+                    .map_err(|e| db_error(&e))?;
+                s.vars.remove(name);
+            } else {
+                s.vars.insert(name.to_string(), Var::Scalar(value.clone()));
+            }
+            return Ok(Reply {
+                outputs: vec![Output::Text(display(&value))],
+                ..Default::default()
+            });
+        }
+        let table = if global {
+            global_table(name)
+        } else {
+            session_table(name)
+        };
+        let create = if global {
+            format!(
+                "BEGIN; CREATE OR REPLACE TABLE {table} AS {query}; DELETE FROM unify.variables WHERE name = {n}; INSERT INTO unify.variables VALUES ({n}, NULL, true); COMMIT;",
+                n = quote_literal(name)
+            )
+        } else {
+            format!(
+                "CREATE OR REPLACE TEMP TABLE {} AS {query}",
+                quote_ident(&format!("var_{name}"))
+            )
+        };
+        if let Err(e) = s.conn.execute_batch(&create) {
+            let _ = s.conn.execute_batch("ROLLBACK");
+            return Err(db_error(&e));
+        }
+        if global {
+            s.vars.remove(name);
+        } else {
+            s.vars.insert(name.to_string(), Var::Table(table));
+        }
+        Ok(Reply {
+            outputs: vec![Output::Table(result)],
+            ..Default::default()
+        })
+    }
+
+    pub(super) fn show_variable(&self, s: &mut Session, name: &str) -> Fallible<Reply> {
+        match lookup(s, name)? {
+            Some(Var::Scalar(v)) => Ok(Reply {
+                outputs: vec![Output::Text(display(&v))],
+                ..Default::default()
+            }),
+            Some(Var::Table(t)) => {
+                let result = query_table(&s.conn, &format!("select * from {t}"))
+                    .map_err(|e| db_error(&e))?
+                    .unwrap_or_default();
+                Ok(Reply {
+                    outputs: vec![Output::Table(result)],
+                    ..Default::default()
+                })
+            }
+            None => Err(format!("unknown variable ${name}")),
+        }
+    }
+
+    pub(super) fn unset_variable(&self, s: &mut Session, name: &str) -> Fallible<Reply> {
+        let existed = lookup(s, name)?.is_some();
+        if !existed {
+            return Err(format!("unknown variable ${name}"));
+        }
+        if let Some(Var::Table(_)) = s.vars.remove(name) {
+            let _ = s.conn.execute_batch(&format!(
+                "DROP TABLE IF EXISTS {}",
+                quote_ident(&format!("var_{name}"))
+            ));
+        }
+        if is_global(name) {
+            s.conn
+                .execute_batch(&format!(
+                    "DELETE FROM unify.variables WHERE name = {}; DROP TABLE IF EXISTS {};",
+                    quote_literal(name),
+                    global_table(name)
+                ))
+                .map_err(|e| db_error(&e))?;
+        }
+        Ok(Reply {
+            outputs: vec![Output::Message(format!("Unset ${name}"))],
+            ..Default::default()
+        })
+    }
+
+    pub(super) fn show_variables(&self, s: &mut Session) -> Fallible<Reply> {
+        let mut rows: Vec<Vec<Value>> = Vec::new();
+        for (name, v) in &s.vars {
+            let shown = match v {
+                Var::Scalar(x) => display(x),
+                Var::Table(_) => "[query result]".into(),
+            };
+            rows.push(vec![Value::String(name.clone()), Value::String(shown)]);
+        }
+        let mut stmt = s
+            .conn
+            .prepare("SELECT name, value, is_table FROM unify.variables ORDER BY name")
+            .map_err(|e| db_error(&e))?;
+        let globals = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, bool>(2)?,
+                ))
+            })
+            .map_err(|e| db_error(&e))?;
+        for g in globals {
+            let (name, value, is_table) = g.map_err(|e| db_error(&e))?;
+            let shown = if is_table {
+                "[query result]".to_string()
+            } else {
+                let v = value.unwrap_or_default();
+                display(&serde_json::from_str(&v).unwrap_or(Value::String(v)))
+            };
+            rows.push(vec![Value::String(name), Value::String(shown)]);
+        }
+        Ok(Reply {
+            outputs: vec![Output::Table(ResultTable {
+                columns: vec!["variable".into(), "value".into()],
+                types: vec!["VARCHAR".into(), "VARCHAR".into()],
+                rows,
+            })],
+            ..Default::default()
+        })
+    }
+}

@@ -1,0 +1,43 @@
+//! unify — query any JSON REST API with SQL.
+//!
+//! Crate map (data flows top to bottom):
+//!
+//! * [`home`]        — the on-disk layout of `UNIFY_HOME` (paths only, no IO policy).
+//! * [`secret`]      — the `Secret` wrapper and redaction of known secret values.
+//! * [`adapters`]    — specs (YAML → validated [`adapters::spec::Spec`]), connections
+//!   (`connections.yaml` → [`adapters::connections::Connection`]) and the REST engine
+//!   that turns a table definition into a stream of JSON pages.
+//! * [`loading`]     — flattening JSON records into typed rows and writing them into DuckDB
+//!   through a staging table that is swapped in atomically.
+//! * [`warehouse`]   — the one owner of the DuckDB database: opening, connections, catalog
+//!   bookkeeping (`unify.*` tables).
+//! * [`engine`]      — the library API: `load`, `refresh`, `list_tables`… used by the
+//!   interpreter and by the daemon's workers.
+//! * [`parser`]      — the unify command language (pest) → [`parser::ast::Statement`].
+//! * [`interpreter`] — executes statements against the engine; transport-agnostic.
+//! * [`queue`]       — the durable SQLite job queue.
+//! * [`protocol`]    — every message exchanged between `unify` and `unifyd`.
+//! * [`values`]      — DuckDB values as text and JSON, for every output format.
+//! * [`actors`]      — the daemon's actors (scheduler, queue poller, loader workers, …).
+//! * [`daemon`]      — wiring of the actors and the ZeroMQ endpoints.
+//! * [`client`]      — the `unify` client: transports (ZeroMQ or in-process) and the REPL.
+//! * [`repl`]        — editor, completion, rendering and progress (client side only).
+
+pub mod actors;
+pub mod adapters;
+pub mod client;
+pub mod daemon;
+pub mod engine;
+pub mod home;
+pub mod host;
+pub mod interpreter;
+pub mod loading;
+pub mod parser;
+pub mod protocol;
+pub mod queue;
+pub mod render;
+pub mod repl;
+pub mod secret;
+pub mod telemetry;
+pub mod values;
+pub mod warehouse;

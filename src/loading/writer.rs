@@ -1,0 +1,287 @@
+//! Pages → a DuckDB staging table, through the Appender.
+//!
+//! The [`StagingWriter`] creates the staging table from the first page's columns, adds
+//! columns that appear later (`ALTER TABLE … ADD COLUMN`), widens types in place
+//! (`ALTER COLUMN … TYPE`), then appends each page in bulk. Only the current page is
+//! held in memory. Swapping the staging table in (or merging it) is the warehouse's
+//! job, in one transaction.
+
+use super::flatten::{Column, Flattener};
+use super::types::{Cell, ColType};
+use crate::adapters::rest::FetchedPage;
+use crate::warehouse::quote_ident;
+use duckdb::Connection;
+
+/// Prefix of staging tables; leftovers from a crash are dropped at start-up.
+pub const STAGING_PREFIX: &str = "_unify_staging_";
+
+/// Why a page could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("writing {table}: {message}")]
+pub struct WriteError {
+    /// The table being written.
+    pub table: String,
+    /// DuckDB's message.
+    pub message: String,
+}
+
+/// The result of a completed staging write.
+#[derive(Debug, Clone)]
+pub struct Staged {
+    /// Schema of the staging table.
+    pub schema: String,
+    /// Name of the staging table (`None` when no row arrived).
+    pub staging: Option<String>,
+    /// Columns, in table order.
+    pub columns: Vec<Column>,
+    /// Rows written.
+    pub rows: u64,
+}
+
+/// Writes pages of one load into a staging table.
+pub struct StagingWriter<'c> {
+    conn: &'c Connection,
+    schema: String,
+    table: String,
+    staging: String,
+    flattener: Flattener,
+    /// Column types as they exist in the database (index = column).
+    db_types: Vec<ColType>,
+    created: bool,
+    rows: u64,
+}
+
+impl<'c> StagingWriter<'c> {
+    /// A writer for `schema.table`; `tag` (the job id) makes the staging name unique.
+    pub fn new(
+        conn: &'c Connection,
+        schema: &str,
+        table: &str,
+        tag: &str,
+        flattener: Flattener,
+    ) -> Self {
+        let tag: String = tag
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(12)
+            .collect();
+        StagingWriter {
+            conn,
+            schema: schema.to_string(),
+            table: table.to_string(),
+            staging: format!("{STAGING_PREFIX}{table}_{tag}"),
+            flattener,
+            db_types: Vec::new(),
+            created: false,
+            rows: 0,
+        }
+    }
+
+    /// Flatten and append one page; returns the rows written.
+    pub fn write_page(&mut self, page: FetchedPage) -> Result<u64, WriteError> {
+        let mut rows = Vec::with_capacity(page.records.len());
+        for record in page.records {
+            rows.push(self.flattener.row(record, page.flatten));
+        }
+        self.write_rows(rows)
+    }
+
+    /// Append rows already flattened by this writer's flattener.
+    fn write_rows(&mut self, rows: Vec<Vec<Cell>>) -> Result<u64, WriteError> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        self.sync_schema()?;
+        let types: Vec<ColType> = self.flattener.columns().iter().map(|c| c.ty).collect();
+        let width = types.len();
+        let qualified = format!(
+            "{}.{}",
+            quote_ident(&self.schema),
+            quote_ident(&self.staging)
+        );
+        let mut appender = self
+            .conn
+            .appender_to_db(&self.staging, &self.schema)
+            .map_err(|e| self.err(e))?;
+        let n = rows.len() as u64;
+        let mut buf: Vec<Cell> = Vec::with_capacity(width);
+        for row in rows {
+            buf.clear();
+            for (i, cell) in row.into_iter().enumerate() {
+                buf.push(cell.coerce(types[i]));
+            }
+            buf.resize(width, Cell::Null);
+            appender
+                .append_row(duckdb::appender_params_from_iter(buf.iter()))
+                .map_err(|e| WriteError {
+                    table: qualified.clone(),
+                    message: e.to_string(),
+                })?;
+        }
+        appender.flush().map_err(|e| self.err(e))?;
+        self.rows += n;
+        Ok(n)
+    }
+
+    /// Create the staging table, or bring it up to date with new columns and widened
+    /// types.
+    fn sync_schema(&mut self) -> Result<(), WriteError> {
+        let columns = self.flattener.columns().to_vec();
+        let staging = format!(
+            "{}.{}",
+            quote_ident(&self.schema),
+            quote_ident(&self.staging)
+        );
+        if !self.created {
+            let defs: Vec<String> = columns
+                .iter()
+                .map(|c| format!("{} {}", quote_ident(&c.name), c.ty.sql()))
+                .collect();
+            let sql = format!(
+                "CREATE SCHEMA IF NOT EXISTS {}; DROP TABLE IF EXISTS {staging}; CREATE TABLE {staging} ({})",
+                quote_ident(&self.schema),
+                defs.join(", ")
+            );
+            self.conn.execute_batch(&sql).map_err(|e| self.err(e))?;
+            self.db_types = columns.iter().map(|c| c.ty).collect();
+            self.created = true;
+            return Ok(());
+        }
+        let mut ddl = String::new();
+        for (i, c) in columns.iter().enumerate() {
+            match self.db_types.get(i) {
+                None => {
+                    ddl.push_str(&format!(
+                        "ALTER TABLE {staging} ADD COLUMN {} {};",
+                        quote_ident(&c.name),
+                        c.ty.sql()
+                    ));
+                    self.db_types.push(c.ty);
+                }
+                Some(&old) if old.sql() != c.ty.sql() => {
+                    tracing::info!(table = %self.table, column = %c.name, from = old.sql(), to = c.ty.sql(), "widening column");
+                    ddl.push_str(&format!(
+                        "ALTER TABLE {staging} ALTER COLUMN {} TYPE {};",
+                        quote_ident(&c.name),
+                        c.ty.sql()
+                    ));
+                    self.db_types[i] = c.ty;
+                }
+                Some(_) => {
+                    self.db_types[i] = c.ty;
+                }
+            }
+        }
+        if !ddl.is_empty() {
+            self.conn.execute_batch(&ddl).map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Columns registered so far.
+    pub fn columns(&self) -> &[Column] {
+        self.flattener.columns()
+    }
+
+    /// Finish: the staging table's name, columns and row count.
+    pub fn finish(self) -> Staged {
+        Staged {
+            schema: self.schema,
+            staging: self.created.then_some(self.staging),
+            columns: self.flattener.columns().to_vec(),
+            rows: self.rows,
+        }
+    }
+
+    /// Drop the staging table (a failed or cancelled load).
+    pub fn abandon(self) {
+        if self.created {
+            let sql = format!(
+                "DROP TABLE IF EXISTS {}.{}",
+                quote_ident(&self.schema),
+                quote_ident(&self.staging)
+            );
+            if let Err(e) = self.conn.execute_batch(&sql) {
+                tracing::warn!(error = %e, "could not drop staging table");
+            }
+        }
+    }
+
+    fn err(&self, e: duckdb::Error) -> WriteError {
+        WriteError {
+            table: format!("{}.{}", self.schema, self.table),
+            message: e.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loading::flatten::Shape;
+    use serde_json::json;
+
+    fn page(records: Vec<serde_json::Value>) -> FetchedPage {
+        FetchedPage {
+            records,
+            flatten: true,
+        }
+    }
+
+    #[test]
+    fn drift_across_pages_keeps_every_row_and_widens() {
+        let conn = Connection::open_in_memory().unwrap();
+        let mut w = StagingWriter::new(&conn, "s", "t", "job1", Flattener::new(Shape::default()));
+        w.write_page(page(vec![
+            json!({"id": 1, "n": 1}),
+            json!({"id": 2, "n": 2}),
+        ]))
+        .unwrap();
+        w.write_page(page(vec![json!({"id": 3, "n": 3, "extra": "new"})]))
+            .unwrap();
+        w.write_page(page(vec![
+            json!({"id": 4, "n": "four", "when": "2024-05-01T10:00:00Z"}),
+        ]))
+        .unwrap();
+        let staged = w.finish();
+        assert_eq!(staged.rows, 4);
+        let table = format!("s.{}", staged.staging.unwrap());
+        let types: Vec<(String, String)> = conn
+            .prepare(&format!("select column_name, data_type from information_schema.columns where table_schema = 's' and table_name = '{}' order by ordinal_position", table.trim_start_matches("s.")))
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                ("id".into(), "BIGINT".into()),
+                ("n".into(), "VARCHAR".into()),
+                ("extra".into(), "VARCHAR".into()),
+                ("when".into(), "TIMESTAMP".into())
+            ]
+        );
+        let ns: Vec<Option<String>> = conn
+            .prepare(&format!("select n from {table} order by id"))
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(
+            ns,
+            [
+                Some("1".into()),
+                Some("2".into()),
+                Some("3".into()),
+                Some("four".into())
+            ]
+        );
+    }
+}

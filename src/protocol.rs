@@ -1,0 +1,316 @@
+//! Every message exchanged between `unify` and `unifyd` (ARCHITECTURE §6), used by
+//! both binaries and by the in-process transport, so they cannot drift apart.
+//!
+//! Frames are JSON. Requests go over a DEALER→ROUTER socket and each carries an id the
+//! reply repeats; [`LoaderStatus`] events go out on a PUB socket with the topic
+//! `job.<id>` (clients subscribe to `job.` for all jobs).
+
+use serde::{Deserialize, Serialize};
+
+/// What a loader job does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// First load of a table (a full download).
+    Load,
+    /// Run the table's refresh strategy (reload or updates).
+    Refresh,
+    /// Full re-download, replacing the table.
+    Reload,
+    /// Cancel another job.
+    Cancel,
+}
+
+impl Action {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Load => "load",
+            Action::Refresh => "refresh",
+            Action::Reload => "reload",
+            Action::Cancel => "cancel",
+        }
+    }
+
+    /// Parse the lower-case name.
+    pub fn parse(s: &str) -> Option<Action> {
+        Some(match s {
+            "load" => Action::Load,
+            "refresh" => Action::Refresh,
+            "reload" => Action::Reload,
+            "cancel" => Action::Cancel,
+            _ => return None,
+        })
+    }
+}
+
+/// Who asked for a job; interactive requests run before scheduled refreshes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Requester {
+    /// A user statement.
+    User,
+    /// The scheduler.
+    Scheduler,
+}
+
+/// A unit of loading work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoaderJob {
+    /// Unique id.
+    pub id: String,
+    /// The unify home / tenant this job belongs to.
+    pub tenant: String,
+    /// What to do.
+    pub action: Action,
+    /// Schema (connection) of the table.
+    pub schema: String,
+    /// Table name.
+    pub table: String,
+    /// Who asked.
+    pub requested_by: Requester,
+    /// When it was queued (RFC 3339).
+    pub enqueued_at: String,
+}
+
+/// Life-cycle of a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    /// Waiting in the queue.
+    Queued,
+    /// A worker is running it.
+    Running,
+    /// Finished; the table holds the new data.
+    Done,
+    /// Finished with an error; the previous data is untouched.
+    Failed,
+    /// Cancelled; the previous data is untouched.
+    Cancelled,
+}
+
+impl JobState {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parse the lower-case name.
+    pub fn parse(s: &str) -> Option<JobState> {
+        Some(match s {
+            "queued" => JobState::Queued,
+            "running" => JobState::Running,
+            "done" => JobState::Done,
+            "failed" => JobState::Failed,
+            "cancelled" => JobState::Cancelled,
+            _ => return None,
+        })
+    }
+
+    /// True for done, failed and cancelled.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            JobState::Done | JobState::Failed | JobState::Cancelled
+        )
+    }
+}
+
+/// Progress and outcome of a job: feeds both the log and the PUB stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoaderStatus {
+    /// The job.
+    pub job_id: String,
+    /// Its schema.
+    pub schema: String,
+    /// Its table.
+    pub table: String,
+    /// Its state.
+    pub state: JobState,
+    /// Pages fetched so far.
+    pub pages: u64,
+    /// Rows written so far.
+    pub rows: u64,
+    /// Milliseconds since the job started running.
+    pub elapsed_ms: u64,
+    /// The error, for failed jobs (secrets redacted).
+    pub error: Option<String>,
+}
+
+impl LoaderStatus {
+    /// `schema.table`.
+    pub fn table_name(&self) -> String {
+        format!("{}.{}", self.schema, self.table)
+    }
+}
+
+/// A result table, with cells as JSON values (numbers stay numbers).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResultTable {
+    /// Column names.
+    pub columns: Vec<String>,
+    /// DuckDB type names of the columns (for alignment and formatting).
+    pub types: Vec<String>,
+    /// Rows of cells.
+    pub rows: Vec<Vec<serde_json::Value>>,
+}
+
+/// One piece of a statement's output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "body", rename_all = "lowercase")]
+pub enum Output {
+    /// A result table (stdout).
+    Table(ResultTable),
+    /// Result text, e.g. a variable's value (stdout).
+    Text(String),
+    /// Information for the user (stderr).
+    Message(String),
+}
+
+/// A job a statement waits for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRef {
+    /// Job id.
+    pub id: String,
+    /// `schema.table`.
+    pub table: String,
+    /// What the job does.
+    pub action: Action,
+}
+
+/// What the client does after the jobs of a [`Reply`] finish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AfterJobs {
+    /// Run the same statement again (its tables are now loaded).
+    Rerun,
+    /// Report the outcome of the jobs; the statement is complete.
+    Report,
+}
+
+/// The answer to one statement.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    /// Output in order.
+    pub outputs: Vec<Output>,
+    /// The statement failed with this message (one clear line first).
+    pub error: Option<String>,
+    /// Jobs to wait for before the statement is complete.
+    pub wait: Vec<JobRef>,
+    /// What to do once they finish.
+    pub after: Option<AfterJobs>,
+    /// The statement asks the client to exit.
+    pub exit: bool,
+}
+
+impl Reply {
+    /// A failed statement.
+    pub fn error(message: impl Into<String>) -> Reply {
+        Reply {
+            error: Some(message.into()),
+            ..Default::default()
+        }
+    }
+}
+
+/// A request from a client to the daemon.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Request {
+    /// Run one statement in a session.
+    Execute {
+        /// Session id (sessions hold variables and recent tables).
+        session: String,
+        /// The statement text.
+        text: String,
+    },
+    /// Interrupt the statement running in a session.
+    Interrupt {
+        /// Session id.
+        session: String,
+    },
+    /// End a session (its temporary state is dropped).
+    CloseSession {
+        /// Session id.
+        session: String,
+    },
+    /// Current state of jobs.
+    JobStatus {
+        /// Job ids.
+        ids: Vec<String>,
+    },
+    /// Names for tab completion.
+    Completions {
+        /// Session id.
+        session: String,
+    },
+    /// Is the daemon there? Answers with its pid.
+    Ping,
+}
+
+/// An answer to a [`Request`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Response {
+    /// The reply to `Execute`.
+    Reply(Reply),
+    /// The reply to `JobStatus`.
+    Jobs {
+        /// One status per known id.
+        jobs: Vec<LoaderStatus>,
+    },
+    /// The reply to `Completions`.
+    Completions {
+        /// Schema names.
+        schemas: Vec<String>,
+        /// `schema.table` names (loaded or not).
+        tables: Vec<String>,
+        /// Column names of loaded tables.
+        columns: Vec<String>,
+    },
+    /// The reply to `Ping`.
+    Pong {
+        /// The daemon's pid.
+        pid: u32,
+        /// The daemon's home.
+        home: String,
+    },
+    /// Done, nothing to report.
+    Ok,
+    /// The request could not be handled.
+    Error {
+        /// Why.
+        message: String,
+    },
+}
+
+/// What the daemon publishes on its PUB socket (and the in-process host on its
+/// broadcast channel). Best-effort: a late or slow subscriber misses events, so the
+/// state of a job is always asked for by request too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A job changed state or made progress.
+    Status(LoaderStatus),
+    /// Something every client should hear (configuration reloaded, daemon stopping).
+    Notice {
+        /// The message.
+        message: String,
+    },
+}
+
+impl Event {
+    /// The PUB topic: `job.<id>` for job status, `notice` otherwise.
+    pub fn topic(&self) -> String {
+        match self {
+            Event::Status(s) => format!("job.{}", s.job_id),
+            Event::Notice { .. } => "notice".into(),
+        }
+    }
+}

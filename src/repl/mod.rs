@@ -1,0 +1,232 @@
+//! The interactive REPL (client side only): a rustyline editor with history in
+//! `$UNIFY_HOME/history`, multi-line input (the parser says when a statement is
+//! complete), tab completion of commands, schemas, tables and columns, confirmation of
+//! destructive commands, Ctrl-C to interrupt a statement (not the REPL), Ctrl-D to exit,
+//! and announcements of background loads as they finish.
+
+mod editor;
+pub mod progress;
+
+use crate::client::{Client, Outcome};
+use crate::home::Home;
+use crate::parser::{self, Statement};
+use crate::protocol::{JobState, Request, Response};
+use editor::{Completions, UnifyHelper};
+use rustyline::error::ReadlineError;
+use rustyline::history::FileHistory;
+use rustyline::{Config, Editor, ExternalPrinter};
+use std::sync::{Arc, Mutex};
+
+type Ed = Editor<UnifyHelper, FileHistory>;
+
+/// Run the REPL until `exit` or Ctrl-D. Returns the exit status.
+pub async fn run(mut client: Client, home: &Home) -> i32 {
+    let config = Config::builder()
+        .auto_add_history(false)
+        .max_history_size(10_000)
+        .map(|b| b.build())
+        .unwrap_or_default();
+    let mut editor: Ed = match Editor::with_config(config) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("Error: cannot start the line editor: {e}");
+            return 1;
+        }
+    };
+    let completions = Arc::new(Mutex::new(Completions::default()));
+    editor.set_helper(Some(UnifyHelper::new(completions.clone())));
+    let _ = editor.load_history(&home.history_file());
+    refresh_completions(&client, &completions).await;
+    announce_background(&mut editor, &client);
+
+    eprintln!(
+        "Welcome to unify. Type `help` for commands; anything else is SQL (end it with `;`)."
+    );
+    let transport = client.transport().clone();
+    let session = client.session().to_string();
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    let mut ed = Some(editor);
+    let mut status = 0;
+    loop {
+        let Some(mut editor) = ed.take() else { break };
+        let (editor_back, line) = match tokio::task::spawn_blocking(move || {
+            let line = editor.readline("unify> ");
+            (editor, line)
+        })
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("Error: the line editor stopped: {e}");
+                return 1;
+            }
+        };
+        let mut editor = editor_back;
+        match line {
+            Ok(line) => {
+                let text = line.trim();
+                if text.is_empty() {
+                    ed = Some(editor);
+                    continue;
+                }
+                let _ = editor.add_history_entry(text);
+                let _ = editor.append_history(&home.history_file());
+                let (editor, confirmed) = confirm(editor, text).await;
+                ed = Some(editor);
+                if !confirmed {
+                    continue;
+                }
+                let mut ui = progress::TtyProgress::new();
+                let outcome = {
+                    let run = client.run_statement(text, &mut ui);
+                    tokio::pin!(run);
+                    loop {
+                        tokio::select! {
+                            o = &mut run => break o,
+                            _ = recv(&mut sigint) => {
+                                let _ = transport.request(Request::Interrupt { session: session.clone() }).await;
+                            }
+                        }
+                    }
+                };
+                match outcome {
+                    Outcome::Exit => break,
+                    Outcome::Disconnected => {
+                        status = 1;
+                        break;
+                    }
+                    Outcome::Failed => status = 1,
+                    Outcome::Ok => {}
+                }
+                for s in client.finished_background().await {
+                    eprintln!("{}", finished_text(&s));
+                }
+                refresh_completions(&client, &completions).await;
+            }
+            Err(ReadlineError::Interrupted) => {
+                ed = Some(editor);
+            }
+            Err(ReadlineError::Eof) => break,
+            Err(e) => {
+                eprintln!("Error: {e}");
+                status = 1;
+                break;
+            }
+        }
+    }
+    client.close().await;
+    status
+}
+
+async fn recv(sig: &mut Option<tokio::signal::unix::Signal>) {
+    match sig {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+/// Ask before dropping a table or a schema (at a terminal).
+async fn confirm(editor: Ed, text: &str) -> (Ed, bool) {
+    let question = match parser::parse(text).map(|p| p.statement) {
+        Ok(Statement::DropTable {
+            table,
+            if_exists: false,
+        }) => format!(
+            "Are you sure you want to drop the table '{}' (y/n)? ",
+            match &table.schema {
+                Some(s) => format!("{s}.{}", table.table),
+                None => table.table.clone(),
+            }
+        ),
+        Ok(Statement::DropSchema { schema, .. }) => {
+            format!("Are you sure you want to drop the schema '{schema}' (y/n)? ")
+        }
+        _ => return (editor, true),
+    };
+    let mut editor = editor;
+    let result = tokio::task::spawn_blocking(move || {
+        let answer = editor.readline(&question);
+        (editor, answer)
+    })
+    .await;
+    match result {
+        Ok((editor, Ok(answer))) => {
+            let yes = matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes");
+            (editor, yes)
+        }
+        Ok((editor, Err(_))) => (editor, false),
+        Err(_) => {
+            // The editor is lost with the task; start a fresh one.
+            let fresh = Editor::new().expect("a line editor");
+            (fresh, false)
+        }
+    }
+}
+
+async fn refresh_completions(client: &Client, completions: &Arc<Mutex<Completions>>) {
+    let request = Request::Completions {
+        session: client.session().to_string(),
+    };
+    if let Ok(Response::Completions {
+        schemas,
+        tables,
+        columns,
+    }) = client.transport().request(request).await
+    {
+        let mut c = completions.lock().unwrap_or_else(|e| e.into_inner());
+        c.schemas = schemas;
+        c.tables = tables;
+        c.columns = columns;
+    }
+}
+
+fn finished_text(s: &crate::protocol::LoaderStatus) -> String {
+    match s.state {
+        JobState::Done => format!(
+            "Background load of {} finished: {} rows.",
+            s.table_name(),
+            s.rows
+        ),
+        JobState::Cancelled => format!("Background load of {} was cancelled.", s.table_name()),
+        _ => format!(
+            "Background load of {} failed: {}",
+            s.table_name(),
+            s.error.as_deref().unwrap_or("unknown error")
+        ),
+    }
+}
+
+/// While the user sits at the prompt, announce the background loads of this client as
+/// they finish, and the daemon's notices.
+fn announce_background(editor: &mut Ed, client: &Client) {
+    let Ok(mut printer) = editor.create_external_printer() else {
+        return;
+    };
+    let mut events = client.transport().subscribe();
+    let background = client.background.clone();
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(crate::protocol::Event::Status(s)) if s.state.is_final() => {
+                    let mine = {
+                        let mut bg = background.lock().unwrap_or_else(|e| e.into_inner());
+                        let before = bg.len();
+                        bg.retain(|j| j.id != s.job_id);
+                        bg.len() != before
+                    };
+                    if mine {
+                        let _ = printer.print(finished_text(&s));
+                    }
+                }
+                Ok(crate::protocol::Event::Notice { message }) => {
+                    let _ = printer.print(format!("[unifyd] {message}"));
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => return,
+            }
+        }
+    });
+}

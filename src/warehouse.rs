@@ -1,0 +1,588 @@
+//! The warehouse: the one owner of the DuckDB database.
+//!
+//! It opens the file once; every user (the interpreter's sessions, each load) gets its
+//! own connection through [`Warehouse::connect`] (`try_clone`), so a query never waits on
+//! an unrelated load. It also owns unify's bookkeeping tables in schema `unify`:
+//!
+//! * `unify.tables` — one row per loaded table: where it came from, rows, last
+//!   load/refresh times. Written in the same transaction as the data it describes.
+//! * `unify.loading_jobs` / `unify.loading_log` — load history.
+//! * `unify.variables` — persisted global (`$ALL_CAPS`) variables.
+//! * `unify.file_imports` — where imported tables came from (so `reload` re-reads).
+//!
+//! Swapping a staging table in and merging an `updates` refresh each happen in one
+//! transaction: readers see the old table or the new one, never a partial one.
+
+use crate::loading::flatten::Column;
+use crate::loading::types::ColType;
+use crate::loading::writer::{Staged, STAGING_PREFIX};
+use duckdb::{params, Connection};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Errors from the warehouse, with the statement's context.
+#[derive(Debug, thiserror::Error)]
+#[error("{context}: {source}")]
+pub struct WarehouseError {
+    /// What was being done.
+    pub context: String,
+    /// DuckDB's error.
+    #[source]
+    pub source: duckdb::Error,
+}
+
+trait Context<T> {
+    fn ctx(self, context: impl FnOnce() -> String) -> Result<T, WarehouseError>;
+}
+
+impl<T> Context<T> for duckdb::Result<T> {
+    fn ctx(self, context: impl FnOnce() -> String) -> Result<T, WarehouseError> {
+        self.map_err(|source| WarehouseError {
+            context: context(),
+            source,
+        })
+    }
+}
+
+/// The DuckDB database of one unify home.
+pub struct Warehouse {
+    root: Mutex<Connection>,
+    path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Warehouse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Warehouse")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+const BOOKKEEPING: &str = "
+CREATE SCHEMA IF NOT EXISTS unify;
+CREATE SCHEMA IF NOT EXISTS files;
+CREATE TABLE IF NOT EXISTS unify.tables (
+    schema_name VARCHAR NOT NULL,
+    table_name VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    connector VARCHAR,
+    description VARCHAR,
+    source VARCHAR,
+    rows BIGINT,
+    last_load_start TIMESTAMP,
+    last_load_end TIMESTAMP,
+    last_refresh_start TIMESTAMP,
+    last_refresh_end TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS unify.loading_jobs (
+    job_id VARCHAR NOT NULL,
+    schema_name VARCHAR,
+    table_name VARCHAR,
+    action VARCHAR,
+    state VARCHAR,
+    rows BIGINT,
+    pages BIGINT,
+    requests BIGINT,
+    started_at TIMESTAMP,
+    finished_at TIMESTAMP,
+    error VARCHAR
+);
+CREATE TABLE IF NOT EXISTS unify.loading_log (
+    job_id VARCHAR,
+    ts TIMESTAMP,
+    level VARCHAR,
+    message VARCHAR
+);
+CREATE TABLE IF NOT EXISTS unify.variables (
+    name VARCHAR NOT NULL,
+    value VARCHAR,
+    is_table BOOLEAN
+);
+CREATE TABLE IF NOT EXISTS unify.file_imports (
+    schema_name VARCHAR NOT NULL,
+    table_name VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,
+    format VARCHAR NOT NULL,
+    options VARCHAR
+);
+";
+
+impl Warehouse {
+    /// Open (or create) the warehouse file and its bookkeeping tables; drop staging
+    /// tables left by a crashed load.
+    pub fn open(path: &Path) -> Result<Warehouse, WarehouseError> {
+        let conn = Connection::open(path).ctx(|| format!("opening {}", path.display()))?;
+        Self::init(conn, Some(path.to_path_buf()))
+    }
+
+    /// An in-memory warehouse (tests).
+    pub fn open_in_memory() -> Result<Warehouse, WarehouseError> {
+        let conn = Connection::open_in_memory().ctx(|| "opening in-memory database".into())?;
+        Self::init(conn, None)
+    }
+
+    fn init(conn: Connection, path: Option<PathBuf>) -> Result<Warehouse, WarehouseError> {
+        conn.execute_batch(BOOKKEEPING)
+            .ctx(|| "creating bookkeeping tables".into())?;
+        let leftovers: Vec<(String, String)> = {
+            let mut stmt = conn
+                .prepare(
+                    "select table_schema, table_name from information_schema.tables where table_name like ? escape '\\'",
+                )
+                .ctx(|| "listing staging tables".into())?;
+            let rows = stmt
+                .query_map([format!("{}%", STAGING_PREFIX.replace('_', "\\_"))], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .ctx(|| "listing staging tables".into())?;
+            rows.filter_map(Result::ok).collect()
+        };
+        for (schema, table) in leftovers {
+            tracing::info!(%schema, %table, "dropping staging table left by an interrupted load");
+            conn.execute_batch(&format!(
+                "DROP TABLE IF EXISTS {}.{}",
+                quote_ident(&schema),
+                quote_ident(&table)
+            ))
+            .ctx(|| format!("dropping {schema}.{table}"))?;
+        }
+        Ok(Warehouse {
+            root: Mutex::new(conn),
+            path,
+        })
+    }
+
+    /// A new connection to the same database.
+    pub fn connect(&self) -> Result<Connection, WarehouseError> {
+        let root = self.root.lock().unwrap_or_else(|e| e.into_inner());
+        root.try_clone().ctx(|| "opening a connection".into())
+    }
+
+    /// The database file, if not in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+}
+
+/// Quote an identifier for DuckDB: `"a""b"`.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Quote a string literal: `'it''s'`.
+pub fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// `schema.table`, each part quoted.
+pub fn qualified(schema: &str, table: &str) -> String {
+    format!("{}.{}", quote_ident(schema), quote_ident(table))
+}
+
+/// True when `schema.table` exists as a table or view.
+pub fn relation_exists(
+    conn: &Connection,
+    schema: &str,
+    table: &str,
+) -> Result<bool, WarehouseError> {
+    conn.query_row(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        params![schema, table],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+    .ctx(|| format!("checking {schema}.{table}"))
+}
+
+/// Columns of an existing table, in order.
+pub fn table_columns(
+    conn: &Connection,
+    schema: &str,
+    table: &str,
+) -> Result<Vec<Column>, WarehouseError> {
+    let mut stmt = conn
+        .prepare(
+            "select column_name, data_type from information_schema.columns where table_schema = ? and table_name = ? order by ordinal_position",
+        )
+        .ctx(|| format!("reading columns of {schema}.{table}"))?;
+    let rows = stmt
+        .query_map(params![schema, table], |r| {
+            Ok(Column {
+                name: r.get(0)?,
+                ty: ColType::from_sql(&r.get::<_, String>(1)?),
+            })
+        })
+        .ctx(|| format!("reading columns of {schema}.{table}"))?;
+    Ok(rows.filter_map(Result::ok).collect())
+}
+
+/// What a completed load records about its table.
+#[derive(Debug, Clone)]
+pub struct TableRecord {
+    /// Schema.
+    pub schema: String,
+    /// Table.
+    pub table: String,
+    /// `connector`, `file` or `view`.
+    pub kind: String,
+    /// Connector (spec) name, for connector tables.
+    pub connector: Option<String>,
+    /// Description from the spec.
+    pub description: Option<String>,
+    /// Where the data came from (URL path or file).
+    pub source: Option<String>,
+    /// When the scan started (µs since epoch).
+    pub started_us: i64,
+    /// When the scan ended (µs since epoch).
+    pub ended_us: i64,
+    /// True for a refresh (vs. a full load).
+    pub is_refresh: bool,
+}
+
+/// A finished job to record in `unify.loading_jobs` with the data.
+#[derive(Debug, Clone)]
+pub struct JobRecord {
+    /// Job id.
+    pub job_id: String,
+    /// Pages fetched.
+    pub pages: u64,
+    /// HTTP requests made.
+    pub requests: u64,
+}
+
+/// Swap a staging table in place of `schema.table` in one transaction, recording the
+/// table's state and the job's success with it. With no staged rows the table becomes
+/// empty (keeping its previous columns when it had any).
+pub fn swap_in(
+    conn: &Connection,
+    staged: &Staged,
+    record: &TableRecord,
+    job: &JobRecord,
+) -> Result<u64, WarehouseError> {
+    let target = qualified(&record.schema, &record.table);
+    let exists = relation_exists(conn, &record.schema, &record.table)?;
+    let mut sql = String::from("BEGIN TRANSACTION;\n");
+    sql.push_str(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {};\n",
+        quote_ident(&record.schema)
+    ));
+    match &staged.staging {
+        Some(staging) => {
+            sql.push_str(&format!("DROP TABLE IF EXISTS {target};\n"));
+            sql.push_str(&format!(
+                "ALTER TABLE {} RENAME TO {};\n",
+                qualified(&record.schema, staging),
+                quote_ident(&record.table)
+            ));
+        }
+        None if exists => {
+            sql.push_str(&format!("DELETE FROM {target};\n"));
+        }
+        None => {
+            sql.push_str(&format!("CREATE TABLE {target} (_unify_empty VARCHAR);\n"));
+        }
+    }
+    sql.push_str(&record_sql(record, staged.rows));
+    sql.push_str(&job_done_sql(job, staged.rows));
+    sql.push_str("COMMIT;");
+    if let Err(e) = conn.execute_batch(&sql) {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(WarehouseError {
+            context: format!("swapping in the new {}.{}", record.schema, record.table),
+            source: e,
+        });
+    }
+    Ok(staged.rows)
+}
+
+/// Merge a staging table into `schema.table` by `keys` in one transaction: new columns
+/// are added, wider types applied, rows with a fetched key replaced (the last fetched
+/// row per key wins), new rows inserted. Returns the rows merged.
+pub fn merge_in(
+    conn: &Connection,
+    staged: &Staged,
+    keys: &[String],
+    record: &TableRecord,
+    job: &JobRecord,
+) -> Result<u64, WarehouseError> {
+    let target = qualified(&record.schema, &record.table);
+    let mut sql = String::from("BEGIN TRANSACTION;\n");
+    if let Some(staging) = &staged.staging {
+        let existing = table_columns(conn, &record.schema, &record.table)?;
+        for key in keys {
+            if !staged.columns.iter().any(|c| &c.name == key) {
+                return Err(WarehouseError {
+                    context: format!(
+                        "refreshing {}.{}: the key column '{key}' is not in the fetched rows",
+                        record.schema, record.table
+                    ),
+                    source: duckdb::Error::InvalidParameterName(key.clone()),
+                });
+            }
+        }
+        for col in &staged.columns {
+            match existing
+                .iter()
+                .find(|c| c.name.eq_ignore_ascii_case(&col.name))
+            {
+                None => sql.push_str(&format!(
+                    "ALTER TABLE {target} ADD COLUMN {} {};\n",
+                    quote_ident(&col.name),
+                    col.ty.sql()
+                )),
+                Some(old) => {
+                    let wide = old.ty.widen(col.ty);
+                    if wide.sql() != old.ty.sql() {
+                        sql.push_str(&format!(
+                            "ALTER TABLE {target} ALTER COLUMN {} TYPE {};\n",
+                            quote_ident(&old.name),
+                            wide.sql()
+                        ));
+                    }
+                }
+            }
+        }
+        let src = qualified(&record.schema, staging);
+        let key_list = keys
+            .iter()
+            .map(|k| quote_ident(k))
+            .collect::<Vec<_>>()
+            .join(", ");
+        sql.push_str(&format!(
+            "DELETE FROM {target} WHERE ({key_list}) IN (SELECT ({key_list}) FROM {src});\n"
+        ));
+        sql.push_str(&format!(
+            "INSERT INTO {target} BY NAME SELECT * EXCLUDE (_unify_rn) FROM (SELECT *, row_number() OVER (PARTITION BY {key_list} ORDER BY rowid DESC) AS _unify_rn FROM {src}) WHERE _unify_rn = 1;\n"
+        ));
+        sql.push_str(&format!("DROP TABLE {src};\n"));
+    }
+    let total_rows = format!("(SELECT count(*) FROM {target})");
+    sql.push_str(&record_sql_expr(record, &total_rows));
+    sql.push_str(&job_done_sql(job, staged.rows));
+    sql.push_str("COMMIT;");
+    if let Err(e) = conn.execute_batch(&sql) {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(WarehouseError {
+            context: format!("merging the refresh of {}.{}", record.schema, record.table),
+            source: e,
+        });
+    }
+    Ok(staged.rows)
+}
+
+fn record_sql(record: &TableRecord, rows: u64) -> String {
+    record_sql_expr(record, &rows.to_string())
+}
+
+fn record_sql_expr(record: &TableRecord, rows_expr: &str) -> String {
+    let opt = |v: &Option<String>| {
+        v.as_deref()
+            .map(quote_literal)
+            .unwrap_or_else(|| "NULL".into())
+    };
+    let (load_start, load_end, refresh_start, refresh_end) = if record.is_refresh {
+        (
+            "(SELECT last_load_start FROM prev)".to_string(),
+            "(SELECT last_load_end FROM prev)".to_string(),
+            format!("make_timestamp({})", record.started_us),
+            format!("make_timestamp({})", record.ended_us),
+        )
+    } else {
+        (
+            format!("make_timestamp({})", record.started_us),
+            format!("make_timestamp({})", record.ended_us),
+            "NULL".to_string(),
+            "NULL".to_string(),
+        )
+    };
+    let s = quote_literal(&record.schema);
+    let t = quote_literal(&record.table);
+    format!(
+        "CREATE OR REPLACE TEMP TABLE prev AS SELECT * FROM unify.tables WHERE schema_name = {s} AND table_name = {t};\n\
+         DELETE FROM unify.tables WHERE schema_name = {s} AND table_name = {t};\n\
+         INSERT INTO unify.tables VALUES ({s}, {t}, {kind}, {connector}, {desc}, {source}, {rows_expr}, {load_start}, {load_end}, {refresh_start}, {refresh_end});\n\
+         DROP TABLE prev;\n",
+        kind = quote_literal(&record.kind),
+        connector = opt(&record.connector),
+        desc = opt(&record.description),
+        source = opt(&record.source),
+    )
+}
+
+fn job_done_sql(job: &JobRecord, rows: u64) -> String {
+    format!(
+        "UPDATE unify.loading_jobs SET state = 'done', rows = {rows}, pages = {}, requests = {}, finished_at = now()::TIMESTAMP WHERE job_id = {};\n",
+        job.pages,
+        job.requests,
+        quote_literal(&job.job_id)
+    )
+}
+
+/// Record that a job started.
+pub fn job_started(
+    conn: &Connection,
+    job_id: &str,
+    schema: &str,
+    table: &str,
+    action: &str,
+) -> Result<(), WarehouseError> {
+    conn.execute(
+        "INSERT INTO unify.loading_jobs (job_id, schema_name, table_name, action, state, rows, pages, requests, started_at) VALUES (?, ?, ?, ?, 'running', 0, 0, 0, now()::TIMESTAMP)",
+        params![job_id, schema, table, action],
+    )
+    .map(|_| ())
+    .ctx(|| "recording job start".into())
+}
+
+/// Record that a job failed or was cancelled (its data was left untouched).
+pub fn job_failed(
+    conn: &Connection,
+    job_id: &str,
+    state: &str,
+    rows: u64,
+    pages: u64,
+    requests: u64,
+    error: &str,
+) -> Result<(), WarehouseError> {
+    conn.execute(
+        "UPDATE unify.loading_jobs SET state = ?, rows = ?, pages = ?, requests = ?, finished_at = now()::TIMESTAMP, error = ? WHERE job_id = ?",
+        params![state, rows as i64, pages as i64, requests as i64, error, job_id],
+    )
+    .map(|_| ())
+    .ctx(|| "recording job failure".into())
+}
+
+/// Append a line to `unify.loading_log`.
+pub fn log_line(conn: &Connection, job_id: &str, level: &str, message: &str) {
+    let message = crate::secret::redact(message);
+    if let Err(e) = conn.execute(
+        "INSERT INTO unify.loading_log VALUES (?, now()::TIMESTAMP, ?, ?)",
+        params![job_id, level, message],
+    ) {
+        tracing::warn!(error = %e, "could not write loading_log");
+    }
+}
+
+/// The start of the last successful scan (load or refresh) of a table, in µs.
+pub fn last_scan_start(
+    conn: &Connection,
+    schema: &str,
+    table: &str,
+) -> Result<Option<i64>, WarehouseError> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT epoch_us(greatest(coalesce(last_refresh_start, last_load_start), last_load_start)) FROM unify.tables WHERE schema_name = ? AND table_name = ?",
+        )
+        .ctx(|| "reading load state".into())?;
+    let mut rows = stmt
+        .query(params![schema, table])
+        .ctx(|| "reading load state".into())?;
+    match rows.next().ctx(|| "reading load state".into())? {
+        Some(row) => Ok(row
+            .get::<_, Option<i64>>(0)
+            .ctx(|| "reading load state".into())?),
+        None => Ok(None),
+    }
+}
+
+/// Forget a table's bookkeeping row (after `drop table`).
+pub fn forget_table(conn: &Connection, schema: &str, table: &str) -> Result<(), WarehouseError> {
+    conn.execute(
+        "DELETE FROM unify.tables WHERE schema_name = ? AND table_name = ?",
+        params![schema, table],
+    )
+    .map(|_| ())
+    .ctx(|| format!("forgetting {schema}.{table}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::rest::FetchedPage;
+    use crate::loading::flatten::{Flattener, Shape};
+    use crate::loading::writer::StagingWriter;
+    use serde_json::json;
+
+    fn stage(conn: &Connection, tag: &str, records: Vec<serde_json::Value>) -> Staged {
+        let mut w = StagingWriter::new(conn, "s", "t", tag, Flattener::new(Shape::default()));
+        w.write_page(FetchedPage {
+            records,
+            flatten: true,
+        })
+        .unwrap();
+        w.finish()
+    }
+
+    fn record(is_refresh: bool) -> TableRecord {
+        TableRecord {
+            schema: "s".into(),
+            table: "t".into(),
+            kind: "connector".into(),
+            connector: Some("c".into()),
+            description: None,
+            source: None,
+            started_us: 1_000_000,
+            ended_us: 2_000_000,
+            is_refresh,
+        }
+    }
+
+    fn job(id: &str) -> JobRecord {
+        JobRecord {
+            job_id: id.into(),
+            pages: 1,
+            requests: 1,
+        }
+    }
+
+    fn count(conn: &Connection, sql: &str) -> i64 {
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn swap_then_merge_by_key() {
+        let wh = Warehouse::open_in_memory().unwrap();
+        let conn = wh.connect().unwrap();
+        let staged = stage(
+            &conn,
+            "j1",
+            vec![json!({"id": 1, "v": "a"}), json!({"id": 2, "v": "b"})],
+        );
+        swap_in(&conn, &staged, &record(false), &job("j1")).unwrap();
+        assert_eq!(count(&conn, "select count(*) from s.t"), 2);
+        assert_eq!(last_scan_start(&conn, "s", "t").unwrap(), Some(1_000_000));
+        let staged = stage(
+            &conn,
+            "j2",
+            vec![
+                json!({"id": 2, "v": "B", "new": 1.5}),
+                json!({"id": 3, "v": "c"}),
+                json!({"id": 3, "v": "c2"}),
+            ],
+        );
+        let mut rec = record(true);
+        rec.started_us = 5_000_000;
+        merge_in(&conn, &staged, &["id".to_string()], &rec, &job("j2")).unwrap();
+        assert_eq!(count(&conn, "select count(*) from s.t"), 3);
+        let v: String = conn
+            .query_row("select v from s.t where id = 3", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, "c2");
+        let v: String = conn
+            .query_row("select v from s.t where id = 2", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, "B");
+        assert_eq!(last_scan_start(&conn, "s", "t").unwrap(), Some(5_000_000));
+        assert_eq!(
+            count(
+                &conn,
+                "select rows from unify.tables where table_name = 't'"
+            ),
+            3
+        );
+        assert_eq!(
+            count(&conn, "select count(*) from information_schema.tables where table_name like '_unify_staging%'"),
+            0
+        );
+    }
+}
