@@ -76,8 +76,6 @@ pub fn run(home: Home, wait_lock: bool) -> anyhow::Result<()> {
     let restart = system.block_on(serve(home.clone()));
     let _ = std::fs::remove_file(home.pid_file());
     let _ = std::fs::remove_file(endpoints_file(&home));
-    let _ = std::fs::remove_file(home.run_dir().join("unifyd.sock"));
-    let _ = std::fs::remove_file(home.run_dir().join("events.sock"));
     let restart = restart?;
     tracing::info!("unifyd stopped");
     if restart {

@@ -139,7 +139,7 @@ pub enum LoadError {
         table: String,
         /// What went wrong.
         #[source]
-        source: FetchError,
+        source: Box<FetchError>,
     },
     /// Params could not be expanded.
     #[error("loading {table}: {source}")]
@@ -179,7 +179,7 @@ impl LoadError {
     pub fn is_cancelled(&self) -> bool {
         match self {
             LoadError::Cancelled => true,
-            LoadError::Fetch { source, .. } => matches!(source, FetchError::Cancelled),
+            LoadError::Fetch { source, .. } => matches!(**source, FetchError::Cancelled),
             LoadError::Parent { source, .. } => source.is_cancelled(),
             _ => false,
         }
@@ -190,7 +190,7 @@ impl LoadError {
 #[derive(Debug, Clone)]
 pub enum ConnectorObject {
     /// A table of the spec.
-    Table(TableSpec),
+    Table(Box<TableSpec>),
     /// A view of the spec (loaded by loading its `from` tables).
     View(ViewSpec),
 }
@@ -277,7 +277,7 @@ impl Engine {
         let config = self.config();
         let conn = config.connection(schema)?;
         if let Some(t) = conn.spec.table(name) {
-            return Some(ConnectorObject::Table(t.clone()));
+            return Some(ConnectorObject::Table(Box::new(t.clone())));
         }
         conn.spec
             .view(name)
@@ -645,7 +645,7 @@ impl Engine {
                 let err = match (fetch_result, staged) {
                     (Err(e), _) => LoadError::Fetch {
                         table: name.clone(),
-                        source: e,
+                        source: Box::new(e),
                     },
                     (Ok(()), Ok(Err(e))) | (Ok(()), Err(e)) => e,
                     (Ok(()), Ok(Ok(_))) => LoadError::Internal("unreachable".into()),
@@ -887,21 +887,8 @@ impl SqlSource for SchemaSql<'_> {
                 warehouse::quote_literal(&format!("{},main", self.schema))
             ))
             .map_err(|e| e.to_string())?;
-        let result = (|| {
-            let mut stmt = self.conn.prepare(sql)?;
-            let mut rows = stmt.query([])?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next()? {
-                let n = row.as_ref().column_count();
-                let mut vals = Vec::with_capacity(n);
-                for i in 0..n {
-                    let v: duckdb::types::Value = row.get(i)?;
-                    vals.push(crate::values::to_json(v));
-                }
-                out.push(vals);
-            }
-            Ok::<_, duckdb::Error>(out)
-        })();
+        let result =
+            warehouse::query(self.conn, sql).map(|t| t.map(|t| t.rows).unwrap_or_default());
         let _ = self.conn.execute_batch("RESET search_path");
         result.map_err(|e| e.to_string())
     }
@@ -941,7 +928,7 @@ pub fn qualify_tables(sql: &str, schema: &str, tables: &[String]) -> String {
             let next_is_dot = chars.get(i) == Some(&'.');
             let follows =
                 matches!(last_word.as_str(), "from" | "join") || (in_from && prev_sig == ',');
-            if follows && !after_dot && !next_is_dot && tables.iter().any(|t| *t == word) {
+            if follows && !after_dot && !next_is_dot && tables.contains(&word) {
                 out.push_str(&format!("{}.{}", quote_ident(schema), quote_ident(&word)));
             } else {
                 out.push_str(&word);

@@ -44,6 +44,9 @@ impl<T> Context<T> for duckdb::Result<T> {
     }
 }
 
+/// The catalog name the warehouse file is attached under.
+pub const CATALOG: &str = "warehouse";
+
 /// The DuckDB database of one unify home.
 pub struct Warehouse {
     root: Mutex<Connection>,
@@ -111,7 +114,14 @@ impl Warehouse {
     /// Open (or create) the warehouse file and its bookkeeping tables; drop staging
     /// tables left by a crashed load.
     pub fn open(path: &Path) -> Result<Warehouse, WarehouseError> {
-        let conn = Connection::open(path).ctx(|| format!("opening {}", path.display()))?;
+        // The file is attached under a fixed catalog name: opened directly, a file
+        // named unify.duckdb would be catalog "unify", clashing with schema "unify".
+        let conn = Connection::open_in_memory().ctx(|| "opening DuckDB".into())?;
+        conn.execute_batch(&format!(
+            "ATTACH {} AS {CATALOG}; USE {CATALOG};",
+            quote_literal(&path.display().to_string())
+        ))
+        .ctx(|| format!("opening {}", path.display()))?;
         Self::init(conn, Some(path.to_path_buf()))
     }
 
@@ -155,7 +165,12 @@ impl Warehouse {
     /// A new connection to the same database.
     pub fn connect(&self) -> Result<Connection, WarehouseError> {
         let root = self.root.lock().unwrap_or_else(|e| e.into_inner());
-        root.try_clone().ctx(|| "opening a connection".into())
+        let conn = root.try_clone().ctx(|| "opening a connection".into())?;
+        if self.path.is_some() {
+            conn.execute_batch(&format!("USE {CATALOG}"))
+                .ctx(|| "opening a connection".into())?;
+        }
+        Ok(conn)
     }
 
     /// The database file, if not in memory.
@@ -493,6 +508,87 @@ pub fn forget_table(conn: &Connection, schema: &str, table: &str) -> Result<(), 
     )
     .map(|_| ())
     .ctx(|| format!("forgetting {schema}.{table}"))
+}
+
+/// Run one statement; `None` when it returns no columns (DDL).
+pub fn query(
+    conn: &duckdb::Connection,
+    sql: &str,
+) -> Result<Option<crate::protocol::ResultTable>, duckdb::Error> {
+    let mut stmt = match conn.prepare(sql) {
+        Ok(stmt) => stmt,
+        Err(e)
+            if e.to_string().contains("multiple statements")
+                || e.to_string().contains("more than one statement") =>
+        {
+            conn.execute_batch(sql)?;
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let mut rows = stmt.query([])?;
+    let (columns, types, nulls) = match rows.as_ref() {
+        Some(s) => {
+            let n = s.column_count();
+            let names: Vec<String> = s.column_names();
+            let arrow: Vec<_> = (0..n).map(|i| s.column_type(i)).collect();
+            let types: Vec<String> = arrow.iter().map(type_name).collect();
+            // duckdb-rs cannot read a column of type NULL (`select NULL`).
+            let nulls: Vec<bool> = arrow
+                .iter()
+                .map(|t| matches!(t, duckdb::arrow::datatypes::DataType::Null))
+                .collect();
+            (names, types, nulls)
+        }
+        None => (Vec::new(), Vec::new(), Vec::new()),
+    };
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let mut cells = Vec::with_capacity(columns.len());
+        for (i, is_null) in nulls.iter().enumerate() {
+            if *is_null {
+                cells.push(serde_json::Value::Null);
+                continue;
+            }
+            let v: duckdb::types::Value = row.get(i)?;
+            cells.push(crate::values::to_json(v));
+        }
+        out.push(cells);
+    }
+    if columns.is_empty() {
+        return Ok(None);
+    }
+    let columns = columns
+        .into_iter()
+        .map(|c| {
+            if c == "count_star()" {
+                "count".to_string()
+            } else {
+                c
+            }
+        })
+        .collect();
+    Ok(Some(crate::protocol::ResultTable {
+        columns,
+        types,
+        rows: out,
+    }))
+}
+
+fn type_name(t: &duckdb::arrow::datatypes::DataType) -> String {
+    use duckdb::arrow::datatypes::DataType as D;
+    match t {
+        D::Boolean => "BOOLEAN",
+        D::Int8 | D::Int16 | D::Int32 | D::Int64 | D::UInt8 | D::UInt16 | D::UInt32 | D::UInt64 => {
+            "BIGINT"
+        }
+        D::Float16 | D::Float32 | D::Float64 => "DOUBLE",
+        D::Decimal128(..) | D::Decimal256(..) => "DECIMAL",
+        D::Date32 | D::Date64 => "DATE",
+        D::Timestamp(..) => "TIMESTAMP",
+        _ => "VARCHAR",
+    }
+    .to_string()
 }
 
 #[cfg(test)]

@@ -208,7 +208,7 @@ async fn run_job(
                 let pages = progress.pages.load(Ordering::Relaxed);
                 let rows = progress.rows.load(Ordering::Relaxed);
                 let _ = shared.queue.progress(&id, &worker, pages, rows).await;
-                if n % (LEASE.as_secs() / 3).max(1) == 0 {
+                if n.is_multiple_of((LEASE.as_secs() / 3).max(1)) {
                     match shared.queue.renew(&id, &worker, LEASE).await {
                         Ok(true) => {}
                         Ok(false) => {

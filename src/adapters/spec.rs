@@ -1036,7 +1036,7 @@ fn sql_dependencies(params: &[Param], tables: &[String], own: &str) -> Vec<Strin
     for param in params {
         if let ParamValue::Sql(sql) = &param.value {
             for word in sql_words(sql) {
-                if word != own && tables.iter().any(|t| *t == word) && !deps.contains(&word) {
+                if word != own && tables.contains(&word) && !deps.contains(&word) {
                     deps.push(word);
                 }
             }

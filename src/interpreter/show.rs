@@ -485,7 +485,7 @@ pub fn choose_peek_columns(stats: &[PeekStat]) -> Vec<String> {
             (w, c)
         })
         .collect();
-    weighted.sort_by(|a, b| b.0.cmp(&a.0));
+    weighted.sort_by_key(|w| std::cmp::Reverse(w.0));
     let mut used = 0i64;
     let mut have_date = false;
     let mut out = Vec::new();

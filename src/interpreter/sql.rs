@@ -2,78 +2,7 @@
 //! line, and a small lexer that finds `schema.table` references anywhere in a
 //! statement (joins, sub-queries, CTEs) for auto-loading and for `??`.
 
-use crate::protocol::ResultTable;
-
-/// Run one statement; `None` when it returns no columns (DDL).
-pub fn query_table(
-    conn: &duckdb::Connection,
-    sql: &str,
-) -> Result<Option<ResultTable>, duckdb::Error> {
-    let mut stmt = match conn.prepare(sql) {
-        Ok(stmt) => stmt,
-        Err(e)
-            if e.to_string().contains("multiple statements")
-                || e.to_string().contains("more than one statement") =>
-        {
-            conn.execute_batch(sql)?;
-            return Ok(None);
-        }
-        Err(e) => return Err(e),
-    };
-    let mut rows = stmt.query([])?;
-    let (columns, types) = match rows.as_ref() {
-        Some(s) => {
-            let n = s.column_count();
-            let names: Vec<String> = s.column_names();
-            let types: Vec<String> = (0..n).map(|i| type_name(&s.column_type(i))).collect();
-            (names, types)
-        }
-        None => (Vec::new(), Vec::new()),
-    };
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        let mut cells = Vec::with_capacity(columns.len());
-        for i in 0..columns.len() {
-            let v: duckdb::types::Value = row.get(i)?;
-            cells.push(crate::values::to_json(v));
-        }
-        out.push(cells);
-    }
-    if columns.is_empty() {
-        return Ok(None);
-    }
-    let columns = columns
-        .into_iter()
-        .map(|c| {
-            if c == "count_star()" {
-                "count".to_string()
-            } else {
-                c
-            }
-        })
-        .collect();
-    Ok(Some(ResultTable {
-        columns,
-        types,
-        rows: out,
-    }))
-}
-
-fn type_name(t: &duckdb::arrow::datatypes::DataType) -> String {
-    use duckdb::arrow::datatypes::DataType as D;
-    match t {
-        D::Boolean => "BOOLEAN",
-        D::Int8 | D::Int16 | D::Int32 | D::Int64 | D::UInt8 | D::UInt16 | D::UInt32 | D::UInt64 => {
-            "BIGINT"
-        }
-        D::Float16 | D::Float32 | D::Float64 => "DOUBLE",
-        D::Decimal128(..) | D::Decimal256(..) => "DECIMAL",
-        D::Date32 | D::Date64 => "DATE",
-        D::Timestamp(..) => "TIMESTAMP",
-        _ => "VARCHAR",
-    }
-    .to_string()
-}
+pub use crate::warehouse::query as query_table;
 
 /// A DuckDB error as one clear line (its first line), secrets redacted.
 pub fn db_error(e: &duckdb::Error) -> String {

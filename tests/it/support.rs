@@ -1,0 +1,205 @@
+//! Test support: temporary homes, a mock of the original tool's `mocksvc` API, and an
+//! engine to load tables with.
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use unify::engine::{Config, Engine, LoadError, LoadSummary, NoProgress};
+use unify::home::Home;
+use unify::protocol::Action;
+use unify::warehouse::Warehouse;
+use wiremock::matchers::{basic_auth, method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+/// The original tool's fixtures.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// A fixture parsed as JSON.
+pub fn fixture_json(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture(name)).unwrap()).unwrap()
+}
+
+/// The original mocksvc spec with only `base_url` changed.
+pub fn mocksvc_spec(base_url: &str) -> String {
+    let text = std::fs::read_to_string(fixture("mocksvc_spec.yaml")).unwrap();
+    text.replace("https://mocksvc.com", base_url)
+}
+
+/// The 100 records of page1-100.json with ids `page * 1_000_000 + i`.
+pub fn page_with_ids(page: u64) -> Value {
+    let mut v = fixture_json("page1-100.json");
+    for (i, r) in v.as_array_mut().unwrap().iter_mut().enumerate() {
+        r["id"] = Value::from(page * 1_000_000 + i as u64);
+    }
+    v
+}
+
+/// Serves `/api/repos_1100?page=N&count=100`: 10 pages of 100 with deterministic ids,
+/// page 11 = the 27 records, later pages empty.
+struct Repos1100;
+
+impl Respond for Repos1100 {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let page: u64 = request
+            .url
+            .query_pairs()
+            .find(|(k, _)| k == "page")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(1);
+        let body = match page {
+            1..=10 => page_with_ids(page),
+            11 => fixture_json("page2-27.json"),
+            _ => Value::Array(vec![]),
+        };
+        ResponseTemplate::new(200).set_body_json(body)
+    }
+}
+
+/// The mocksvc API of the original tests, with basic auth scott@example.com:abc123.
+pub async fn mocksvc() -> MockServer {
+    let server = MockServer::start().await;
+    let auth = || basic_auth("scott@example.com", "abc123");
+    Mock::given(method("GET"))
+        .and(path("/api/ping"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("pong"))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/repos_27"))
+        .and(auth())
+        .respond_with(ResponseTemplate::new(200).set_body_json(fixture_json("page2-27.json")))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/repos_100"))
+        .and(auth())
+        .respond_with(ResponseTemplate::new(200).set_body_json(fixture_json("page1-100.json")))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/repos_1100"))
+        .and(auth())
+        .respond_with(Repos1100)
+        .mount(&server)
+        .await;
+    // Anything else (wrong or missing credentials): 401.
+    Mock::given(wiremock::matchers::any())
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_json(serde_json::json!({"message": "Bad credentials"})),
+        )
+        .with_priority(10)
+        .mount(&server)
+        .await;
+    server
+}
+
+/// A temporary home with specs and a connections file.
+pub struct TestHome {
+    pub dir: tempfile::TempDir,
+    pub home: Home,
+}
+
+impl TestHome {
+    pub fn new() -> TestHome {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path());
+        home.ensure_dirs().unwrap();
+        TestHome { dir, home }
+    }
+
+    /// Write a user spec file.
+    pub fn spec(&self, name: &str, text: &str) -> &Self {
+        std::fs::write(
+            self.home.specs_dir().join(format!("{name}_spec.yaml")),
+            text,
+        )
+        .unwrap();
+        self
+    }
+
+    /// Write connections.yaml.
+    pub fn connections(&self, text: &str) -> &Self {
+        std::fs::write(self.home.connections_file(), text).unwrap();
+        self
+    }
+
+    /// The mocksvc spec and a mocksvc connection pointing at `server`.
+    pub fn with_mocksvc(&self, server: &MockServer) -> &Self {
+        self.spec("mocksvc", &mocksvc_spec(&server.uri()));
+        self.connections(
+            "- mocksvc:\n    connector: mocksvc\n    options:\n      username: scott@example.com\n      password: abc123\n",
+        );
+        self
+    }
+
+    /// An engine over this home (its warehouse file, the current config).
+    pub fn engine(&self) -> Arc<Engine> {
+        let config = Config::load(&self.home);
+        assert!(
+            config.errors.is_empty(),
+            "connection errors: {:?}",
+            config.errors
+        );
+        assert!(
+            config.catalog.warnings.is_empty(),
+            "spec problems: {:?}",
+            config.catalog.warnings
+        );
+        let wh = Warehouse::open(&self.home.warehouse_file()).unwrap();
+        Arc::new(Engine::with_parts(self.home.clone(), wh, config))
+    }
+}
+
+/// Load (or refresh…) a table with no progress reporting.
+pub async fn load(
+    engine: &Engine,
+    schema: &str,
+    table: &str,
+    action: Action,
+) -> Result<LoadSummary, LoadError> {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    engine
+        .load(
+            &id,
+            schema,
+            table,
+            action,
+            Arc::new(NoProgress),
+            tokio_util::sync::CancellationToken::new(),
+        )
+        .await
+}
+
+/// Run a scalar query.
+pub fn scalar<T: duckdb::types::FromSql>(engine: &Engine, sql: &str) -> T {
+    let conn = engine.warehouse().connect().unwrap();
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// Column names of a table.
+pub fn columns(engine: &Engine, schema: &str, table: &str) -> Vec<String> {
+    let conn = engine.warehouse().connect().unwrap();
+    unify::warehouse::table_columns(&conn, schema, table)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect()
+}
+
+/// Requests the mock received for a path.
+pub async fn requests_to(server: &MockServer, p: &str) -> Vec<Request> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.url.path() == p)
+        .collect()
+}
