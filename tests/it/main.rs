@@ -1,4 +1,6 @@
 //! Integration tests, in one binary so the large DuckDB library is linked once.
 
+mod cli;
 mod loading;
+mod pty;
 mod support;

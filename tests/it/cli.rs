@@ -1,0 +1,341 @@
+//! End-to-end tests of the real `unify` binary (`--no-daemon`, a temporary home, a
+//! local mock API), following the CLI contract.
+
+use crate::support::*;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+/// Output of one `unify` run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Run `unify --no-daemon --home <home> <args>` with `stdin`, off the async executor.
+pub async fn unify(home: &std::path::Path, args: &[&str], stdin: &str) -> Run {
+    let home = home.to_path_buf();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let stdin = stdin.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_unify"))
+            .arg("--no-daemon")
+            .arg("--home")
+            .arg(&home)
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("unify runs");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    })
+    .await
+    .unwrap()
+}
+
+async fn c(t: &TestHome, args: &[&str]) -> Run {
+    unify(t.dir.path(), args, "").await
+}
+
+fn json(run: &Run) -> Vec<serde_json::Value> {
+    serde_json::Deserializer::from_str(&run.stdout)
+        .into_iter::<serde_json::Value>()
+        .map(|v| {
+            v.unwrap_or_else(|e| {
+                panic!(
+                    "stdout is not JSON ({e}): {}\nstderr: {}",
+                    run.stdout, run.stderr
+                )
+            })
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn show_schemas_tables_columns_and_describe() {
+    let server = mocksvc().await;
+    let t = TestHome::new();
+    t.with_mocksvc(&server);
+    let r = c(
+        &t,
+        &[
+            "--format",
+            "csv",
+            "-c",
+            "show schemas; show tables from mocksvc",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("schema_name\n"), "{}", r.stdout);
+    for s in ["files", "mocksvc"] {
+        assert!(r.stdout.lines().any(|l| l == s), "{s} in {}", r.stdout);
+    }
+    assert!(r.stdout.contains("table_name,table_schema,comment,materialized\nrepos100,mocksvc,,☐\nrepos1100,mocksvc,,☐\n"), "{}", r.stdout);
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        0,
+        "listing loads nothing"
+    );
+
+    let r = c(
+        &t,
+        &[
+            "--format",
+            "csv",
+            "-c",
+            "show columns from mocksvc.repos27 like 'owner_%'; describe mocksvc",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("Loading table mocksvc.repos27"),
+        "{}",
+        r.stderr
+    );
+    let owner_cols = r.stdout.lines().filter(|l| l.starts_with("owner_")).count();
+    assert_eq!(owner_cols, 18, "{}", r.stdout);
+    assert!(r.stdout.contains("repos27,mocksvc,,✓"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("repos_view,mocksvc,A simple view on the repos27 table,✓"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auto_load_through_a_join_and_a_cte_then_cached() {
+    let server = mocksvc().await;
+    let t = TestHome::new();
+    t.with_mocksvc(&server);
+    let r = c(
+        &t,
+        &[
+            "--format",
+            "json",
+            "-c",
+            "with small as (select id, name from mocksvc.repos27) select count(*) as n from small join mocksvc.repos100 big on big.name = small.name; select count(*) as n from mocksvc.repos27 a, mocksvc.repos100 b where a.id = b.id",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        json(&r),
+        vec![serde_json::json!([{"n": 0}]), serde_json::json!([{"n": 0}])]
+    );
+    assert_eq!(requests_to(&server, "/api/repos_27").await.len(), 1);
+    assert_eq!(requests_to(&server, "/api/repos_100").await.len(), 1);
+    // Cached: another run makes no request.
+    let r = c(
+        &t,
+        &[
+            "--format",
+            "csv",
+            "-c",
+            "select count(*) from mocksvc.repos27",
+        ],
+    )
+    .await;
+    assert_eq!(r.stdout, "count\n27\n");
+    assert_eq!(requests_to(&server, "/api/repos_27").await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn variables_session_global_and_query_valued() {
+    let t = TestHome::new();
+    let r = c(
+        &t,
+        &[
+            "--format",
+            "csv",
+            "-c",
+            "$user = 'joe'; $limit = 100; $PORT = 8080; $HOST = 'api.stripe.com'; $recs = select 1 as a, 2 as b union all select 3, 4; select * from $recs order by a; select $PORT + 1 as p, $user as u",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "joe\n100\n8080\napi.stripe.com\na,b\n1,2\n3,4\na,b\n1,2\n3,4\np,u\n8081,joe\n"
+    );
+    // A second run: globals survive, session variables do not.
+    let r = c(
+        &t,
+        &[
+            "--format",
+            "csv",
+            "-c",
+            "$PORT; $HOST; show variables; $user",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 1, "the unknown $user fails");
+    assert_eq!(
+        r.stdout,
+        "8080\napi.stripe.com\nvariable,value\nHOST,api.stripe.com\nPORT,8080\n"
+    );
+    assert!(
+        r.stderr.contains("Error: unknown variable $user"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn import_csv_and_parquet_export_and_reimport() {
+    let t = TestHome::new();
+    let csv = fixture("project_list.csv");
+    let parquet = fixture("gh_repos.parquet");
+    let r = c(
+        &t,
+        &[
+            "--format",
+            "csv",
+            "-c",
+            &format!(
+                "import '{}'; import '{}'; select count(*) from files.project_list; select count(*) from information_schema.columns where table_name = 'project_list'; select count(*) from files.gh_repos; select name from files.gh_repos limit 1",
+                csv.display(),
+                parquet.display()
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("Imported file to table: files.project_list (121 rows, 11 columns)"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("Imported file to table: files.gh_repos (147 rows"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stdout, "count\n121\ncount\n11\ncount\n147\nname\nphilo\n");
+
+    // Multi-line cells are kept: the first project's contributors are on six lines.
+    let r = c(
+        &t,
+        &[
+            "--format",
+            "json",
+            "-c",
+            "select \"Contributors\" as c from files.project_list limit 1",
+        ],
+    )
+    .await;
+    let first = json(&r)[0][0]["c"].as_str().unwrap().to_string();
+    assert_eq!(first.lines().count(), 6, "{first:?}");
+
+    let r = c(
+        &t,
+        &[
+            "--format",
+            "csv",
+            "-c",
+            "export files.project_list to 'p.csv'; export files.gh_repos to 'out/g.parquet'; import 'p.csv' into files.p2; import 'out/g.parquet' into files.g2; select count(*) from files.p2; select count(*) from files.g2; select count(*) from (select * from files.p2 except select * from files.project_list)",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "count\n121\ncount\n147\ncount\n0\n");
+    assert!(t.home.files_dir().join("p.csv").is_file());
+
+    // `>>` writes a query result; an existing file needs overwrite or append.
+    let r = c(
+        &t,
+        &[
+            "-c",
+            "select 1 as x >> 'q.csv'; select 2 as x >> 'q.csv'; select 3 as x >> 'q.csv' append",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains(
+            "q.csv already exists: add `overwrite` to replace it or `append` to add to it"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(t.home.files_dir().join("q.csv")).unwrap(),
+        "x\n1\n3\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn formats_and_exit_status_follow_the_contract() {
+    let t = TestHome::new();
+    let r = c(
+        &t,
+        &[
+            "--format",
+            "csv",
+            "-c",
+            "select 1 as a, NULL as b, true as c, 'x,y' as d",
+        ],
+    )
+    .await;
+    assert_eq!(r.stdout, "a,b,c,d\n1,,true,\"x,y\"\n");
+    let r = c(
+        &t,
+        &[
+            "--format",
+            "json",
+            "-c",
+            "select 1 as a, 2.5 as b, NULL as c, 'x' as d; select 2 as a",
+        ],
+    )
+    .await;
+    assert_eq!(
+        r.stdout,
+        "[{\"a\":1,\"b\":2.5,\"c\":null,\"d\":\"x\"}]\n[{\"a\":2}]\n"
+    );
+    let r = c(&t, &["-c", "select 7 as n"]).await;
+    assert_eq!(r.stdout, "n\n-\n7\n1 row\n");
+    // A failing statement: one clear line on stderr, exit 1, the rest still runs.
+    let r = c(
+        &t,
+        &[
+            "--format",
+            "csv",
+            "-c",
+            "select * from nosuch; select 2 as ok",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 1);
+    assert_eq!(r.stdout, "ok\n2\n");
+    assert!(
+        r.stderr
+            .starts_with("Error: Catalog Error: Table with name nosuch does not exist!"),
+        "{}",
+        r.stderr
+    );
+    // Scripts on stdin, meta-commands without `;`, multi-line SQL.
+    let r = unify(
+        t.dir.path(),
+        &["--format", "csv"],
+        "show files\nselect\n  40 + 2 as answer;\n",
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "answer\n42\n");
+}

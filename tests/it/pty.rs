@@ -1,0 +1,174 @@
+//! The REPL at a real terminal: a pseudo-terminal drives `unify`, types a multi-line
+//! query and reads the rendered table.
+
+use crate::support::*;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A child process on a pseudo-terminal; everything it prints is collected.
+pub struct Pty {
+    master: std::fs::File,
+    output: Arc<Mutex<String>>,
+    child: std::process::Child,
+}
+
+impl Pty {
+    /// Spawn `program args` on a new 40×120 pty.
+    pub fn spawn(program: &str, args: &[&str], env: &[(&str, &str)]) -> Pty {
+        let mut master: libc::c_int = 0;
+        let mut slave: libc::c_int = 0;
+        let mut ws = libc::winsize {
+            ws_row: 40,
+            ws_col: 120,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: openpty fills two fds we then own.
+        let rc = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                &mut ws,
+            )
+        };
+        assert_eq!(rc, 0, "openpty");
+        let slave = unsafe { OwnedFd::from_raw_fd(slave) };
+        let master = unsafe { std::fs::File::from_raw_fd(master) };
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", std::env::var("HOME").unwrap_or_default())
+            .env("TERM", "xterm")
+            .env("PAGER", "cat")
+            .stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stdout(Stdio::from(slave.try_clone().unwrap()))
+            .stderr(Stdio::from(slave));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        // SAFETY: make the pty the child's controlling terminal.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                libc::ioctl(0, libc::TIOCSCTTY as _, 0);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("spawn on pty");
+        let output = Arc::new(Mutex::new(String::new()));
+        let (out, mut reader, mut answer) = (
+            output.clone(),
+            master.try_clone().unwrap(),
+            master.try_clone().unwrap(),
+        );
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                // Answer cursor-position queries like a terminal would.
+                if text.contains("\x1b[6n") {
+                    let _ = answer.write_all(b"\x1b[1;1R");
+                }
+                out.lock().unwrap().push_str(&text);
+            }
+        });
+        Pty {
+            master,
+            output,
+            child,
+        }
+    }
+
+    /// Type text.
+    pub fn send(&mut self, text: &str) {
+        self.master.write_all(text.as_bytes()).unwrap();
+        self.master.flush().unwrap();
+    }
+
+    /// Wait until the output contains `needle`; returns the output.
+    pub fn expect(&self, needle: &str, within: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let out = self.output.lock().unwrap().clone();
+            if out.contains(needle) {
+                return out;
+            }
+            if start.elapsed() > within {
+                panic!("timed out waiting for {needle:?}; output so far:\n{out}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Wait for the process to exit.
+    pub fn wait(mut self, within: Duration) -> i32 {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let _ = self.master.as_raw_fd();
+                return status.code().unwrap_or(-1);
+            }
+            if start.elapsed() > within {
+                let _ = self.child.kill();
+                panic!(
+                    "process did not exit; output:\n{}",
+                    self.output.lock().unwrap()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn repl_runs_a_multi_line_query_and_renders_the_table() {
+    let server = mocksvc().await;
+    let t = TestHome::new();
+    t.with_mocksvc(&server);
+    let home = t.dir.path().display().to_string();
+    let result = tokio::task::spawn_blocking(move || {
+        let mut p = Pty::spawn(
+            env!("CARGO_BIN_EXE_unify"),
+            &["--no-daemon", "--home", &home],
+            &[],
+        );
+        p.expect("unify> ", Duration::from_secs(30));
+        p.send("select name,\r");
+        std::thread::sleep(Duration::from_millis(200));
+        p.send("  open_issues_count as issues\r");
+        std::thread::sleep(Duration::from_millis(200));
+        p.send("from mocksvc.repos27 order by name limit 2;\r");
+        let out = p.expect("2 rows", Duration::from_secs(60));
+        p.send("show tables from mocksvc\r");
+        let out2 = p.expect("repos_view", Duration::from_secs(10));
+        p.send("exit\r");
+        let code = p.wait(Duration::from_secs(20));
+        (out, out2, code)
+    })
+    .await
+    .unwrap();
+    let (out, out2, code) = result;
+    let clean = out.replace("\x1b[2K", "\n").replace('\r', "\n");
+    assert!(
+        clean
+            .lines()
+            .any(|l| l.starts_with("name ") && l.trim_end().ends_with("issues")),
+        "{out}"
+    );
+    assert!(clean.contains("-----------------  ------"), "{out}");
+    assert!(out.contains("application-infra"), "{out}");
+    assert!(out2.contains("✓"), "{out2}");
+    assert_eq!(code, 0);
+    let history = std::fs::read_to_string(t.home.history_file()).unwrap();
+    assert!(history.contains("open_issues_count as issues"), "{history}");
+}
