@@ -21,7 +21,7 @@ impl Pty {
     pub fn spawn(program: &str, args: &[&str], env: &[(&str, &str)]) -> Pty {
         let mut master: libc::c_int = 0;
         let mut slave: libc::c_int = 0;
-        let mut ws = libc::winsize {
+        let ws = libc::winsize {
             ws_row: 40,
             ws_col: 120,
             ws_xpixel: 0,
@@ -34,7 +34,7 @@ impl Pty {
                 &mut slave,
                 std::ptr::null_mut(),
                 std::ptr::null(),
-                &mut ws,
+                &ws,
             )
         };
         assert_eq!(rc, 0, "openpty");
