@@ -316,6 +316,149 @@ impl Engine {
             .clone()
     }
 
+    /// The connectors `connect` offers, with the options each asks for.
+    pub fn connector_infos(&self) -> Vec<crate::protocol::ConnectorInfo> {
+        let config = self.config();
+        config
+            .catalog
+            .specs()
+            .map(|spec| {
+                let mut options: Vec<(String, String, bool)> = spec
+                    .auth
+                    .params
+                    .iter()
+                    .map(|(k, d)| (k.clone(), d.clone(), is_secret_option(k)))
+                    .collect();
+                for name in placeholders(&spec.base_url) {
+                    if !options.iter().any(|(k, _, _)| *k == name)
+                        && !spec.auth.defaults.contains_key(&name)
+                    {
+                        options.push((name.clone(), format!("{name} in {}", spec.base_url), false));
+                    }
+                }
+                crate::protocol::ConnectorInfo {
+                    name: spec.name.clone(),
+                    summary: spec
+                        .help
+                        .as_deref()
+                        .and_then(|h| h.lines().map(str::trim).find(|l| !l.is_empty()))
+                        .unwrap_or("")
+                        .to_string(),
+                    options,
+                }
+            })
+            .collect()
+    }
+
+    /// Try a would-be connection: resolve it and fetch one page of its first table that
+    /// needs no parent table. Returns a one-line summary.
+    pub async fn test_connection(
+        &self,
+        entry: &crate::protocol::NewConnection,
+    ) -> Result<String, String> {
+        let config = self.config();
+        let raw = connections::ConnectionEntry {
+            schema: entry.schema.clone(),
+            connector: entry.connector.clone(),
+            options: entry.options.clone(),
+        };
+        let env = |k: &str| std::env::var(k).ok();
+        let conn =
+            Arc::new(connections::resolve(&raw, &config.catalog, &env).map_err(|e| e.to_string())?);
+        let table = conn
+            .spec
+            .tables
+            .iter()
+            .find(|t| {
+                !t.path.contains('{')
+                    && t.params
+                        .iter()
+                        .all(|p| !matches!(p.value, ParamValue::Sql(_)))
+            })
+            .or_else(|| conn.spec.tables.first())
+            .cloned()
+            .ok_or_else(|| format!("connector {} has no tables", conn.spec.name))?;
+        let lookup = |k: &str| crate::adapters::rest::option_value(&conn, k);
+        let sets = params::expand(&table.params, &NoSql, &lookup).map_err(|e| e.to_string())?;
+        let set = sets.into_iter().next().unwrap_or_default();
+        let client = RestClient::new(conn.clone(), conn.spec.rate_limit);
+        let stats = FetchStats::default();
+        let cancel = CancellationToken::new();
+        let fetch = Fetch {
+            client: &client,
+            table: &table,
+            cancel: &cancel,
+            stats: &stats,
+        };
+        let records = fetch.first_page(&set).await.map_err(|e| e.to_string())?;
+        Ok(format!(
+            "{}.{} answered with {} records",
+            entry.schema,
+            table.name,
+            records.len()
+        ))
+    }
+
+    /// Save a new connection (after checking it resolves) and start using it.
+    pub fn add_connection(&self, entry: &crate::protocol::NewConnection) -> Result<String, String> {
+        let config = self.config();
+        if config.connection(&entry.schema).is_some()
+            || config.errors.iter().any(|e| {
+                error_names(e, &entry.schema) && !matches!(e, ConnectionError::File { .. })
+            })
+        {
+            return Err(format!(
+                "Schema name must be unique: '{}' is already a connection",
+                entry.schema
+            ));
+        }
+        let raw = connections::ConnectionEntry {
+            schema: entry.schema.clone(),
+            connector: entry.connector.clone(),
+            options: entry.options.clone(),
+        };
+        let env = |k: &str| std::env::var(k).ok();
+        connections::resolve(&raw, &config.catalog, &env).map_err(|e| e.to_string())?;
+        connections::append_entry(&self.home.connections_file(), &raw)
+            .map_err(|e| format!("writing {}: {e}", self.home.connections_file().display()))?;
+        let fresh = self.reload_config();
+        let conn = self.warehouse.connect().map_err(|e| e.to_string())?;
+        conn.execute_batch(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {}",
+            quote_ident(&entry.schema)
+        ))
+        .map_err(|e| e.to_string())?;
+        let tables = fresh
+            .connection(&entry.schema)
+            .map(|c| c.spec.tables.len())
+            .unwrap_or(0);
+        Ok(format!(
+            "New {} connection created in schema {} ({tables} tables)",
+            entry.connector, entry.schema
+        ))
+    }
+
+    /// Remove a connection from the file and drop its schema with all its tables.
+    pub fn remove_connection(&self, schema: &str) -> Result<String, String> {
+        let removed = connections::remove_entry(&self.home.connections_file(), schema)
+            .map_err(|e| format!("editing {}: {e}", self.home.connections_file().display()))?;
+        if !removed {
+            return Err(format!(
+                "no connection named '{schema}' in {}",
+                self.home.connections_file().display()
+            ));
+        }
+        let conn = self.warehouse.connect().map_err(|e| e.to_string())?;
+        conn.execute_batch(&format!(
+            "DROP SCHEMA IF EXISTS {} CASCADE; DELETE FROM unify.tables WHERE schema_name = {};",
+            quote_ident(schema),
+            warehouse::quote_literal(schema)
+        ))
+        .map_err(|e| e.to_string())?;
+        self.reload_config();
+        Ok(format!("Removed connection '{schema}' and its tables"))
+    }
+
     /// True when `schema.table` exists in the warehouse (table or view).
     pub async fn exists(&self, schema: &str, table: &str) -> Result<bool, LoadError> {
         let wh = self.warehouse.clone();
@@ -817,6 +960,35 @@ fn error_names(err: &ConnectionError, schema: &str) -> bool {
         | ConnectionError::MissingParam { schema: s, .. }
         | ConnectionError::Invalid { schema: s, .. } => s == schema,
         ConnectionError::File { .. } => true,
+    }
+}
+
+/// Options whose values are secrets (typed without echo by `connect`).
+pub fn is_secret_option(name: &str) -> bool {
+    let l = name.to_ascii_lowercase();
+    (l.contains("pass") || l.contains("secret") || l.contains("token") || l.ends_with("key"))
+        && l != "access_key_id"
+}
+
+/// `${name}` placeholders in a template.
+fn placeholders(template: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else { break };
+        out.push(after[..end].to_string());
+        rest = &after[end + 1..];
+    }
+    out
+}
+
+/// A SQL source for probing, where no parent table exists yet.
+struct NoSql;
+
+impl SqlSource for NoSql {
+    fn rows(&self, sql: &str) -> Result<Vec<Vec<serde_json::Value>>, String> {
+        Err(format!("cannot run {sql} while testing a connection"))
     }
 }
 

@@ -38,6 +38,7 @@ pub mod queue;
 pub mod render;
 pub mod repl;
 pub mod secret;
+pub mod speccheck;
 pub mod telemetry;
 pub mod values;
 pub mod warehouse;

@@ -252,6 +252,45 @@ pub enum Request {
     },
     /// Is the daemon there? Answers with its pid.
     Ping,
+    /// The connectors available and the connections configured (for `connect`).
+    Connectors,
+    /// Try a connection without saving it: one request to one of its tables.
+    TestConnection {
+        /// The would-be connection.
+        entry: NewConnection,
+    },
+    /// Save a connection to `connections.yaml` and start using it.
+    AddConnection {
+        /// The connection.
+        entry: NewConnection,
+    },
+    /// Remove a connection from `connections.yaml` and drop its schema.
+    RemoveConnection {
+        /// The connection's schema.
+        schema: String,
+    },
+}
+
+/// A connection being created by `connect`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewConnection {
+    /// Schema name.
+    pub schema: String,
+    /// Connector (spec) name.
+    pub connector: String,
+    /// Option values as typed (`$NAME` allowed).
+    pub options: Vec<(String, String)>,
+}
+
+/// What `connect` needs to know about a connector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectorInfo {
+    /// Connector name.
+    pub name: String,
+    /// First line of its help.
+    pub summary: String,
+    /// Options to ask for: (name, description, secret?).
+    pub options: Vec<(String, String, bool)>,
 }
 
 /// An answer to a [`Request`].
@@ -280,6 +319,18 @@ pub enum Response {
         pid: u32,
         /// The daemon's home.
         home: String,
+    },
+    /// The reply to `Connectors`.
+    Connectors {
+        /// Available connectors, sorted by name.
+        connectors: Vec<ConnectorInfo>,
+        /// Configured connections: (schema, connector).
+        connections: Vec<(String, String)>,
+    },
+    /// Success, with a message for the user.
+    Done {
+        /// What happened.
+        message: String,
     },
     /// Done, nothing to report.
     Ok,

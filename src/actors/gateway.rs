@@ -375,6 +375,57 @@ impl Handler<ClientRequest> for Gateway {
                     }
                 })
             }
+            Request::Connectors => {
+                let engine = self.shared.engine.clone();
+                let config = engine.config();
+                let connections = config
+                    .connections
+                    .iter()
+                    .map(|c| (c.schema.clone(), c.spec.name.clone()))
+                    .collect();
+                let connectors = engine.connector_infos();
+                Box::pin(async move {
+                    Response::Connectors {
+                        connectors,
+                        connections,
+                    }
+                })
+            }
+            Request::TestConnection { entry } => {
+                let engine = self.shared.engine.clone();
+                Box::pin(async move {
+                    match engine.test_connection(&entry).await {
+                        Ok(message) => Response::Done { message },
+                        Err(message) => Response::Error { message },
+                    }
+                })
+            }
+            Request::AddConnection { entry } => {
+                let engine = self.shared.engine.clone();
+                Box::pin(async move {
+                    match tokio::task::spawn_blocking(move || engine.add_connection(&entry)).await {
+                        Ok(Ok(message)) => Response::Done { message },
+                        Ok(Err(message)) => Response::Error { message },
+                        Err(e) => Response::Error {
+                            message: e.to_string(),
+                        },
+                    }
+                })
+            }
+            Request::RemoveConnection { schema } => {
+                let engine = self.shared.engine.clone();
+                Box::pin(async move {
+                    match tokio::task::spawn_blocking(move || engine.remove_connection(&schema))
+                        .await
+                    {
+                        Ok(Ok(message)) => Response::Done { message },
+                        Ok(Err(message)) => Response::Error { message },
+                        Err(e) => Response::Error {
+                            message: e.to_string(),
+                        },
+                    }
+                })
+            }
             Request::Ping => {
                 let home = self.shared.engine.home().root().display().to_string();
                 Box::pin(async move {

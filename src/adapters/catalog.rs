@@ -118,6 +118,11 @@ impl Catalog {
         }
     }
 
+    /// Add an already validated spec (replacing one of the same name).
+    pub fn insert(&mut self, spec: Arc<Spec>) {
+        self.specs.insert(spec.name.clone(), spec);
+    }
+
     /// The spec named `name`.
     pub fn get(&self, name: &str) -> Option<Arc<Spec>> {
         self.specs.get(name).cloned()

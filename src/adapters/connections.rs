@@ -391,6 +391,130 @@ pub fn resolve(
     })
 }
 
+/// Append a connection to the connections file, keeping everything already in it
+/// (comments included). The file is created if missing and left with mode 0600,
+/// since it may hold secrets.
+pub fn append_entry(path: &Path, entry: &ConnectionEntry) -> std::io::Result<()> {
+    let existing = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e),
+    };
+    let mapping_form = existing
+        .lines()
+        .map(str::trim_end)
+        .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .is_some_and(|l| !l.starts_with('-') && !l.starts_with("---"));
+    let mut block = String::new();
+    let indent = if mapping_form {
+        block.push_str(&format!("{}:\n", yaml_key(&entry.schema)));
+        "  "
+    } else {
+        block.push_str(&format!("- {}:\n", yaml_key(&entry.schema)));
+        "    "
+    };
+    block.push_str(&format!(
+        "{indent}connector: {}\n",
+        yaml_scalar(&entry.connector)
+    ));
+    if !entry.options.is_empty() {
+        block.push_str(&format!("{indent}options:\n"));
+        for (k, v) in &entry.options {
+            block.push_str(&format!("{indent}  {}: {}\n", yaml_key(k), yaml_scalar(v)));
+        }
+    }
+    let mut text = existing;
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&block);
+    write_private(path, &text)
+}
+
+/// Remove a connection's entry from the file, keeping every other line (comments
+/// included). Returns false when no entry of that name exists.
+pub fn remove_entry(path: &Path, schema: &str) -> std::io::Result<bool> {
+    let text = std::fs::read_to_string(path)?;
+    let lines: Vec<&str> = text.lines().collect();
+    let is_start = |l: &str| {
+        let t = l.trim_end();
+        let name = t.strip_prefix("- ").unwrap_or(t);
+        let key = name
+            .strip_suffix(':')
+            .map(|k| k.trim().trim_matches(|c| c == '"' || c == '\''));
+        (t.starts_with("- ") || !t.starts_with(' ')) && key == Some(schema)
+    };
+    let Some(start) = lines.iter().position(|l| is_start(l)) else {
+        return Ok(false);
+    };
+    // The entry ends before the next line at its own indentation or less.
+    let end = lines[start + 1..]
+        .iter()
+        .position(|l| {
+            let t = l.trim_start();
+            !l.trim().is_empty()
+                && !t.starts_with('#')
+                && (l.starts_with("- ") || !l.starts_with(' '))
+        })
+        .map(|i| start + 1 + i)
+        .unwrap_or(lines.len());
+    let mut kept: Vec<&str> = lines[..start].to_vec();
+    kept.extend_from_slice(&lines[end..]);
+    let mut out = kept.join("\n");
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    write_private(path, &out)?;
+    Ok(true)
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("yaml.tmp");
+    {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+}
+
+fn yaml_key(k: &str) -> String {
+    if k.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && !k.is_empty()
+    {
+        k.to_string()
+    } else {
+        yaml_scalar(k)
+    }
+}
+
+/// A YAML scalar that always reads back as the same string.
+fn yaml_scalar(v: &str) -> String {
+    let plain = !v.is_empty()
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./@$".contains(c))
+        && !matches!(
+            v.to_ascii_lowercase().as_str(),
+            "true" | "false" | "yes" | "no" | "null" | "on" | "off" | "~"
+        )
+        && v.parse::<f64>().is_err();
+    if plain {
+        v.to_string()
+    } else {
+        format!("'{}'", v.replace('\'', "''"))
+    }
+}
+
 /// Schema names unify keeps for itself.
 pub fn is_reserved_schema(name: &str) -> bool {
     matches!(
@@ -522,6 +646,51 @@ mod tests {
             Credentials::Bearer { token } => assert_eq!(token.expose(), "tok-from-env"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn appending_and_removing_entries_keeps_comments_and_other_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("connections.yaml");
+        std::fs::write(
+            &path,
+            "# my connections\n- github:\n    connector: github\n    # the token comes from the env\n    options:\n      password: $GHTOKEN\n",
+        )
+        .unwrap();
+        append_entry(
+            &path,
+            &ConnectionEntry {
+                schema: "demo".into(),
+                connector: "mocksvc".into(),
+                options: vec![
+                    ("username".into(), "scott@example.com".into()),
+                    ("password".into(), "it's: 123".into()),
+                ],
+            },
+        )
+        .unwrap();
+        let entries = read_entries(&path).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(
+            entries[1].options[1],
+            ("password".into(), "it's: 123".into())
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("# my connections\n"));
+        assert!(text.contains("# the token comes from the env"));
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(remove_entry(&path, "github").unwrap());
+        let entries = read_entries(&path).unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].schema, "demo");
+        assert!(std::fs::read_to_string(&path)
+            .unwrap()
+            .starts_with("# my connections\n"));
+        assert!(!remove_entry(&path, "nosuch").unwrap());
     }
 
     #[test]

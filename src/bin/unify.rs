@@ -1,6 +1,6 @@
 //! `unify`: the REPL and script runner. Flags → client; errors print "{:#}" and exit 1.
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,8 +23,56 @@ struct Args {
     #[arg(long)]
     no_daemon: bool,
     /// The unify home directory (default $UNIFY_HOME or ~/.unify).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", global = true)]
     home: Option<PathBuf>,
+    #[command(subcommand)]
+    command_name: Option<Cmd>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Add a connection (asks for what the options do not give; answers may come on stdin).
+    Connect {
+        /// The connector to use (asked when missing).
+        connector: Option<String>,
+        /// The schema (connection) name.
+        #[arg(long)]
+        schema: Option<String>,
+        /// An option value, `key=value` (repeatable); `$NAME` reads the environment.
+        #[arg(long = "option", value_name = "KEY=VALUE")]
+        options: Vec<String>,
+    },
+    /// Tools for connector specs.
+    Spec {
+        #[command(subcommand)]
+        action: SpecCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SpecCmd {
+    /// Validate a spec file; with --live, fetch one page of each table and show its columns.
+    Check {
+        /// The spec file.
+        file: PathBuf,
+        /// Call the API (one page per table).
+        #[arg(long)]
+        live: bool,
+        /// An option value for --live, `key=value` (repeatable); `$NAME` reads the environment.
+        #[arg(long = "option", value_name = "KEY=VALUE")]
+        options: Vec<String>,
+    },
+}
+
+fn key_values(options: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    options
+        .iter()
+        .map(|o| {
+            o.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+                .ok_or_else(|| anyhow::anyhow!("--option {o}: expected key=value"))
+        })
+        .collect()
 }
 
 fn main() {
@@ -42,7 +90,18 @@ fn main() {
 }
 
 fn run(args: Args, home: Home) -> anyhow::Result<i32> {
+    if let Some(Cmd::Spec {
+        action: SpecCmd::Check {
+            file,
+            live,
+            options,
+        },
+    }) = &args.command_name
+    {
+        return spec_check(file, *live, key_values(options)?, args.format);
+    }
     let script = match &args.command {
+        _ if matches!(args.command_name, Some(Cmd::Connect { .. })) => None,
         Some(c) => Some(c.clone()),
         None if !std::io::stdin().is_terminal() => {
             let mut text = String::new();
@@ -63,7 +122,7 @@ fn run(args: Args, home: Home) -> anyhow::Result<i32> {
         system.block_on(async move {
             let host = Arc::new(Host::start(home.clone(), HostOptions::from_env(false)).await?);
             let transport: Arc<dyn Transport> = Arc::new(client::InProcess::new(host.clone()));
-            let code = drive(transport, args.format, script, &home).await;
+            let code = drive(transport, args.format, script, args.command_name, &home).await;
             host.shutdown(std::time::Duration::from_secs(5)).await;
             Ok(code)
         })
@@ -73,7 +132,7 @@ fn run(args: Args, home: Home) -> anyhow::Result<i32> {
             .build()?;
         rt.block_on(async move {
             let transport: Arc<dyn Transport> = Arc::new(client::connect_or_start(&home).await?);
-            Ok(drive(transport, args.format, script, &home).await)
+            Ok(drive(transport, args.format, script, args.command_name, &home).await)
         })
     }
 }
@@ -82,9 +141,39 @@ async fn drive(
     transport: Arc<dyn Transport>,
     format: Format,
     script: Option<String>,
+    command: Option<Cmd>,
     home: &Home,
 ) -> i32 {
     let mut client = Client::new(transport, format);
+    if let Some(Cmd::Connect {
+        connector,
+        schema,
+        options,
+    }) = command
+    {
+        let options = match key_values(&options) {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("Error: {e:#}");
+                return 1;
+            }
+        };
+        let preset = unify::repl::connect::Preset {
+            connector,
+            schema,
+            options,
+        };
+        let mut ask = unify::repl::connect::StdinAsk::new();
+        let code = match unify::repl::connect::connect(&mut client, &mut ask, preset).await {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("Error: {e:#}");
+                1
+            }
+        };
+        client.close().await;
+        return code;
+    }
     match script {
         Some(text) => {
             let mut ui: Box<dyn client::WaitUi> =
@@ -99,4 +188,47 @@ async fn drive(
         }
         None => unify::repl::run(client, home).await,
     }
+}
+
+fn spec_check(
+    file: &std::path::Path,
+    live: bool,
+    options: Vec<(String, String)>,
+    format: Format,
+) -> anyhow::Result<i32> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let label = file.display().to_string();
+    let spec = match unify::speccheck::check(&label, &text) {
+        unify::speccheck::Checked::Spec(s) => s,
+        unify::speccheck::Checked::Problems(problems) => {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            eprintln!(
+                "{} problem{} found",
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" }
+            );
+            return Ok(1);
+        }
+        unify::speccheck::Checked::Skipped(why) => {
+            eprintln!("{why}");
+            return Ok(1);
+        }
+    };
+    eprintln!("{}", unify::speccheck::summary(&spec));
+    if !live {
+        return Ok(0);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let (table, problems) = rt.block_on(unify::speccheck::live(*spec, options));
+    let mut out = std::io::stdout();
+    unify::render::render(&mut out, &table, format, false)?;
+    for p in &problems {
+        eprintln!("{p}");
+    }
+    Ok(if problems.is_empty() { 0 } else { 1 })
 }

@@ -381,6 +381,19 @@ pub fn terminal_rows() -> usize {
 pub async fn run_script(client: &mut Client, script: &str, ui: &mut dyn WaitUi) -> i32 {
     let mut status = 0;
     for statement in parser::split_statements(script) {
+        if let Ok(p) = parser::parse(&statement) {
+            if matches!(
+                p.statement,
+                parser::Statement::Connect | parser::Statement::DeleteConnection { .. }
+            ) {
+                eprintln!(
+                    "Error: `{}` asks questions: run it in the REPL, or use `unify connect <connector> --schema <name> --option key=value …` in scripts",
+                    statement.trim()
+                );
+                status = 1;
+                continue;
+            }
+        }
         match client.run_statement(&statement, ui).await {
             Outcome::Ok => {}
             Outcome::Failed => status = 1,

@@ -4,6 +4,7 @@
 //! destructive commands, Ctrl-C to interrupt a statement (not the REPL), Ctrl-D to exit,
 //! and announcements of background loads as they finish.
 
+pub mod connect;
 mod editor;
 pub mod progress;
 
@@ -75,6 +76,30 @@ pub async fn run(mut client: Client, home: &Home) -> i32 {
                 ed = Some(editor);
                 if !confirmed {
                     continue;
+                }
+                match parser::parse(text).map(|p| p.statement) {
+                    Ok(Statement::Connect) => {
+                        let mut ask = connect::StdinAsk::new();
+                        if let Err(e) =
+                            connect::connect(&mut client, &mut ask, connect::Preset::default())
+                                .await
+                        {
+                            eprintln!("Error: {e:#}");
+                            status = 1;
+                        }
+                        refresh_completions(&client, &completions).await;
+                        continue;
+                    }
+                    Ok(Statement::DeleteConnection { schema }) => {
+                        let mut ask = connect::StdinAsk::new();
+                        if let Err(e) = connect::delete(&mut client, &mut ask, schema).await {
+                            eprintln!("Error: {e:#}");
+                            status = 1;
+                        }
+                        refresh_completions(&client, &completions).await;
+                        continue;
+                    }
+                    _ => {}
                 }
                 let mut ui = progress::TtyProgress::new();
                 let outcome = {

@@ -1,6 +1,7 @@
 //! Integration tests, in one binary so the large DuckDB library is linked once.
 
 mod cli;
+mod connect;
 mod daemon;
 mod loading;
 mod pty;

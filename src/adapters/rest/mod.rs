@@ -79,6 +79,14 @@ impl Fetch<'_> {
             .await
     }
 
+    /// Fetch only the first page of one parameter set (for `connect`'s test request
+    /// and `spec check --live`).
+    pub async fn first_page(&self, set: &ParamSet) -> Result<Vec<Value>, FetchError> {
+        let pager = Pager::new(self.table.paging.clone());
+        let response = self.send(set, &pager.first()).await?;
+        Ok(self.parse(&response, set, true)?.records)
+    }
+
     async fn fetch_set(
         &self,
         set: ParamSet,

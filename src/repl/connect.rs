@@ -1,0 +1,345 @@
+//! `connect` and `delete connection`: the interactive flows that add and remove
+//! connections. They run in the client (they ask questions), and send the answers to
+//! the host, which tests the connection with one cheap request before writing
+//! `connections.yaml` (comments kept, mode 0600).
+//!
+//! Answers come from the terminal (secrets typed without echo) or, when stdin is not a
+//! terminal, one per line from stdin — so `connect` is scriptable. Any answer may be a
+//! `$NAME` reference to an environment variable instead of the value itself.
+
+use crate::client::{Client, Outcome, Quiet};
+use crate::protocol::{ConnectorInfo, NewConnection, Request, Response};
+use anyhow::{anyhow, bail, Context as _};
+use std::io::{BufRead, IsTerminal, Write};
+
+/// Where answers come from.
+pub trait Ask: Send {
+    /// Ask `prompt`; `None` at end of input.
+    fn ask(&mut self, prompt: &str, secret: bool) -> anyhow::Result<Option<String>>;
+    /// True when a person answers (so a wrong answer can be asked again).
+    fn interactive(&self) -> bool;
+}
+
+/// Answers from the terminal, or from stdin lines.
+pub struct StdinAsk {
+    terminal: bool,
+}
+
+impl StdinAsk {
+    /// Ask on the terminal when stdin is one, else read lines.
+    pub fn new() -> Self {
+        StdinAsk {
+            terminal: std::io::stdin().is_terminal(),
+        }
+    }
+}
+
+impl Default for StdinAsk {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Ask for StdinAsk {
+    fn ask(&mut self, prompt: &str, secret: bool) -> anyhow::Result<Option<String>> {
+        eprint!("{prompt}");
+        let _ = std::io::stderr().flush();
+        let echo_off = secret && self.terminal;
+        let saved = if echo_off { set_echo(false) } else { None };
+        let mut line = String::new();
+        let n = std::io::stdin().lock().read_line(&mut line);
+        if let Some(t) = saved {
+            restore(&t);
+            eprintln!();
+        } else if !self.terminal {
+            eprintln!();
+        }
+        if n? == 0 {
+            return Ok(None);
+        }
+        Ok(Some(line.trim_end_matches(['\n', '\r']).to_string()))
+    }
+
+    fn interactive(&self) -> bool {
+        self.terminal
+    }
+}
+
+fn set_echo(on: bool) -> Option<libc::termios> {
+    // SAFETY: tcgetattr/tcsetattr on stdin with termios structs we own.
+    unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        if libc::tcgetattr(libc::STDIN_FILENO, &mut t) != 0 {
+            return None;
+        }
+        let saved = t;
+        if on {
+            t.c_lflag |= libc::ECHO;
+        } else {
+            t.c_lflag &= !libc::ECHO;
+        }
+        libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &t);
+        Some(saved)
+    }
+}
+
+fn restore(t: &libc::termios) {
+    // SAFETY: restoring settings read by `set_echo`.
+    unsafe {
+        libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, t);
+    }
+}
+
+/// What the user already said on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Preset {
+    /// Connector name.
+    pub connector: Option<String>,
+    /// Schema name.
+    pub schema: Option<String>,
+    /// Option values.
+    pub options: Vec<(String, String)>,
+}
+
+async fn connectors(
+    client: &Client,
+) -> anyhow::Result<(Vec<ConnectorInfo>, Vec<(String, String)>)> {
+    match client.transport().request(Request::Connectors).await? {
+        Response::Connectors {
+            connectors,
+            connections,
+        } => Ok((connectors, connections)),
+        Response::Error { message } => Err(anyhow!(message)),
+        other => Err(anyhow!("unexpected answer: {other:?}")),
+    }
+}
+
+/// Run the `connect` flow. Asking runs on a blocking thread.
+pub async fn connect(client: &mut Client, ask: &mut dyn Ask, preset: Preset) -> anyhow::Result<()> {
+    let (connectors, connections) = connectors(client).await?;
+    if connectors.is_empty() {
+        bail!("no connectors are available");
+    }
+    let info = match &preset.connector {
+        Some(name) => connectors
+            .iter()
+            .find(|c| c.name == *name)
+            .ok_or_else(|| {
+                anyhow!(
+                    "unknown connector '{name}' (available: {})",
+                    names(&connectors)
+                )
+            })?
+            .clone(),
+        None => {
+            for (i, c) in connectors.iter().enumerate() {
+                if c.summary.is_empty() {
+                    eprintln!("{}: {}", i + 1, c.name);
+                } else {
+                    eprintln!("{}: {} — {}", i + 1, c.name, c.summary);
+                }
+            }
+            loop {
+                let Some(answer) = ask.ask("Pick a connector: ", false)? else {
+                    bail!("connect cancelled");
+                };
+                let answer = answer.trim();
+                if answer.is_empty() {
+                    bail!("connect cancelled");
+                }
+                let found = answer
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|n| connectors.get(n.wrapping_sub(1)))
+                    .or_else(|| connectors.iter().find(|c| c.name == answer));
+                match found {
+                    Some(c) => break c.clone(),
+                    None if ask.interactive() => {
+                        eprintln!("No connector '{answer}'; type its number or name.")
+                    }
+                    None => bail!(
+                        "unknown connector '{answer}' (available: {})",
+                        names(&connectors)
+                    ),
+                }
+            }
+        }
+    };
+    eprintln!("Ok! Let's set up a new {} connection.", info.name);
+    let schema = match &preset.schema {
+        Some(s) => {
+            check_schema(s, &connections)?;
+            s.clone()
+        }
+        None => loop {
+            let answer = ask
+                .ask(&format!("Specify the schema name ({}): ", info.name), false)?
+                .ok_or_else(|| anyhow!("connect cancelled"))?;
+            let s = if answer.trim().is_empty() {
+                info.name.clone()
+            } else {
+                answer.trim().to_string()
+            };
+            match check_schema(&s, &connections) {
+                Ok(()) => break s,
+                Err(e) if ask.interactive() => eprintln!("{e}"),
+                Err(e) => return Err(e),
+            }
+        },
+    };
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let mut options = preset.options.clone();
+        if !info.options.is_empty() && options.len() < info.options.len() {
+            eprintln!("Please provide the configuration parameters (a value may be $NAME to read it from the environment):");
+        }
+        for (key, desc, secret) in &info.options {
+            if options.iter().any(|(k, _)| k == key) {
+                continue;
+            }
+            let answer = ask
+                .ask(&format!("{key} ({desc}): "), *secret)?
+                .ok_or_else(|| anyhow!("connect cancelled: no value for {key}"))?;
+            options.push((key.clone(), answer.trim().to_string()));
+        }
+        let entry = NewConnection {
+            schema: schema.clone(),
+            connector: info.name.clone(),
+            options,
+        };
+        eprintln!("Testing connection...");
+        match client
+            .transport()
+            .request(Request::TestConnection {
+                entry: entry.clone(),
+            })
+            .await?
+        {
+            Response::Done { message } => {
+                eprintln!("{message}");
+            }
+            Response::Error { message } => {
+                eprintln!("Connection failed: {message}");
+                if ask.interactive() && attempts < 3 && preset.options.is_empty() {
+                    continue;
+                }
+                bail!("connection failed: {message}");
+            }
+            other => bail!("unexpected answer: {other:?}"),
+        }
+        if entry
+            .options
+            .iter()
+            .any(|(k, v)| crate::engine::is_secret_option(k) && !v.starts_with('$'))
+        {
+            eprintln!(
+                "Note: secrets are stored in connections.yaml (readable only by you); use $NAME to read one from the environment instead."
+            );
+        }
+        match client
+            .transport()
+            .request(Request::AddConnection { entry })
+            .await?
+        {
+            Response::Done { message } => eprintln!("{message}"),
+            Response::Error { message } => bail!(message),
+            other => bail!("unexpected answer: {other:?}"),
+        }
+        break;
+    }
+    eprintln!("The following tables are available, use peek or select to load data:");
+    match client
+        .run_statement(&format!("show tables from {schema}"), &mut Quiet)
+        .await
+    {
+        Outcome::Ok => Ok(()),
+        _ => Err(anyhow!("listing the tables of {schema} failed")),
+    }
+}
+
+/// Run the `delete connection` flow.
+pub async fn delete(
+    client: &mut Client,
+    ask: &mut dyn Ask,
+    schema: Option<String>,
+) -> anyhow::Result<()> {
+    let (_, connections) = connectors(client).await?;
+    if connections.is_empty() {
+        bail!("there are no connections to delete");
+    }
+    let schema = match schema {
+        Some(s) => s,
+        None => {
+            for (i, (s, c)) in connections.iter().enumerate() {
+                eprintln!("{}: Connector {c} - schema: {s}", i + 1);
+            }
+            let answer = ask
+                .ask("Choose which connection to delete: ", false)?
+                .ok_or_else(|| anyhow!("delete cancelled"))?;
+            let answer = answer.trim();
+            answer
+                .parse::<usize>()
+                .ok()
+                .and_then(|n| connections.get(n.wrapping_sub(1)))
+                .map(|(s, _)| s.clone())
+                .or_else(|| {
+                    connections
+                        .iter()
+                        .find(|(s, _)| s == answer)
+                        .map(|(s, _)| s.clone())
+                })
+                .ok_or_else(|| anyhow!("no connection '{answer}'"))?
+        }
+    };
+    if !connections.iter().any(|(s, _)| *s == schema) {
+        bail!("no connection named '{schema}'");
+    }
+    eprintln!("!! WARNING: THIS WILL DELETE ALL TABLES SYNCHRONIZED FROM THIS CONNECTION !!");
+    let confirm = ask
+        .ask(
+            &format!("Type the name of the schema ({schema}) to confirm: "),
+            false,
+        )?
+        .unwrap_or_default();
+    if confirm.trim() != schema {
+        bail!("not confirmed; nothing was deleted");
+    }
+    eprintln!("Removing connection '{schema}'");
+    match client
+        .transport()
+        .request(Request::RemoveConnection {
+            schema: schema.clone(),
+        })
+        .await
+        .context("removing the connection")?
+    {
+        Response::Done { message } => {
+            eprintln!("{message}");
+            Ok(())
+        }
+        Response::Error { message } => bail!(message),
+        other => bail!("unexpected answer: {other:?}"),
+    }
+}
+
+fn names(connectors: &[ConnectorInfo]) -> String {
+    connectors
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn check_schema(schema: &str, connections: &[(String, String)]) -> anyhow::Result<()> {
+    if !crate::adapters::spec::is_identifier(schema) {
+        bail!("'{schema}' is not a valid schema name (letters, digits and _; not starting with a digit)");
+    }
+    if crate::adapters::connections::is_reserved_schema(schema) {
+        bail!("'{schema}' is reserved by unify; choose another name");
+    }
+    if connections.iter().any(|(s, _)| s == schema) {
+        bail!("Schema name must be unique: '{schema}' is already a connection");
+    }
+    Ok(())
+}
