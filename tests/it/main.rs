@@ -5,4 +5,5 @@ mod connect;
 mod daemon;
 mod loading;
 mod pty;
+mod soak;
 mod support;
