@@ -392,20 +392,21 @@ impl Interpreter {
         let mut stats = Vec::new();
         for c in &columns {
             let col = warehouse::quote_ident(&c.name);
-            let (width, distinct, total, urls): (f64, i64, i64, i64) = s
+            let (width, max_width, distinct, total, urls): (f64, i64, i64, i64, i64) = s
                 .conn
                 .query_row(
                     &format!(
-                        "select coalesce(avg(length(cast({col} as varchar))), 0), count(distinct {col}), count(*), count(*) filter (where cast({col} as varchar) like 'http%://%') from (select {col} from {target} limit 200)"
+                        "select coalesce(avg(length(cast({col} as varchar))), 0), coalesce(max(length(cast({col} as varchar))), 0), count(distinct {col}), count(*), count(*) filter (where cast({col} as varchar) like 'http%://%') from (select {col} from {target} limit 200)"
                     ),
                     [],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
                 )
                 .map_err(|e| db_error(&e))?;
             stats.push(PeekStat {
                 name: c.name.clone(),
                 ty: c.ty,
                 width: width.ceil() as i64,
+                max_width,
                 entropy: if total > 0 {
                     distinct as f64 / total as f64
                 } else {
@@ -436,8 +437,10 @@ pub struct PeekStat {
     pub name: String,
     /// Column type.
     pub ty: crate::loading::types::ColType,
-    /// Mean text width of values.
+    /// Mean text width of values (for weighting).
     pub width: i64,
+    /// Widest value in the sample (for packing into 100 characters).
+    pub max_width: i64,
     /// Distinct values / rows.
     pub entropy: f64,
     /// Some value looks like a URL.
@@ -503,10 +506,10 @@ pub fn choose_peek_columns(stats: &[PeekStat]) -> Vec<String> {
                 format!("strftime(cast({col} as timestamp), '%m/%d/%y %H:%M')"),
                 14,
             )
-        } else if c.width > 50 {
+        } else if c.max_width > 50 {
             (format!("substring(cast({col} as varchar), 1, 50)"), 50)
         } else {
-            (col.clone(), c.width.max(1))
+            (col.clone(), c.max_width.max(1))
         };
         let display = if c.name.len() > 15 && c.name.len() as i64 > width {
             let chars: Vec<char> = c.name.chars().collect();

@@ -339,3 +339,96 @@ async fn formats_and_exit_status_follow_the_contract() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stdout, "answer\n42\n");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn peek_count_clear_rename_drop_and_last_table() {
+    let server = mocksvc().await;
+    let t = TestHome::new();
+    t.with_mocksvc(&server);
+    // `count` loads the table when needed; `peek` picks telling columns in 100 chars.
+    let r = c(
+        &t,
+        &[
+            "--format",
+            "json",
+            "-c",
+            "count mocksvc.repos1100; peek at mocksvc.repos1100 38; peek mocksvc.repos1100",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let results = json(&r);
+    assert_eq!(results[0], serde_json::json!([{"count": 1027}]));
+    let peek = results[1].as_array().unwrap();
+    assert_eq!(peek.len(), 38);
+    let cols: Vec<String> = peek[0].as_object().unwrap().keys().cloned().collect();
+    assert!(cols.len() > 2, "{cols:?}");
+    for row in peek {
+        let width: usize = row
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| {
+                v.as_str()
+                    .map(|s| s.chars().count())
+                    .unwrap_or(v.to_string().len())
+            })
+            .sum();
+        assert!(width <= 100 + cols.len(), "row wider than 100: {row}");
+        assert!(
+            row.as_object().unwrap().values().all(|v| !v.is_boolean()),
+            "no booleans: {row}"
+        );
+    }
+    let dates = peek[0]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|v| {
+            v.as_str()
+                .is_some_and(|s| s.len() == 14 && s.as_bytes()[2] == b'/')
+        })
+        .count();
+    assert!(dates <= 1, "at most one date column: {}", peek[0]);
+    assert_eq!(results[2].as_array().unwrap().len(), 20, "default 20 rows");
+
+    let r = c(
+        &t,
+        &[
+            "--format",
+            "csv",
+            "-c",
+            "select count(*) from mocksvc.repos27; select count(*) from ??; clear table mocksvc.repos27; count mocksvc.repos27; alter table mocksvc.repos27 rename to repos27b; count mocksvc.repos27b; drop table mocksvc.repos27b",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "count\n27\ncount\n27\ncount\n0\ncount\n0\n");
+    assert!(
+        r.stderr.contains("select count(*) from mocksvc.repos27\n"),
+        "?? is echoed: {}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("Table cleared: mocksvc.repos27"),
+        "{}",
+        r.stderr
+    );
+    // Dropped: the next select downloads it again.
+    let before = requests_to(&server, "/api/repos_27").await.len();
+    let r = c(
+        &t,
+        &[
+            "--format",
+            "csv",
+            "-c",
+            "select count(*) from mocksvc.repos27",
+        ],
+    )
+    .await;
+    assert_eq!(r.stdout, "count\n27\n");
+    assert_eq!(
+        requests_to(&server, "/api/repos_27").await.len(),
+        before + 1
+    );
+}

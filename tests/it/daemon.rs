@@ -475,3 +475,44 @@ async fn status_events_arrive_in_order_for_every_job() {
         "progress while running: {slow_rows:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn changed_specs_and_connections_are_picked_up_and_announced() {
+    let mock = mocksvc().await;
+    let t = TestHome::new();
+    let d = TestDaemon::start(&t.home, &[]).await;
+    let z = d.client().await;
+    let mut events = z.subscribe();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    t.with_mocksvc(&mock);
+    // The registry polls every 2 s; a notice tells every client.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let notice = loop {
+        match tokio::time::timeout(Duration::from_millis(200), events.recv()).await {
+            Ok(Ok(Event::Notice { message })) => break message,
+            _ => assert!(Instant::now() < deadline, "no configuration notice"),
+        }
+    };
+    assert!(
+        notice.contains("configuration reloaded: 1 connections (mocksvc)"),
+        "{notice}"
+    );
+    let r = exec(&z, "select count(*) from mocksvc.repos27").await;
+    assert_eq!(
+        wait_job(&z, &r.wait[0].id, Duration::from_secs(30))
+            .await
+            .state,
+        JobState::Done
+    );
+    // A broken connections file keeps the last good configuration.
+    std::fs::write(t.home.connections_file(), "- mocksvc: [broken\n").unwrap();
+    let r = exec(&z, "system reload").await;
+    let text = format!("{:?}", r.outputs);
+    assert!(
+        text.contains("configuration not reloaded")
+            && text.contains("keeping the last good configuration (1 connections)"),
+        "{text}"
+    );
+    let r = exec(&z, "show connections").await;
+    assert!(format!("{:?}", r.outputs).contains("mocksvc"));
+}
