@@ -755,3 +755,93 @@ async fn schema_drift_keeps_every_row_and_widens_types() {
         "n went int → double → varchar"
     );
 }
+
+/// `/orgs` → 3 orgs; `/orgs/{org}/repos` → 2 repos each; `/repos/{owner}/{repo}/pulls` → 1 pull each.
+struct GitHubish;
+
+impl Respond for GitHubish {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let parts: Vec<&str> = request.url.path().trim_matches('/').split('/').collect();
+        let body = match parts.as_slice() {
+            ["orgs"] => json!([{"login": "acme"}, {"login": "globex"}, {"login": "initech"}]),
+            ["orgs", org, "repos"] => json!([
+                {"name": format!("{org}-api"), "owner": {"login": org}},
+                {"name": format!("{org}-web"), "owner": {"login": org}}
+            ]),
+            ["repos", owner, repo, "pulls"] => {
+                json!([{"number": 1, "title": format!("fix {owner}/{repo}")}])
+            }
+            _ => return ResponseTemplate::new(404),
+        };
+        ResponseTemplate::new(200).set_body_json(body)
+    }
+}
+
+#[tokio::test]
+async fn dependent_tables_load_their_parents_first_and_fan_out_under_the_rate_limit() {
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(GitHubish)
+        .mount(&server)
+        .await;
+    let t = TestHome::new();
+    t.spec(
+        "gh",
+        &format!(
+            r#"name: gh
+base_url: {}
+rate_limit: {{requests_per_second: 10, burst: 1, max_concurrency: 4}}
+tables:
+  - name: orgs
+    resource_path: /orgs
+  - name: repos
+    resource_path: /orgs/{{org}}/repos
+    params:
+      org: sql@(select login from orgs order by login)
+    copy_params_to_output: [org]
+  - name: pulls
+    resource_path: /repos/{{owner}}/{{repo}}/pulls
+    params:
+      owner,repo: sql@(select owner_login, name from repos order by name)
+      state: all
+    copy_params_to_output: [owner, repo]
+"#,
+            server.uri()
+        ),
+    );
+    t.connections("- gh:\n    connector: gh\n");
+    let engine = t.engine();
+    let started = Instant::now();
+    let summary = load(&engine, "gh", "pulls", Action::Load).await.unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(summary.rows, 6);
+    assert_eq!(
+        scalar::<i64>(&engine, "select count(*) from gh.orgs"),
+        3,
+        "grandparent loaded"
+    );
+    assert_eq!(
+        scalar::<i64>(&engine, "select count(*) from gh.repos"),
+        6,
+        "parent loaded"
+    );
+    assert_eq!(
+        scalar::<String>(&engine, "select string_agg(owner || '/' || repo || ':' || title, ';' order by repo) from gh.pulls where owner = 'acme'"),
+        "acme/acme-api:fix acme/acme-api;acme/acme-web:fix acme/acme-web"
+    );
+    let reqs = server.received_requests().await.unwrap();
+    assert_eq!(reqs.len(), 1 + 3 + 6);
+    let pulls: Vec<&Request> = reqs
+        .iter()
+        .filter(|r| r.url.path().ends_with("/pulls"))
+        .collect();
+    assert!(
+        pulls.iter().all(|r| r.url.query() == Some("state=all")),
+        "path params are not repeated in the query"
+    );
+    // 10 requests at 10/s with a burst of 1 cannot take less than 0.9 s.
+    assert!(
+        elapsed >= Duration::from_millis(850),
+        "the rate limit was applied: {elapsed:?}"
+    );
+}
