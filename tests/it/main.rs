@@ -2,6 +2,7 @@
 
 mod cli;
 mod connect;
+mod connectors;
 mod daemon;
 mod loading;
 mod pty;
