@@ -740,14 +740,19 @@ fn make_home(base_url: &str) -> anyhow::Result<tempfile::TempDir> {
 /// A finished child process, measured.
 struct Measured {
     wall: Duration,
-    /// Peak resident set of the process, KiB (`ru_maxrss` from `wait4`).
+    /// Peak resident set of the process, KiB (its `VmHWM`, sampled until it exits).
     max_rss_kb: u64,
     code: i32,
     stdout: String,
     stderr: String,
 }
 
-/// Run `cmd` to completion; wall time from spawn to exit, peak RSS from `wait4`.
+/// Run `cmd` to completion; wall time from spawn to exit.
+///
+/// Peak RSS is the child's `VmHWM`, read every few milliseconds until it exits (a
+/// high-water mark, so a sample only misses growth in its last interval). `ru_maxrss`
+/// from `wait4` would be wrong here: Linux charges a child with the RSS of the parent it
+/// was forked from, and this process holds every pre-rendered page.
 fn run_measured(cmd: &mut Command) -> anyhow::Result<Measured> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -765,26 +770,44 @@ fn run_measured(cmd: &mut Command) -> anyhow::Result<Measured> {
     };
     let out = drain(child.stdout.take().map(|s| Box::new(s) as _));
     let err = drain(child.stderr.take().map(|s| Box::new(s) as _));
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: rusage is plain data; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let wall = start.elapsed();
-    if r != pid {
-        bail!("wait4: {}", std::io::Error::last_os_error());
-    }
-    // The child is reaped; `Child` must not wait for it again (dropping it doesn't).
-    drop(child);
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
+    let pid = child.id();
+    let exited = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let exited = exited.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !exited.load(Ordering::SeqCst) {
+                match vm_hwm_kb(pid) {
+                    Some(kb) => peak = peak.max(kb),
+                    None => break,
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            peak
+        })
     };
+    // Wait for the exit without reaping, so the pid cannot be reused under the sampler.
+    // SAFETY: siginfo is plain data; waitid fills it for our own child.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let r = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOWAIT,
+        )
+    };
+    let wall = start.elapsed();
+    exited.store(true, Ordering::SeqCst);
+    let peak = sampler.join().unwrap_or(0);
+    if r != 0 {
+        bail!("waitid: {}", std::io::Error::last_os_error());
+    }
+    let status = child.wait()?;
     Ok(Measured {
         wall,
-        max_rss_kb: usage.ru_maxrss as u64,
-        code,
+        max_rss_kb: peak,
+        code: status.code().unwrap_or(-1),
         stdout: out.join().unwrap_or_default(),
         stderr: err.join().unwrap_or_default(),
     })
