@@ -18,7 +18,7 @@
 
 use crate::adapters::catalog::Catalog;
 use crate::adapters::connections::{self, Connection, ConnectionError};
-use crate::adapters::rest::client::{FetchError, RestClient};
+use crate::adapters::rest::client::{FetchError, Limiter, RestClient};
 use crate::adapters::rest::params::{self, ParamError, ParamSet, SqlSource};
 use crate::adapters::rest::{Fetch, FetchStats, FetchedPage};
 use crate::adapters::spec::{Param, ParamValue, Refresh, Spec, TableSpec, ViewSpec};
@@ -200,7 +200,8 @@ pub struct Engine {
     home: Home,
     warehouse: Arc<Warehouse>,
     config: RwLock<Arc<Config>>,
-    clients: Mutex<HashMap<(String, String), Arc<RestClient>>>,
+    clients: Mutex<HashMap<String, Arc<RestClient>>>,
+    table_limiters: Mutex<HashMap<(String, String), Arc<Limiter>>>,
     table_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -229,6 +230,7 @@ impl Engine {
             warehouse: Arc::new(warehouse),
             config: RwLock::new(Arc::new(config)),
             clients: Mutex::new(HashMap::new()),
+            table_limiters: Mutex::new(HashMap::new()),
             table_locks: Mutex::new(HashMap::new()),
         }
     }
@@ -256,17 +258,23 @@ impl Engine {
     pub fn reload_config(&self) -> Arc<Config> {
         let fresh = Arc::new(Config::load(&self.home));
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
-        self.clients
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.forget_clients();
         fresh
     }
 
     /// Replace the configuration (tests, `connect`).
     pub fn set_config(&self, config: Config) {
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+        self.forget_clients();
+    }
+
+    /// Drop the REST clients so the next load builds them from the new configuration.
+    fn forget_clients(&self) {
         self.clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.table_limiters
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
@@ -284,27 +292,29 @@ impl Engine {
             .map(|v| ConnectorObject::View(v.clone()))
     }
 
-    /// The client of a connection for one table (a table-level rate limit gets its own
-    /// limiter; otherwise all tables of the connection share one).
-    fn client(&self, conn: &Arc<Connection>, table: &TableSpec) -> Arc<RestClient> {
-        let key = (
-            conn.schema.clone(),
-            if table.rate_limit.is_some() {
-                table.name.clone()
-            } else {
-                String::new()
-            },
-        );
-        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        clients
-            .entry(key)
-            .or_insert_with(|| {
-                Arc::new(RestClient::new(
-                    conn.clone(),
-                    table.rate_limit.or(conn.spec.rate_limit),
-                ))
-            })
-            .clone()
+    /// The client of a connection (one per connection: its rate limit is shared by
+    /// every job), and the table's own limiter when the table sets a `rate_limit`.
+    fn client(
+        &self,
+        conn: &Arc<Connection>,
+        table: &TableSpec,
+    ) -> (Arc<RestClient>, Option<Arc<Limiter>>) {
+        let client = self
+            .clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(conn.schema.clone())
+            .or_insert_with(|| Arc::new(RestClient::new(conn.clone())))
+            .clone();
+        let table_limit = table.rate_limit.map(|rl| {
+            self.table_limiters
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry((conn.schema.clone(), table.name.clone()))
+                .or_insert_with(|| Arc::new(Limiter::new(Some(rl), None)))
+                .clone()
+        });
+        (client, table_limit)
     }
 
     fn table_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -369,19 +379,20 @@ impl Engine {
             .spec
             .tables
             .iter()
-            .find(|t| {
-                !t.path.contains('{')
-                    && t.params
-                        .iter()
-                        .all(|p| !matches!(p.value, ParamValue::Sql(_)))
-            })
-            .or_else(|| conn.spec.tables.first())
+            .find(|t| t.depends_on.is_empty() && !t.path.contains('{'))
+            .or_else(|| conn.spec.tables.iter().find(|t| t.depends_on.is_empty()))
             .cloned()
-            .ok_or_else(|| format!("connector {} has no tables", conn.spec.name))?;
+            .ok_or_else(|| {
+                format!(
+                    "connector {} has no table that can be fetched on its own",
+                    conn.spec.name
+                )
+            })?;
         let lookup = |k: &str| crate::adapters::rest::option_value(&conn, k);
-        let sets = params::expand(&table.params, &NoSql, &lookup).map_err(|e| e.to_string())?;
+        let sets = params::expand(&table.params, &ScratchSql::new()?, &lookup)
+            .map_err(|e| e.to_string())?;
         let set = sets.into_iter().next().unwrap_or_default();
-        let client = RestClient::new(conn.clone(), conn.spec.rate_limit);
+        let client = RestClient::new(conn.clone());
         let stats = FetchStats::default();
         let cancel = CancellationToken::new();
         let fetch = Fetch {
@@ -389,6 +400,7 @@ impl Engine {
             table: &table,
             cancel: &cancel,
             stats: &stats,
+            table_limit: None,
         };
         let records = fetch.first_page(&set).await.map_err(|e| e.to_string())?;
         Ok(format!(
@@ -566,7 +578,18 @@ impl Engine {
                     depth,
                 )
                 .await?;
-            self.create_views(&conn, &spec, &table_spec.name).await?;
+            // The table is in; a view that cannot be created is reported, not a failure.
+            if let Err(e) = self.create_views(&conn, &spec, &table_spec.name).await {
+                let message = format!("{schema}.{table} loaded, but a view over it failed: {e}");
+                progress.log("warning", &message);
+                let (wh, j) = (self.warehouse.clone(), job_id.clone());
+                let _ = blocking(move || {
+                    let c = wh.connect()?;
+                    warehouse::log_line(&c, &j, "warning", &message);
+                    Ok(())
+                })
+                .await;
+            }
             Ok(summary)
         })
     }
@@ -643,11 +666,47 @@ impl Engine {
             .await?
         };
         let incremental = match (&table.refresh, action, last_scan) {
-            (Refresh::Updates { params }, Action::Refresh, Some(since_us)) => {
+            (Refresh::Updates { params, .. }, Action::Refresh, Some(since_us)) => {
                 Some((params.clone(), since_us))
             }
             _ => None,
         };
+        // `${timestamp}` = start of the last scan − 24 h, in the spec's format.
+        let stamps = incremental.as_ref().map(|(_, since_us)| {
+            let since = chrono::DateTime::from_timestamp_micros(*since_us - 24 * 3_600_000_000)
+                .unwrap_or_default();
+            let fmt = spec
+                .query_date_format
+                .as_deref()
+                .unwrap_or("%Y-%m-%dT%H:%M:%S");
+            (
+                since.format(fmt).to_string(),
+                since.format("%Y-%m-%d").to_string(),
+            )
+        });
+        // A refresh may use its own endpoint and body.
+        let effective: TableSpec = match (&table.refresh, &stamps) {
+            (
+                Refresh::Updates {
+                    resource_path,
+                    post,
+                    ..
+                },
+                Some((stamp, day)),
+            ) => {
+                let mut t = table.clone();
+                if let Some(path) = resource_path {
+                    t.path = path.clone();
+                }
+                if let Some(body) = post {
+                    t.post = Some(fill_timestamp_json(body, stamp, day));
+                    t.method = crate::adapters::spec::Method::Post;
+                }
+                t
+            }
+            _ => table.clone(),
+        };
+        let table = &effective;
         let action_name = if incremental.is_some() {
             "refresh"
         } else {
@@ -669,16 +728,8 @@ impl Engine {
             .await?;
         }
 
-        let params_used: Vec<Param> = match &incremental {
-            Some((refresh_params, since_us)) => {
-                let since = chrono::DateTime::from_timestamp_micros(*since_us - 24 * 3_600_000_000)
-                    .unwrap_or_default();
-                let fmt = spec
-                    .query_date_format
-                    .as_deref()
-                    .unwrap_or("%Y-%m-%dT%H:%M:%S");
-                let stamp = since.format(fmt).to_string();
-                let day = since.format("%Y-%m-%d").to_string();
+        let params_used: Vec<Param> = match (&incremental, &stamps) {
+            (Some((refresh_params, _)), Some((stamp, day))) => {
                 let mut merged: Vec<Param> = table
                     .params
                     .iter()
@@ -686,22 +737,24 @@ impl Engine {
                     .cloned()
                     .collect();
                 for p in refresh_params {
-                    merged.push(fill_timestamp(p, &stamp, &day));
+                    merged.push(fill_timestamp(p, stamp, day));
                 }
                 merged
             }
-            None => table.params.clone(),
+            _ => table.params.clone(),
         };
 
         // Expand params; sql@ queries run against this connection's schema.
         let sets = {
             let (wh, s, conn2) = (wh.clone(), schema.clone(), conn.clone());
             let params_used = params_used.clone();
+            let parents = table.depends_on.clone();
             blocking(move || {
                 let db = wh.connect()?;
                 let source = SchemaSql {
                     conn: &db,
                     schema: &s,
+                    parents: &parents,
                 };
                 let lookup = |k: &str| crate::adapters::rest::option_value(&conn2, k);
                 Ok(params::expand(&params_used, &source, &lookup))
@@ -723,7 +776,7 @@ impl Engine {
         if sets.is_empty() {
             progress.log(
                 "warning",
-                &format!("{name}: a sql@ parameter returned no rows; nothing to fetch"),
+                &format!("{name}: a parameter has no values (an empty list, or a sql@ query with no rows); nothing to fetch"),
             );
         }
 
@@ -759,13 +812,14 @@ impl Engine {
                 },
             )
         };
-        let client = self.client(conn, table);
+        let (client, table_limit) = self.client(conn, table);
         let stats = FetchStats::default();
         let fetch = Fetch {
             client: &client,
             table,
             cancel: &cancel,
             stats: &stats,
+            table_limit: table_limit.as_deref(),
         };
         let fetched = fetch.run(sets, &tx).await;
         drop(tx);
@@ -983,12 +1037,27 @@ fn placeholders(template: &str) -> Vec<String> {
     out
 }
 
-/// A SQL source for probing, where no parent table exists yet.
-struct NoSql;
+/// Runs `sql@(…)` queries that read no table (computed values such as dates) in a
+/// scratch in-memory database: for testing a connection and `spec check --live`,
+/// where no warehouse is involved.
+pub struct ScratchSql {
+    conn: duckdb::Connection,
+}
 
-impl SqlSource for NoSql {
+impl ScratchSql {
+    /// A fresh in-memory database.
+    pub fn new() -> Result<ScratchSql, String> {
+        duckdb::Connection::open_in_memory()
+            .map(|conn| ScratchSql { conn })
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl SqlSource for ScratchSql {
     fn rows(&self, sql: &str) -> Result<Vec<Vec<serde_json::Value>>, String> {
-        Err(format!("cannot run {sql} while testing a connection"))
+        warehouse::query(&self.conn, sql)
+            .map(|t| t.map(|t| t.rows).unwrap_or_default())
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -1014,6 +1083,29 @@ fn fill_timestamp(p: &Param, stamp: &str, day: &str) -> Param {
     Param {
         names: p.names.clone(),
         value,
+    }
+}
+
+/// `${timestamp}` / `${timestamp_day}` in the string leaves of a refresh body.
+fn fill_timestamp_json(v: &serde_json::Value, stamp: &str, day: &str) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => Value::String(
+            s.replace("${timestamp_day}", day)
+                .replace("${timestamp}", stamp),
+        ),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|i| fill_timestamp_json(i, stamp, day))
+                .collect(),
+        ),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), fill_timestamp_json(v, stamp, day)))
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }
 
@@ -1049,20 +1141,46 @@ pub async fn blocking<T: Send + 'static>(
 struct SchemaSql<'a> {
     conn: &'a duckdb::Connection,
     schema: &'a str,
+    parents: &'a [String],
+}
+
+impl SchemaSql<'_> {
+    fn is_empty(&self, table: &str) -> bool {
+        self.conn
+            .query_row(
+                &format!(
+                    "select count(*) = 0 from {}",
+                    warehouse::qualified(self.schema, table)
+                ),
+                [],
+                |r| r.get::<_, bool>(0),
+            )
+            .unwrap_or(false)
+    }
 }
 
 impl SqlSource for SchemaSql<'_> {
     fn rows(&self, sql: &str) -> Result<Vec<Vec<serde_json::Value>>, String> {
+        // This connection serves only this load's params, so the search path is set
+        // and left as is (RESET would point it at the in-memory default catalog). The
+        // schema may not exist yet when the first table of a connection loads.
         self.conn
             .execute_batch(&format!(
-                "SET search_path = {}",
+                "CREATE SCHEMA IF NOT EXISTS {}; SET search_path = {}",
+                quote_ident(self.schema),
                 warehouse::quote_literal(&format!("{},main", self.schema))
             ))
             .map_err(|e| e.to_string())?;
-        let result =
-            warehouse::query(self.conn, sql).map(|t| t.map(|t| t.rows).unwrap_or_default());
-        let _ = self.conn.execute_batch("RESET search_path");
-        result.map_err(|e| e.to_string())
+        match warehouse::query(self.conn, sql) {
+            Ok(t) => Ok(t.map(|t| t.rows).unwrap_or_default()),
+            // A parent that loaded no rows has no real columns: its children get no
+            // parameter values, not a binder error.
+            Err(e) if self.parents.iter().any(|p| self.is_empty(p)) => {
+                tracing::info!(error = %e, "sql@ over an empty parent table: no values");
+                Ok(Vec::new())
+            }
+            Err(e) => Err(e.to_string()),
+        }
     }
 }
 

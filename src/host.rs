@@ -241,5 +241,7 @@ impl Host {
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "re-queueing unfinished jobs failed"),
         }
+        // Close the pool here, on the runtime: dropped later (outside it) sqlx panics.
+        self.shared.queue.close().await;
     }
 }

@@ -6,9 +6,9 @@
 use crate::adapters::catalog::Catalog;
 use crate::adapters::connections::{self, ConnectionEntry};
 use crate::adapters::rest::client::RestClient;
-use crate::adapters::rest::params::{self, SqlSource};
+use crate::adapters::rest::params;
 use crate::adapters::rest::{Fetch, FetchStats};
-use crate::adapters::spec::{parse_spec, ParamValue, Parsed, Spec};
+use crate::adapters::spec::{parse_spec, Parsed, Spec};
 use crate::loading::flatten::{Flattener, Shape};
 use crate::protocol::ResultTable;
 use std::sync::Arc;
@@ -61,14 +61,6 @@ pub fn summary(spec: &Spec) -> String {
     )
 }
 
-struct NoParents;
-
-impl SqlSource for NoParents {
-    fn rows(&self, sql: &str) -> Result<Vec<Vec<serde_json::Value>>, String> {
-        Err(format!("needs a parent table ({sql})"))
-    }
-}
-
 /// Fetch one page of each table and infer its columns. Returns a table of
 /// (table, records, column, type) and the per-table problems.
 pub async fn live(spec: Spec, options: Vec<(String, String)>) -> (ResultTable, Vec<String>) {
@@ -98,22 +90,25 @@ pub async fn live(spec: Spec, options: Vec<(String, String)>) -> (ResultTable, V
             return (out, problems);
         }
     };
-    let client = RestClient::new(conn.clone(), spec.rate_limit);
+    let client = RestClient::new(conn.clone());
     for table in &spec.tables {
-        if table
-            .params
-            .iter()
-            .any(|p| matches!(p.value, ParamValue::Sql(_)))
-        {
-            problems.push(format!(
-                "{}: skipped: its params come from other tables ({})",
+        if !table.depends_on.is_empty() {
+            eprintln!(
+                "{}: not fetched: its params come from {} (load those first)",
                 table.name,
                 table.depends_on.join(", ")
-            ));
+            );
             continue;
         }
+        let scratch = match crate::engine::ScratchSql::new() {
+            Ok(s) => s,
+            Err(e) => {
+                problems.push(e);
+                break;
+            }
+        };
         let lookup = |k: &str| crate::adapters::rest::option_value(&conn, k);
-        let set = match params::expand(&table.params, &NoParents, &lookup) {
+        let set = match params::expand(&table.params, &scratch, &lookup) {
             Ok(sets) => sets.into_iter().next().unwrap_or_default(),
             Err(e) => {
                 problems.push(format!("{}: {e}", table.name));
@@ -127,6 +122,7 @@ pub async fn live(spec: Spec, options: Vec<(String, String)>) -> (ResultTable, V
             table,
             cancel: &cancel,
             stats: &stats,
+            table_limit: None,
         };
         match fetch.first_page(&set).await {
             Ok(records) => {

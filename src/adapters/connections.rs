@@ -221,7 +221,7 @@ pub fn resolve(
     if !super::spec::is_identifier(&schema) || is_reserved_schema(&schema) {
         return Err(ConnectionError::Invalid {
             schema,
-            message: "a connection name must be a plain identifier and not one of main, files, unify, information_schema, pg_catalog, temp".into(),
+            message: "a connection name must be a plain identifier and not one of main, files, unify, information_schema, pg_catalog, temp, system".into(),
         });
     }
     let spec = catalog

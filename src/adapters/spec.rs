@@ -47,6 +47,10 @@ pub struct Spec {
     pub retry: RetryPolicy,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// Headers sent with every table's requests (a table's own headers win).
+    pub headers: Vec<(String, String)>,
+    /// JSONPath to an error message some APIs return with HTTP 200.
+    pub error_path: Option<JsonPath>,
     /// The tables this connector offers.
     pub tables: Vec<TableSpec>,
     /// Views (re)created after their source tables load.
@@ -241,6 +245,10 @@ pub struct TableSpec {
     pub polling_interval_secs: Option<u64>,
     /// Other tables of this spec read by `sql@(…)` params: loaded first.
     pub depends_on: Vec<String>,
+    /// JSONPath to an error message returned with HTTP 200 (overrides the spec's).
+    pub error_path: Option<JsonPath>,
+    /// HTTP statuses that mean "no rows for this parameter set" (e.g. 404, 409).
+    pub ignore_status: Vec<u16>,
 }
 
 /// HTTP method of a table's requests.
@@ -279,8 +287,12 @@ pub enum Refresh {
     Reload,
     /// Fetch with these params (`${timestamp}` filled) and merge by key.
     Updates {
-        /// Params that replace the table's params during the refresh.
+        /// Params merged over the table's params during the refresh.
         params: Vec<Param>,
+        /// Another resource path for refreshes (e.g. a "search" or "changes" endpoint).
+        resource_path: Option<String>,
+        /// Another POST body for refreshes.
+        post: Option<serde_json::Value>,
     },
 }
 
@@ -342,6 +354,8 @@ const TOP_KEYS: &[&str] = &[
     "auth",
     "paging",
     "throttle",
+    "headers",
+    "error_path",
     "queryDateFormat",
     "dateParser",
     "tables",
@@ -385,6 +399,8 @@ const TABLE_KEYS: &[&str] = &[
     "columns",
     "rate_limit",
     "polling_interval_secs",
+    "error_path",
+    "ignore_status",
 ];
 
 const PAGING_KEYS: &[&str] = &[
@@ -538,6 +554,20 @@ fn validate(file: &str, root: &Value, p: &mut Problems) -> Option<Parsed> {
         .map(Duration::from_secs_f64)
         .unwrap_or(Duration::from_secs(60));
 
+    let spec_headers: Vec<(String, String)> = match get(&top, "headers") {
+        Some(hv) => yaml::as_map(hv, "headers", p)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(k, v)| yaml::get_string(&v, &format!("headers.{k}"), p).map(|v| (k, v)))
+            .collect(),
+        None => Vec::new(),
+    };
+    let error_path = get(&top, "error_path").and_then(|v| {
+        let text = yaml::get_string(v, "error_path", p)?;
+        JsonPath::parse(&text)
+            .map_err(|e| p.push("error_path", e))
+            .ok()
+    });
     let spec_paging = match get(&top, "paging") {
         Some(Value::Null) | None => None,
         Some(v) => parse_paging(v, "paging", p),
@@ -571,7 +601,7 @@ fn validate(file: &str, root: &Value, p: &mut Problems) -> Option<Parsed> {
     let table_names: Vec<String> = tables.iter().map(|t| t.name.clone()).collect();
     for t in &mut tables {
         t.depends_on = sql_dependencies(&t.params, &table_names, &t.name);
-        if let Refresh::Updates { params } = &t.refresh {
+        if let Refresh::Updates { params, .. } = &t.refresh {
             for dep in sql_dependencies(params, &table_names, &t.name) {
                 if !t.depends_on.contains(&dep) {
                     t.depends_on.push(dep);
@@ -647,6 +677,8 @@ fn validate(file: &str, root: &Value, p: &mut Problems) -> Option<Parsed> {
         polling_interval_secs,
         retry,
         timeout,
+        headers: spec_headers,
+        error_path,
         tables,
         views,
     };
@@ -1171,6 +1203,10 @@ fn parse_table(
     };
     if let Some(m_text) = s("method", p) {
         match m_text.to_ascii_uppercase().as_str() {
+            "GET" if post.is_some() => p.push(
+                &join(path, "method"),
+                "a table with a `post` body is requested with POST; remove `method: GET` or the body",
+            ),
             "GET" => method = Method::Get,
             "POST" => method = Method::Post,
             other => p.push(
@@ -1301,6 +1337,28 @@ fn parse_table(
         get(&m, "rate_limit").and_then(|v| parse_rate_limit(v, &join(path, "rate_limit"), p));
     let polling_interval_secs = get(&m, "polling_interval_secs")
         .and_then(|v| yaml::get_u64(v, &join(path, "polling_interval_secs"), p));
+    let error_path = get(&m, "error_path").and_then(|v| {
+        let text = yaml::get_string(v, &join(path, "error_path"), p)?;
+        JsonPath::parse(&text)
+            .map_err(|e| p.push(&join(path, "error_path"), e))
+            .ok()
+    });
+    let ignore_status: Vec<u16> = match get(&m, "ignore_status") {
+        Some(v) => yaml::get_string_list(v, &join(path, "ignore_status"), p)
+            .into_iter()
+            .filter_map(|code| match code.trim().parse::<u16>() {
+                Ok(n) if (400..600).contains(&n) => Some(n),
+                _ => {
+                    p.push(
+                        &join(path, "ignore_status"),
+                        format!("'{code}' is not an HTTP error status (400–599)"),
+                    );
+                    None
+                }
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     if p.list.len() > before {
         return None;
     }
@@ -1324,6 +1382,8 @@ fn parse_table(
         rate_limit,
         polling_interval_secs,
         depends_on: Vec::new(),
+        error_path,
+        ignore_status,
     })
 }
 
@@ -1331,7 +1391,16 @@ fn parse_refresh(v: &Value, path: &str, table: &str, p: &mut Problems) -> Refres
     let Some(m) = yaml::as_map(v, path, p) else {
         return Refresh::Reload;
     };
-    check_keys(&m, &["strategy", "params"], path, "refresh", p);
+    check_keys(
+        &m,
+        &["strategy", "params", "resource_path", "post"],
+        path,
+        "refresh",
+        p,
+    );
+    let resource_path =
+        get(&m, "resource_path").and_then(|v| yaml::get_string(v, &join(path, "resource_path"), p));
+    let post = get(&m, "post").map(yaml::to_json);
     let strategy = get(&m, "strategy")
         .and_then(|v| yaml::get_string(v, &join(path, "strategy"), p))
         .unwrap_or_else(|| "reload".to_string());
@@ -1340,6 +1409,8 @@ fn parse_refresh(v: &Value, path: &str, table: &str, p: &mut Problems) -> Refres
         "updates" => match get(&m, "params") {
             Some(pv) => Refresh::Updates {
                 params: parse_params(pv, &join(path, "params"), p),
+                resource_path,
+                post,
             },
             None => {
                 p.push(

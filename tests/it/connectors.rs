@@ -1010,7 +1010,6 @@ async fn aws_costs_posts_signed_bodies_carrying_the_next_page_token_and_builds_t
 /// to the connection's schema, which does not exist yet, and the load fails with
 /// "SET search_path: No catalog + schema named \"aws\" found".
 #[tokio::test]
-#[ignore = "engine gap: sql@ params need the connection's schema to exist (docs/CONNECTORS.md)"]
 async fn aws_costs_first_table_of_a_fresh_connection_loads() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))

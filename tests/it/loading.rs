@@ -845,3 +845,200 @@ tables:
         "the rate limit was applied: {elapsed:?}"
     );
 }
+
+#[tokio::test]
+async fn total_path_with_an_api_that_caps_page_sizes_loses_no_rows() {
+    // Asked for 10 per page, the API gives 4: offsets must follow what it gives.
+    let server = MockServer::start().await;
+    for start in [0, 4, 8] {
+        let n = (10 - start).min(4);
+        Mock::given(path("/t"))
+            .and(query_param("offset", start.to_string()))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"total": 10, "items": rows(n, start)})),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let t = api_home(
+        &server,
+        "{type: NONE}",
+        "    supports_paging: true\n    result_body_path: items\n    paging: {strategy: offsetAndCount, offset_param: offset, count_param: limit, page_size: 10, total_path: total}\n",
+        "",
+    );
+    let engine = t.engine();
+    assert_eq!(
+        load(&engine, "api", "t", Action::Load).await.unwrap().rows,
+        10
+    );
+    assert_eq!(
+        scalar::<i64>(&engine, "select count(distinct id) from api.t"),
+        10
+    );
+}
+
+#[tokio::test]
+async fn error_path_ignore_status_quota_headers_and_spec_headers() {
+    let server = MockServer::start().await;
+    // A GraphQL-style error with HTTP 200.
+    Mock::given(path("/gql"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"errors": [{"message": "Field 'x' doesn't exist"}], "data": null}),
+        ))
+        .mount(&server)
+        .await;
+    // Per-parent 409s are "no rows" for that parent.
+    Mock::given(path("/repos/empty/commits"))
+        .respond_with(ResponseTemplate::new(409).set_body_string("Git Repository is empty."))
+        .mount(&server)
+        .await;
+    Mock::given(path("/repos/full/commits"))
+        .and(header("x-api-version", "2022-11-28"))
+        .and(header("x-table", "commits"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(rows(2, 0)))
+        .mount(&server)
+        .await;
+    // Quota exhausted once (GitHub style 403), then fine.
+    Mock::given(path("/quota"))
+        .respond_with(QuotaOnce(Default::default()))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let t = TestHome::new();
+    t.spec(
+        "api",
+        &format!(
+            r#"name: api
+base_url: {}
+headers: {{X-Api-Version: "2022-11-28", X-Table: spec}}
+tables:
+  - name: gql
+    resource_path: /gql
+    result_body_path: data.items
+    error_path: errors[0].message
+  - name: commits
+    resource_path: /repos/{{repo}}/commits
+    params: {{repo: [empty, full]}}
+    ignore_status: [409]
+    headers: {{X-Table: commits}}
+  - name: quota
+    resource_path: /quota
+"#,
+            server.uri()
+        ),
+    );
+    t.connections("- api:\n    connector: api\n");
+    let engine = t.engine();
+    let err = load(&engine, "api", "gql", Action::Load)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("the API reported an error at") && err.contains("Field 'x' doesn't exist"),
+        "{err}"
+    );
+    assert_eq!(
+        load(&engine, "api", "commits", Action::Load)
+            .await
+            .unwrap()
+            .rows,
+        2
+    );
+    assert_eq!(
+        load(&engine, "api", "quota", Action::Load)
+            .await
+            .unwrap()
+            .rows,
+        1
+    );
+}
+
+/// 403 with `x-ratelimit-remaining: 0` and a reset one second away, then 200.
+struct QuotaOnce(std::sync::atomic::AtomicUsize);
+
+impl Respond for QuotaOnce {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        if self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            let reset = chrono::Utc::now().timestamp() + 1;
+            ResponseTemplate::new(403)
+                .insert_header("x-ratelimit-remaining", "0")
+                .insert_header("x-ratelimit-reset", reset.to_string().as_str())
+                .set_body_string("API rate limit exceeded")
+        } else {
+            ResponseTemplate::new(200).set_body_json(rows(1, 0))
+        }
+    }
+}
+
+#[tokio::test]
+async fn refresh_can_use_its_own_endpoint_and_body_and_two_sql_params_work() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/items"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(rows(3, 0)))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/items/search"))
+        .and(wiremock::matchers::body_string_contains(
+            "\"updated_after\":\"20",
+        ))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!([{"id": 1, "name": "renamed"}])),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/by/2/5"))
+        .and(query_param_is_missing("a"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(rows(1, 7)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let t = TestHome::new();
+    t.spec(
+        "api",
+        &format!(
+            r#"name: api
+base_url: {}
+queryDateFormat: "%Y-%m-%dT%H:%M:%S"
+tables:
+  - name: items
+    resource_path: /items
+    key_column: id
+    refresh:
+      strategy: updates
+      resource_path: /items/search
+      post: {{updated_after: "${{timestamp}}"}}
+      params: {{}}
+  - name: computed
+    resource_path: /by/{{a}}/{{b}}
+    params:
+      a: sql@(select 1 + 1)
+      b: sql@(select 2 + 3)
+"#,
+            server.uri()
+        ),
+    );
+    t.connections("- api:\n    connector: api\n");
+    let engine = t.engine();
+    load(&engine, "api", "items", Action::Load).await.unwrap();
+    load(&engine, "api", "items", Action::Refresh)
+        .await
+        .unwrap();
+    assert_eq!(scalar::<i64>(&engine, "select count(*) from api.items"), 3);
+    assert_eq!(
+        scalar::<String>(&engine, "select name from api.items where id = 1"),
+        "renamed"
+    );
+    // Two sql@ params on a file-backed warehouse, before the schema has any table.
+    assert_eq!(
+        load(&engine, "api", "computed", Action::Load)
+            .await
+            .unwrap()
+            .rows,
+        1
+    );
+}

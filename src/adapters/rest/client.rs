@@ -1,5 +1,5 @@
 //! One connection's HTTP client: auth, the shared rate limiter and concurrency cap,
-//! timeouts, and retries with exponential backoff and full jitter for 429, 5xx and
+//! timeouts, and retries with exponential backoff and jitter for 429, 5xx and
 //! network failures, honouring `Retry-After`.
 //!
 //! Errors name the status and the URL with secrets redacted, and carry a short excerpt
@@ -124,6 +124,14 @@ pub enum FetchError {
     /// A param could not be expanded or placed.
     #[error(transparent)]
     Params(ParamError),
+    /// The API reported an error in a 200 response (`error_path`).
+    #[error("the API reported an error at {url}: {message}")]
+    Api {
+        /// URL, redacted.
+        url: String,
+        /// The API's message, redacted.
+        message: String,
+    },
     /// A URL could not be built.
     #[error("invalid URL {url}: {message}")]
     InvalidUrl {
@@ -140,31 +148,90 @@ pub enum FetchError {
     Cancelled,
 }
 
+/// A rate limit plus a cap on requests in flight. One belongs to each connection and
+/// is shared by every job; a table with its own `rate_limit` gets a second one that
+/// applies on top of the connection's.
+pub struct Limiter {
+    rate: Option<DefaultDirectRateLimiter>,
+    permits: Semaphore,
+    concurrency: usize,
+}
+
+impl Limiter {
+    /// A limiter for `rate_limit`; a spec `throttle` (pause between pages) becomes one
+    /// request at a time at most once per pause.
+    pub fn new(rate_limit: Option<RateLimit>, throttle: Option<Duration>) -> Limiter {
+        let mut period = rate_limit.map(|rl| Duration::from_secs_f64(1.0 / rl.requests_per_second));
+        let mut burst = rate_limit.map(|rl| rl.burst.max(1)).unwrap_or(1);
+        let mut concurrency = rate_limit
+            .map(|r| r.max_concurrency)
+            .unwrap_or(DEFAULT_CONCURRENCY)
+            .max(1);
+        if let Some(pause) = throttle.filter(|d| !d.is_zero()) {
+            period = Some(period.map_or(pause, |p| p.max(pause)));
+            burst = 1;
+            concurrency = 1;
+        }
+        let rate = period.map(|period| {
+            let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+            let quota = Quota::with_period(period)
+                .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+                .allow_burst(burst);
+            governor::RateLimiter::direct(quota)
+        });
+        Limiter {
+            rate,
+            permits: Semaphore::new(concurrency),
+            concurrency,
+        }
+    }
+
+    /// Requests allowed in flight at once.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
+    }
+
+    /// Wait for a slot and a token; the permit is held for the request's duration.
+    async fn admit(
+        &self,
+        cancel: &CancellationToken,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, FetchError> {
+        let permit = tokio::select! {
+            p = self.permits.acquire() => p.map_err(|_| FetchError::Cancelled)?,
+            _ = cancel.cancelled() => return Err(FetchError::Cancelled),
+        };
+        if let Some(rate) = &self.rate {
+            tokio::select! {
+                _ = rate.until_ready() => {}
+                _ = cancel.cancelled() => return Err(FetchError::Cancelled),
+            }
+        }
+        Ok(permit)
+    }
+}
+
 /// The shared client of one connection.
 pub struct RestClient {
     connection: Arc<Connection>,
     http: reqwest::Client,
     auth: Authenticator,
-    limiter: Option<DefaultDirectRateLimiter>,
-    permits: Semaphore,
-    concurrency: usize,
+    limiter: Limiter,
     retry: RetryPolicy,
     timeout: Duration,
-    throttle: Option<Duration>,
 }
 
 impl std::fmt::Debug for RestClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RestClient")
             .field("schema", &self.connection.schema)
-            .field("concurrency", &self.concurrency)
+            .field("concurrency", &self.limiter.concurrency)
             .finish()
     }
 }
 
 impl RestClient {
-    /// A client for `connection`, with `rate_limit` (the spec's unless overridden).
-    pub fn new(connection: Arc<Connection>, rate_limit: Option<RateLimit>) -> Self {
+    /// The client of `connection`, limited by its spec's `rate_limit` and `throttle`.
+    pub fn new(connection: Arc<Connection>) -> Self {
         let spec = &connection.spec;
         let http = reqwest::Client::builder()
             .user_agent(concat!("unify/", env!("CARGO_PKG_VERSION")))
@@ -172,18 +239,7 @@ impl RestClient {
             .pool_max_idle_per_host(32)
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
-        let limiter = rate_limit.map(|rl| {
-            let period = Duration::from_secs_f64(1.0 / rl.requests_per_second);
-            let burst = NonZeroU32::new(rl.burst.max(1)).unwrap_or(NonZeroU32::MIN);
-            let quota = Quota::with_period(period)
-                .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-                .allow_burst(burst);
-            governor::RateLimiter::direct(quota)
-        });
-        let concurrency = rate_limit
-            .map(|r| r.max_concurrency)
-            .unwrap_or(DEFAULT_CONCURRENCY)
-            .max(1);
+        let limiter = Limiter::new(spec.rate_limit, spec.throttle);
         let auth = Authenticator::new(connection.credentials.clone());
         for s in auth.secrets() {
             crate::secret::register(&s);
@@ -191,12 +247,9 @@ impl RestClient {
         RestClient {
             retry: spec.retry,
             timeout: spec.timeout,
-            throttle: spec.throttle,
             http,
             auth,
             limiter,
-            permits: Semaphore::new(concurrency),
-            concurrency,
             connection,
         }
     }
@@ -208,21 +261,19 @@ impl RestClient {
 
     /// Requests allowed in flight at once.
     pub fn concurrency(&self) -> usize {
-        self.concurrency
+        self.limiter.concurrency
     }
 
-    /// Sleep after each page (the spec's `throttle`).
-    pub fn throttle(&self) -> Option<Duration> {
-        self.throttle
-    }
-
-    /// Send one request, retrying 429/5xx/network failures with backoff.
+    /// Send one request, retrying 429/5xx/network failures with backoff. `extra` is a
+    /// table-level limiter applied on top of the connection's.
+    #[allow(clippy::too_many_arguments)]
     pub async fn send(
         &self,
         method: reqwest::Method,
         url: url::Url,
         headers: Vec<(String, String)>,
         body: Option<Vec<u8>>,
+        extra: Option<&Limiter>,
         cancel: &CancellationToken,
         stats: &FetchStats,
     ) -> Result<Response, FetchError> {
@@ -231,16 +282,11 @@ impl RestClient {
         let mut reauthed = false;
         loop {
             attempt += 1;
-            let permit = tokio::select! {
-                p = self.permits.acquire() => p.map_err(|_| FetchError::Cancelled)?,
-                _ = cancel.cancelled() => return Err(FetchError::Cancelled),
+            let table_permit = match extra {
+                Some(l) => Some(l.admit(cancel).await?),
+                None => None,
             };
-            if let Some(limiter) = &self.limiter {
-                tokio::select! {
-                    _ = limiter.until_ready() => {}
-                    _ = cancel.cancelled() => return Err(FetchError::Cancelled),
-                }
-            }
+            let permit = (self.limiter.admit(cancel).await?, table_permit);
             let mut request = self.build(&method, &url, &headers, body.as_deref())?;
             self.auth.apply(&self.http, &mut request).await?;
             let final_url = request.url().to_string();
@@ -254,6 +300,7 @@ impl RestClient {
                 Ok(resp) => {
                     let status = resp.status();
                     let retry_after = retry_after(resp.headers());
+                    let quota_reset = quota_exhausted(resp.headers());
                     let content_type = header(resp.headers(), reqwest::header::CONTENT_TYPE);
                     let link = header(resp.headers(), reqwest::header::LINK);
                     let bytes = tokio::select! {
@@ -281,6 +328,25 @@ impl RestClient {
                         });
                     }
                     let code = status.as_u16();
+                    // GitHub answers an exhausted quota with 403; others with 429 and
+                    // only an X-RateLimit-Reset. Wait for the reset, then retry.
+                    if let (403 | 429, Some(reset)) = (code, quota_reset) {
+                        if attempt < self.retry.max_attempts && reset <= self.retry.max_backoff {
+                            tracing::info!(status = code, url = %shown, wait_s = reset.as_secs_f64(), "rate limit exhausted; waiting for the reset");
+                            self.backoff(attempt, Some(reset), cancel).await?;
+                            continue;
+                        }
+                        return Err(FetchError::Status {
+                            status: code,
+                            method: method.to_string(),
+                            url: shown,
+                            attempts: format!(
+                                " (rate limit exhausted; it resets in {}s)",
+                                reset.as_secs()
+                            ),
+                            body: excerpt(&bytes),
+                        });
+                    }
                     if (code == 401 || code == 403) && !reauthed && self.auth.invalidate() {
                         reauthed = true;
                         continue;
@@ -340,15 +406,35 @@ impl RestClient {
         headers: &[(String, String)],
         body: Option<&[u8]>,
     ) -> Result<reqwest::Request, FetchError> {
+        // Table headers replace the defaults (e.g. `Content-Type: application/x-amz-json-1.1`).
+        let mut map = reqwest::header::HeaderMap::new();
+        map.insert(
+            reqwest::header::ACCEPT,
+            reqwest::header::HeaderValue::from_static("application/json"),
+        );
+        map.insert(
+            reqwest::header::CONTENT_TYPE,
+            reqwest::header::HeaderValue::from_static("application/json"),
+        );
+        for (k, v) in headers {
+            let name = reqwest::header::HeaderName::from_bytes(k.as_bytes()).map_err(|e| {
+                FetchError::InvalidUrl {
+                    url: redact(url.as_str()),
+                    message: format!("invalid header name '{k}': {e}"),
+                }
+            })?;
+            let value =
+                reqwest::header::HeaderValue::from_str(v).map_err(|e| FetchError::InvalidUrl {
+                    url: redact(url.as_str()),
+                    message: format!("invalid value for header '{k}': {e}"),
+                })?;
+            map.insert(name, value);
+        }
         let mut builder = self
             .http
             .request(method.clone(), url.clone())
             .timeout(self.timeout)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .header(reqwest::header::CONTENT_TYPE, "application/json");
-        for (k, v) in headers {
-            builder = builder.header(k.as_str(), v.as_str());
-        }
+            .headers(map);
         if let Some(b) = body {
             builder = builder.body(b.to_vec());
         }
@@ -359,7 +445,7 @@ impl RestClient {
     }
 
     /// Sleep before retry `attempt`: `Retry-After` when given (capped), else
-    /// exponential backoff with full jitter.
+    /// exponential backoff with jitter (50–100 % of the step).
     async fn backoff(
         &self,
         attempt: u32,
@@ -426,6 +512,33 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let when = chrono::DateTime::parse_from_rfc2822(text).ok()?;
     let delta = when.signed_duration_since(chrono::Utc::now());
     Some(delta.to_std().unwrap_or(Duration::ZERO))
+}
+
+/// When a response says the rate-limit quota is used up (`X-RateLimit-Remaining: 0`
+/// or `RateLimit-Remaining: 0`), how long until it resets. The reset header may be an
+/// epoch time (GitHub) or a number of seconds (Datadog, the IETF draft).
+pub fn quota_exhausted(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let get = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| headers.get(*n))
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.trim().to_string())
+    };
+    let remaining = get(&["x-ratelimit-remaining", "ratelimit-remaining"])?;
+    if remaining.parse::<f64>().ok()? > 0.0 {
+        return None;
+    }
+    let reset = get(&["x-ratelimit-reset", "ratelimit-reset"])
+        .and_then(|r| r.parse::<f64>().ok())
+        .unwrap_or(1.0);
+    let now = chrono::Utc::now().timestamp() as f64;
+    let secs = if reset > 1_000_000_000.0 {
+        reset - now
+    } else {
+        reset
+    };
+    Some(Duration::from_secs_f64(secs.clamp(0.0, 24.0 * 3600.0)))
 }
 
 /// The first 200 characters of a body, on one line, secrets redacted.

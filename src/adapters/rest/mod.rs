@@ -60,6 +60,8 @@ pub struct Fetch<'a> {
     pub cancel: &'a CancellationToken,
     /// Counters, updated as pages arrive.
     pub stats: &'a FetchStats,
+    /// The table's own rate limit, applied on top of the connection's.
+    pub table_limit: Option<&'a client::Limiter>,
 }
 
 impl Fetch<'_> {
@@ -99,7 +101,16 @@ impl Fetch<'_> {
             if self.cancel.is_cancelled() {
                 return Err(FetchError::Cancelled);
             }
-            let response = self.send(&set, &request).await?;
+            let response = match self.send(&set, &request).await {
+                Ok(r) => r,
+                Err(FetchError::Status { status, .. })
+                    if self.table.ignore_status.contains(&status) =>
+                {
+                    tracing::info!(table = %self.table.name, status, "status listed in ignore_status: no rows for this parameter set");
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            };
             if let PageRequest::Url(url) = &request {
                 pager.saw_url(url);
             } else {
@@ -117,24 +128,29 @@ impl Fetch<'_> {
                 url: response.url.clone(),
                 source: e,
             })?;
-            let total_pages = if first && next.is_some() {
-                pager.total_pages(&page.body)
+            // A total on the first page: the remaining numbered pages are fetched
+            // concurrently. Checked even after a short first page, since an API may
+            // cap page sizes below the one asked for.
+            let plan = if first {
+                pager
+                    .plan(&page.body, rows as u64)
+                    .filter(|(pages, _)| *pages > 1)
             } else {
                 None
             };
             self.deliver(page.records, sink).await?;
             first = false;
-            if let (Some(total), Some(_)) = (total_pages, &next) {
-                // The total is known: fetch the remaining numbered pages concurrently,
-                // delivered in order.
-                let last_full = self.fetch_numbered(&pager, &set, 1, total, sink).await?;
+            if let Some((total, size)) = plan {
+                let last_full = self
+                    .fetch_numbered(&pager, &set, 1, total, size, sink)
+                    .await?;
                 if !last_full {
                     return Ok(());
                 }
                 // More rows than the total promised: continue one page at a time.
-                match pager.numbered(total) {
+                match pager.numbered(total, size) {
                     Some(r) => {
-                        pager.resume_at(total);
+                        pager.resume_at(total, size);
                         request = r;
                         continue;
                     }
@@ -145,31 +161,23 @@ impl Fetch<'_> {
                 Some(r) => request = r,
                 None => return Ok(()),
             }
-            if let Some(pause) = self.client.throttle() {
-                tokio::select! {
-                    _ = tokio::time::sleep(pause) => {}
-                    _ = self.cancel.cancelled() => return Err(FetchError::Cancelled),
-                }
-            }
         }
     }
 
-    /// Fetch numbered pages `from..to` concurrently; true when the last one was full.
+    /// Fetch numbered pages `from..to` of `page_size` rows concurrently; true when the
+    /// last one was full.
     async fn fetch_numbered(
         &self,
         pager: &Pager,
         set: &ParamSet,
         from: u64,
         to: u64,
+        page_size: u64,
         sink: &mpsc::Sender<FetchedPage>,
     ) -> Result<bool, FetchError> {
-        let page_size = self
-            .table
-            .paging
-            .as_ref()
-            .and_then(|p| p.page_size)
-            .unwrap_or(u64::MAX);
-        let requests: Vec<PageRequest> = (from..to).filter_map(|i| pager.numbered(i)).collect();
+        let requests: Vec<PageRequest> = (from..to)
+            .filter_map(|i| pager.numbered(i, page_size))
+            .collect();
         let mut pages = futures::stream::iter(requests)
             .map(|req| async move {
                 let response = self.send(set, &req).await?;
@@ -213,13 +221,22 @@ impl Fetch<'_> {
 
     async fn send(&self, set: &ParamSet, request: &PageRequest) -> Result<Response, FetchError> {
         let (url, body) = self.build(set, request)?;
-        let method = match (self.table.method, &body) {
-            (Method::Post, _) => reqwest::Method::POST,
-            (Method::Get, _) => reqwest::Method::GET,
+        // A next-page URL (nextLink, linkHeader) is a resource to GET.
+        let method = match (request, self.table.method) {
+            (PageRequest::Url(_), _) | (_, Method::Get) => reqwest::Method::GET,
+            (PageRequest::Params(_), Method::Post) => reqwest::Method::POST,
         };
         let headers = self.headers();
         self.client
-            .send(method, url, headers, body, self.cancel, self.stats)
+            .send(
+                method,
+                url,
+                headers,
+                body,
+                self.table_limit,
+                self.cancel,
+                self.stats,
+            )
             .await
     }
 
@@ -247,10 +264,16 @@ impl Fetch<'_> {
             PageRequest::Params(extra) => {
                 let mut all = set.clone();
                 for (k, v) in extra {
-                    all.set(k, Value::String(v.clone()));
+                    all.set(k, v.clone());
                 }
+                let lookup = |name: &str| option_value(conn, name);
+                let table_path = crate::adapters::connections::fill(&self.table.path, &lookup)
+                    .map_err(|missing| FetchError::InvalidUrl {
+                        url: self.table.path.clone(),
+                        message: format!("no connection option '{missing}' for ${{{missing}}}"),
+                    })?;
                 let (path, mut used) =
-                    params::fill_path(&self.table.path, &all).map_err(FetchError::Params)?;
+                    params::fill_path(&table_path, &all).map_err(FetchError::Params)?;
                 let body = match (&self.table.post, self.table.method) {
                     (Some(template), _) => {
                         let (body, consumed) = params::fill_body(template, &all);
@@ -282,12 +305,14 @@ impl Fetch<'_> {
         }
     }
 
+    /// Spec-level headers, then the table's (which win), with `${option}` filled.
     fn headers(&self) -> Vec<(String, String)> {
         let conn = self.client.connection();
         let lookup = |name: &str| option_value(conn, name);
-        self.table
+        conn.spec
             .headers
             .iter()
+            .chain(&self.table.headers)
             .map(|(k, v)| {
                 let filled =
                     crate::adapters::connections::fill(v, &lookup).unwrap_or_else(|_| v.clone());
@@ -316,6 +341,23 @@ impl Fetch<'_> {
                 message: e.to_string(),
             })?
         };
+        let error_path =
+            self.table
+                .error_path
+                .as_ref()
+                .or(self.client.connection().spec.error_path.as_ref());
+        if let Some(message) = error_path
+            .and_then(|p| p.first(&body))
+            .filter(|v| is_error_value(v))
+        {
+            return Err(FetchError::Api {
+                url: crate::secret::redact(&response.url),
+                message: crate::secret::redact(&match message {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                }),
+            });
+        }
         let records = match extract_records(self.table, &body, set) {
             Ok(records) => records,
             // A later page may omit an empty list; the first page must have the path.
@@ -329,6 +371,17 @@ impl Fetch<'_> {
             Err(_) => Vec::new(),
         };
         Ok(ParsedPage { body, records })
+    }
+}
+
+/// True for an `error_path` value that reports an error (not null/false/empty).
+fn is_error_value(v: &Value) -> bool {
+    match v {
+        Value::Null | Value::Bool(false) => false,
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+        _ => true,
     }
 }
 

@@ -5,14 +5,16 @@
 //! repeats the previous one byte for byte, or more than `max_pages` pages is an error.
 
 use crate::adapters::spec::{Paging, PagingStrategy, StopRule};
+use serde_json::Value;
 use std::collections::HashSet;
 
 /// What the next request of a parameter set looks like.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PageRequest {
-    /// Request the table's URL with these extra query params (also usable as `${name}`
-    /// in a POST body).
-    Params(Vec<(String, String)>),
+    /// Request the table's URL with these extra params: query parameters, or
+    /// `${name}` in a POST body (page numbers, offsets and counts are JSON numbers,
+    /// cursors strings).
+    Params(Vec<(String, Value)>),
     /// Request this absolute URL as is (nextLink, linkHeader).
     Url(String),
 }
@@ -111,10 +113,10 @@ impl Pager {
         let mut params = Vec::new();
         match &p.strategy {
             PagingStrategy::PageAndCount { page_param, .. } => {
-                params.push((page_param.clone(), self.next_page.to_string()));
+                params.push((page_param.clone(), Value::from(self.next_page)));
             }
             PagingStrategy::OffsetAndCount { offset_param } => {
-                params.push((offset_param.clone(), "0".into()));
+                params.push((offset_param.clone(), Value::from(0u64)));
             }
             _ => {}
         }
@@ -122,19 +124,18 @@ impl Pager {
         PageRequest::Params(params)
     }
 
-    /// Params for numbered page `index` (0-based) — used to fetch pages concurrently
-    /// when the total is known. `None` for cursor pagers.
-    pub fn numbered(&self, index: u64) -> Option<PageRequest> {
+    /// Params for numbered page `index` (0-based) of pages holding `size` rows — used
+    /// to fetch pages concurrently when the total is known. `None` for cursor pagers.
+    pub fn numbered(&self, index: u64, size: u64) -> Option<PageRequest> {
         let p = self.paging.as_ref()?;
-        let size = p.page_size?;
         let mut params = Vec::new();
         match &p.strategy {
             PagingStrategy::PageAndCount {
                 page_param,
                 first_page,
-            } => params.push((page_param.clone(), (first_page + index).to_string())),
+            } => params.push((page_param.clone(), Value::from(first_page + index))),
             PagingStrategy::OffsetAndCount { offset_param } => {
-                params.push((offset_param.clone(), (index * size).to_string()))
+                params.push((offset_param.clone(), Value::from(index * size)))
             }
             _ => return None,
         }
@@ -142,11 +143,18 @@ impl Pager {
         Some(PageRequest::Params(params))
     }
 
-    /// Number of pages implied by the total reported on the first page, when the spec
-    /// gives a `total_path` and a numbered pager.
-    pub fn total_pages(&self, body: &serde_json::Value) -> Option<u64> {
+    /// The number of pages and their size implied by the total reported on the first
+    /// page, when the spec gives a `total_path` and a numbered pager. The size is what
+    /// the API actually returned on a full first page, so an API that caps page sizes
+    /// below `page_size` does not lose rows.
+    pub fn plan(&self, body: &serde_json::Value, first_rows: u64) -> Option<(u64, u64)> {
         let p = self.paging.as_ref()?;
-        let size = p.page_size?;
+        let requested = p.page_size?;
+        let size = if first_rows > 0 && first_rows < requested {
+            first_rows
+        } else {
+            requested
+        };
         if !matches!(
             p.strategy,
             PagingStrategy::PageAndCount { .. } | PagingStrategy::OffsetAndCount { .. }
@@ -157,7 +165,7 @@ impl Pager {
         let total = total
             .as_u64()
             .or_else(|| total.as_str().and_then(|s| s.parse().ok()))?;
-        Some(total.div_ceil(size).min(p.max_pages))
+        Some((total.div_ceil(size).min(p.max_pages), size))
     }
 
     /// Record a fetched page and decide what comes next (`None` = done).
@@ -174,7 +182,7 @@ impl Pager {
                 }
                 self.check_repeat(prev_hash, facts.body_hash, page_param)?;
                 self.next_page += 1;
-                let mut params = vec![(page_param.clone(), self.next_page.to_string())];
+                let mut params = vec![(page_param.clone(), Value::from(self.next_page))];
                 push_count(&mut params, &p);
                 PageRequest::Params(params)
             }
@@ -184,7 +192,7 @@ impl Pager {
                 }
                 self.check_repeat(prev_hash, facts.body_hash, offset_param)?;
                 self.offset += facts.rows as u64;
-                let mut params = vec![(offset_param.clone(), self.offset.to_string())];
+                let mut params = vec![(offset_param.clone(), Value::from(self.offset))];
                 push_count(&mut params, &p);
                 PageRequest::Params(params)
             }
@@ -201,7 +209,7 @@ impl Pager {
                         page: self.pages,
                     });
                 }
-                let mut params = vec![(token_param.clone(), token)];
+                let mut params = vec![(token_param.clone(), Value::String(token))];
                 push_count(&mut params, &p);
                 PageRequest::Params(params)
             }
@@ -224,14 +232,15 @@ impl Pager {
         Ok(Some(more))
     }
 
-    /// Continue sequentially after `index` numbered pages were fetched out of band.
-    pub fn resume_at(&mut self, index: u64) {
+    /// Continue sequentially after `index` numbered pages of `size` rows were fetched
+    /// out of band.
+    pub fn resume_at(&mut self, index: u64, size: u64) {
         self.pages = index;
         if let Some(p) = &self.paging {
             if let PagingStrategy::PageAndCount { first_page, .. } = p.strategy {
                 self.next_page = first_page + index;
             }
-            self.offset = index * p.page_size.unwrap_or(0);
+            self.offset = index * size;
         }
         self.last_hash = None;
     }
@@ -273,9 +282,9 @@ impl Pager {
     }
 }
 
-fn push_count(params: &mut Vec<(String, String)>, p: &Paging) {
+fn push_count(params: &mut Vec<(String, Value)>, p: &Paging) {
     if let (Some(name), Some(size)) = (&p.count_param, p.page_size) {
-        params.push((name.clone(), size.to_string()));
+        params.push((name.clone(), Value::from(size)));
     }
 }
 
@@ -350,11 +359,18 @@ mod tests {
         }
     }
 
+    /// Numbers become JSON numbers, other values strings.
     fn params(pairs: &[(&str, &str)]) -> Option<PageRequest> {
         Some(PageRequest::Params(
             pairs
                 .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .map(|(k, v)| {
+                    let value = v
+                        .parse::<u64>()
+                        .map(Value::from)
+                        .unwrap_or_else(|_| Value::String(v.to_string()));
+                    (k.to_string(), value)
+                })
                 .collect(),
         ))
     }
@@ -532,10 +548,16 @@ mod tests {
         );
         pg.total_path = Some(Path::parse("total").unwrap());
         let p = Pager::new(Some(pg));
-        assert_eq!(p.total_pages(&json!({"total": 1027})), Some(11));
+        assert_eq!(p.plan(&json!({"total": 1027}), 100), Some((11, 100)));
         assert_eq!(
-            p.numbered(3),
+            p.numbered(3, 100),
             params(&[("startAt", "300"), ("maxResults", "100")])
+        );
+        // An API capping pages at 50 rows: twice the pages, offsets by 50.
+        assert_eq!(p.plan(&json!({"total": 1027}), 50), Some((21, 50)));
+        assert_eq!(
+            p.numbered(3, 50),
+            params(&[("startAt", "150"), ("maxResults", "100")])
         );
     }
 }

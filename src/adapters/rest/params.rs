@@ -156,7 +156,16 @@ pub fn fill_path(path: &str, set: &ParamSet) -> Result<(String, Vec<String>), Pa
     let mut used = Vec::new();
     let mut rest = path;
     while let Some(start) = rest.find('{') {
-        // `${…}` belongs to option placeholders, already filled; keep it literal.
+        if start > 0 && rest.as_bytes()[start - 1] == b'$' {
+            // `${…}` is an option placeholder, filled separately: keep it literal.
+            let end = rest[start..]
+                .find('}')
+                .map(|e| start + e + 1)
+                .unwrap_or(rest.len());
+            out.push_str(&rest[..end]);
+            rest = &rest[end..];
+            continue;
+        }
         out.push_str(&rest[..start]);
         let after = &rest[start + 1..];
         let Some(end) = after.find('}') else {
@@ -231,12 +240,26 @@ fn fill_value(v: &Value, set: &ParamSet, used: &mut Vec<String>) -> Value {
         Value::Array(items) => {
             Value::Array(items.iter().map(|i| fill_value(i, set, used)).collect())
         }
+        // A field whose whole value is an unresolved placeholder is left out (a first
+        // page has no cursor yet; many APIs reject `"cursor": null`).
         Value::Object(map) => Value::Object(
             map.iter()
+                .filter(|(_, v)| !is_unresolved(v, set))
                 .map(|(k, v)| (k.clone(), fill_value(v, set, used)))
                 .collect(),
         ),
         other => other.clone(),
+    }
+}
+
+fn is_unresolved(v: &Value, set: &ParamSet) -> bool {
+    match v {
+        Value::String(s) => s
+            .trim()
+            .strip_prefix("${")
+            .and_then(|r| r.strip_suffix('}'))
+            .is_some_and(|name| !name.contains('}') && set.get(name).is_none()),
+        _ => false,
     }
 }
 
@@ -345,7 +368,7 @@ mod tests {
     }
 
     #[test]
-    fn body_interpolation_keeps_types_splices_text_and_nulls_unresolved() {
+    fn body_interpolation_keeps_types_splices_text_and_drops_unresolved_fields() {
         let mut set = ParamSet::default();
         set.set("start", json!("2024-01-01"));
         set.set("n", json!(5));
@@ -357,7 +380,7 @@ mod tests {
         let (filled, used) = fill_body(&body, &set);
         assert_eq!(
             filled,
-            json!({"TimePeriod": {"Start": "2024-01-01", "Label": "from 2024-01-01 on"}, "Max": 5, "NextPageToken": null})
+            json!({"TimePeriod": {"Start": "2024-01-01", "Label": "from 2024-01-01 on"}, "Max": 5})
         );
         assert!(used.contains(&"start".to_string()) && used.contains(&"n".to_string()));
     }

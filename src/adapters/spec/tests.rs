@@ -41,7 +41,7 @@ fn original_mocksvc_spec_loads_unchanged() {
     assert_eq!(paging.count_param.as_deref(), Some("count"));
     assert_eq!(big.key_columns, ["id"]);
     match &big.refresh {
-        Refresh::Updates { params } => {
+        Refresh::Updates { params, .. } => {
             assert_eq!(params[0].names, ["later_than"]);
             assert_eq!(
                 params[0].value,
