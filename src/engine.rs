@@ -61,8 +61,10 @@ impl Config {
     pub fn with_catalog(home: &Home, catalog: Catalog) -> Config {
         let env = |k: &str| std::env::var(k).ok();
         match connections::read_entries(&home.connections_file()) {
-            Ok(entries) => {
-                let (connections, errors) = connections::resolve_all(&entries, &catalog, &env);
+            Ok(read) => {
+                let (connections, mut errors) =
+                    connections::resolve_all(&read.entries, &catalog, &env);
+                errors.extend(read.errors);
                 Config {
                     catalog,
                     connections,

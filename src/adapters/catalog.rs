@@ -15,6 +15,8 @@ static BUNDLED: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/rest_specs");
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     specs: BTreeMap<String, Arc<Spec>>,
+    /// Names that came from user files (a second user file of a name is ignored).
+    from_user: std::collections::BTreeSet<String>,
     /// One line per skipped spec (file and key path of every problem).
     pub warnings: Vec<String>,
 }
@@ -93,11 +95,19 @@ impl Catalog {
         match parse_spec(label, text) {
             Ok(Parsed::Spec(spec)) => {
                 let name = spec.name.clone();
-                if self.specs.contains_key(&name) && !is_user {
+                let taken = if is_user {
+                    self.from_user.contains(&name)
+                } else {
+                    self.specs.contains_key(&name)
+                };
+                if taken {
                     self.warnings.push(format!(
                         "{label}: a spec named '{name}' is already loaded; this one is ignored"
                     ));
                     return;
+                }
+                if is_user {
+                    self.from_user.insert(name.clone());
                 }
                 self.specs.insert(name, Arc::from(spec));
             }

@@ -91,11 +91,22 @@ pub enum ConnectionError {
     },
 }
 
-/// Read `connections.yaml` entries. A missing file means no connections.
-pub fn read_entries(path: &Path) -> Result<Vec<ConnectionEntry>, ConnectionError> {
+/// Entries read from a connections file, and the entries that are malformed (each
+/// reported against its own connection; the others still work).
+#[derive(Debug, Default)]
+pub struct Entries {
+    /// Well-formed entries.
+    pub entries: Vec<ConnectionEntry>,
+    /// One error per malformed entry.
+    pub errors: Vec<ConnectionError>,
+}
+
+/// Read `connections.yaml` entries. A missing file means no connections; a file that
+/// is not YAML (or not a list/mapping of connections) is one error for all.
+pub fn read_entries(path: &Path) -> Result<Entries, ConnectionError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Entries::default()),
         Err(e) => {
             return Err(ConnectionError::File {
                 file: path.display().to_string(),
@@ -107,7 +118,7 @@ pub fn read_entries(path: &Path) -> Result<Vec<ConnectionEntry>, ConnectionError
 }
 
 /// Parse the text of a connections file.
-pub fn parse_entries(file: &str, text: &str) -> Result<Vec<ConnectionEntry>, ConnectionError> {
+pub fn parse_entries(file: &str, text: &str) -> Result<Entries, ConnectionError> {
     let root: Value = serde_yaml::from_str(text).map_err(|e| ConnectionError::File {
         file: file.to_string(),
         message: format!("not valid YAML: {e}"),
@@ -136,42 +147,6 @@ pub fn parse_entries(file: &str, text: &str) -> Result<Vec<ConnectionEntry>, Con
             ),
         ),
     }
-    let mut entries = Vec::new();
-    for (schema, body) in pairs {
-        let Some(m) = yaml::as_map(&body, &schema, &mut p) else {
-            continue;
-        };
-        let get = |k: &str| m.iter().find(|(key, _)| key == k).map(|(_, v)| v);
-        let connector = match get("connector").or_else(|| get("adapter")) {
-            Some(v) => yaml::get_string(v, &format!("{schema}.connector"), &mut p),
-            None => {
-                p.push(&schema, "missing 'connector:' (the spec name to use)");
-                None
-            }
-        };
-        let mut options = Vec::new();
-        if let Some(ov) = get("options") {
-            if let Some(om) = yaml::as_map(ov, &format!("{schema}.options"), &mut p) {
-                for (k, v) in om {
-                    match yaml::scalar_string(&v) {
-                        Some(s) => options.push((k, s)),
-                        None if v.is_null() => options.push((k, String::new())),
-                        None => p.push(
-                            &format!("{schema}.options.{k}"),
-                            format!("expected a single value, found {}", yaml::kind(&v)),
-                        ),
-                    }
-                }
-            }
-        }
-        if let Some(connector) = connector {
-            entries.push(ConnectionEntry {
-                schema,
-                connector,
-                options,
-            });
-        }
-    }
     if !p.is_empty() {
         return Err(ConnectionError::File {
             file: file.to_string(),
@@ -183,7 +158,58 @@ pub fn parse_entries(file: &str, text: &str) -> Result<Vec<ConnectionEntry>, Con
                 .join("; "),
         });
     }
-    Ok(entries)
+    let mut out = Entries::default();
+    for (schema, body) in pairs {
+        let mut p = Problems::new(file);
+        if let Some(entry) = parse_entry(&schema, &body, &mut p) {
+            if p.is_empty() {
+                out.entries.push(entry);
+                continue;
+            }
+        }
+        out.errors.push(ConnectionError::Invalid {
+            schema,
+            message: p
+                .list
+                .iter()
+                .map(|x| format!("{file}: {}: {}", x.path, x.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        });
+    }
+    Ok(out)
+}
+
+fn parse_entry(schema: &str, body: &Value, p: &mut Problems) -> Option<ConnectionEntry> {
+    let m = yaml::as_map(body, schema, p)?;
+    let get = |k: &str| m.iter().find(|(key, _)| key == k).map(|(_, v)| v);
+    let connector = match get("connector").or_else(|| get("adapter")) {
+        Some(v) => yaml::get_string(v, &format!("{schema}.connector"), p),
+        None => {
+            p.push(schema, "missing 'connector:' (the spec name to use)");
+            None
+        }
+    };
+    let mut options = Vec::new();
+    if let Some(ov) = get("options") {
+        if let Some(om) = yaml::as_map(ov, &format!("{schema}.options"), p) {
+            for (k, v) in om {
+                match yaml::scalar_string(&v) {
+                    Some(s) => options.push((k, s)),
+                    None if v.is_null() => options.push((k, String::new())),
+                    None => p.push(
+                        &format!("{schema}.options.{k}"),
+                        format!("expected a single value, found {}", yaml::kind(&v)),
+                    ),
+                }
+            }
+        }
+    }
+    Some(ConnectionEntry {
+        schema: schema.to_string(),
+        connector: connector?,
+        options,
+    })
 }
 
 /// Resolve every entry against the catalog: usable connections and per-entry errors.
@@ -578,7 +604,8 @@ mod tests {
             "connections.yaml",
             include_str!("../../tests/fixtures/tests_connections.yaml"),
         )
-        .unwrap();
+        .unwrap()
+        .entries;
         assert_eq!(entries.len(), 3);
         assert_eq!(entries[0].schema, "github");
         assert_eq!(entries[0].options[0], ("username".into(), "$GHUSER".into()));
@@ -591,8 +618,32 @@ mod tests {
             "c.yaml",
             "m1:\n  adapter: mocksvc\n  options: {username: u, password: p}\n",
         )
-        .unwrap();
+        .unwrap()
+        .entries;
         assert_eq!(entries[0].connector, "mocksvc");
+    }
+
+    #[test]
+    fn a_malformed_entry_fails_only_itself() {
+        let read = parse_entries(
+            "c.yaml",
+            "- good:\n    connector: mocksvc\n- bad:\n    options: {x: 1}\n- worse:\n    connector: [a, b]\n",
+        )
+        .unwrap();
+        assert_eq!(read.entries.len(), 1);
+        assert_eq!(read.entries[0].schema, "good");
+        let errors: Vec<String> = read.errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            errors,
+            [
+                "connection 'bad': c.yaml: bad: missing 'connector:' (the spec name to use)",
+                "connection 'worse': c.yaml: worse.connector: expected a string, found a list"
+            ]
+        );
+        assert!(
+            parse_entries("c.yaml", "- good: [").is_err(),
+            "broken YAML is one error"
+        );
     }
 
     #[test]
@@ -601,7 +652,8 @@ mod tests {
             "c.yaml",
             "- a:\n    connector: mocksvc\n    options: {username: $NOPE_USER, password: x}\n- b:\n    connector: mocksvc\n    options: {username: $OK_USER, password: abc123}\n",
         )
-        .unwrap();
+        .unwrap()
+        .entries;
         let (ok, errs) = resolve_all(
             &entries,
             &catalog(),
@@ -669,7 +721,7 @@ mod tests {
             },
         )
         .unwrap();
-        let entries = read_entries(&path).unwrap();
+        let entries = read_entries(&path).unwrap().entries;
         assert_eq!(entries.len(), 2);
         assert_eq!(
             entries[1].options[1],
@@ -684,7 +736,7 @@ mod tests {
             0o600
         );
         assert!(remove_entry(&path, "github").unwrap());
-        let entries = read_entries(&path).unwrap();
+        let entries = read_entries(&path).unwrap().entries;
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].schema, "demo");
         assert!(std::fs::read_to_string(&path)
