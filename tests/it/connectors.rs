@@ -1347,6 +1347,35 @@ async fn slack_users_stop_when_next_cursor_is_empty() {
     );
 }
 
+#[tokio::test]
+async fn slack_errors_returned_with_http_200_fail_the_load_with_slacks_message() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/users.list"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"ok": false, "error": "invalid_auth"})),
+        )
+        .mount(&server)
+        .await;
+    let t = home(
+        "slack",
+        "slack",
+        &bundled_spec("slack", &format!("{}/api", server.uri())),
+        &[("token", "xoxb-revoked")],
+    );
+    let engine = t.engine();
+    let err = load(&engine, "slack", "users", Action::Load)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("the API reported an error at") && err.ends_with(": invalid_auth"),
+        "{err}"
+    );
+    assert!(!engine.exists("slack", "users").await.unwrap());
+}
+
 // ----------------------------------------------------------------------------------------
 // datadog: HEADERS named by the options, offsetAndCount with total_matching
 
