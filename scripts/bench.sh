@@ -44,5 +44,7 @@ CARGO_TARGET_DIR="$target" cargo build --bins
 bin="$(mktemp -d -t unify-bench-bin.XXXXXX)"
 trap 'rm -rf "$bin"' EXIT
 cp "$target/debug/unify" "$target/debug/unifyd" "$target/debug/unify_bench" "$bin/"
-echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src 2>/dev/null || echo ' + uncommitted changes in src/')" >&2
+revision="commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+git diff --quiet HEAD -- src 2>/dev/null || revision="$revision + uncommitted changes in src/"
+note="$note; $revision"
 "$bin/unify_bench" --unify-bin "$bin/unify" --unifyd-bin "$bin/unifyd" --build-note "$note" "$@"

@@ -210,7 +210,7 @@ fn words(seed: u64, n: u64) -> String {
     for i in 0..n {
         let w = WORDS[(mix(seed.wrapping_add(i)) % WORDS.len() as u64) as usize];
         if i > 0 {
-            s.push(if i % 17 == 0 { '\n' } else { ' ' });
+            s.push(if i.is_multiple_of(17) { '\n' } else { ' ' });
         }
         if i % 23 == 5 {
             s.push('"');
@@ -227,7 +227,7 @@ fn words(seed: u64, n: u64) -> String {
 /// timestamps, nulls, an optional object, ints and floats.
 fn render_issue(id: u64, out: &mut String) {
     let h = mix(id);
-    let closed = h % 3 == 0;
+    let closed = h.is_multiple_of(3);
     let user = 1000 + (h >> 8) % 5000;
     let created = 1_577_836_800 + (id as i64) * 97;
     let updated = created + ((h >> 16) % 1_000_000) as i64;
@@ -242,7 +242,7 @@ fn render_issue(id: u64, out: &mut String) {
         out,
         ",\"user\":{{\"login\":\"user{user}\",\"id\":{user},\"node_id\":\"U_{user}\",\
          \"avatar_url\":\"https://avatars.example.com/u/{user}?v=4\",\"type\":\"User\",\"site_admin\":{}}},\"labels\":[",
-        user % 50 == 0
+        user.is_multiple_of(50)
     );
     for k in 0..(h >> 24) % 4 {
         let (name, color) = LABELS[((h >> (28 + k)) as usize + k as usize) % LABELS.len()];
@@ -261,7 +261,7 @@ fn render_issue(id: u64, out: &mut String) {
         "],\"state\":\"{}\",\"locked\":false,\"assignee\":",
         if closed { "closed" } else { "open" }
     );
-    if id % 5 == 0 {
+    if id.is_multiple_of(5) {
         let _ = write!(
             out,
             "{{\"login\":\"user{}\",\"id\":{}}}",
@@ -290,7 +290,7 @@ fn render_issue(id: u64, out: &mut String) {
         ",\"author_association\":\"{}\",\"body\":",
         ASSOCIATIONS[((h >> 40) % 4) as usize]
     );
-    if id % 11 == 0 {
+    if id.is_multiple_of(11) {
         out.push_str("null");
     } else {
         push_json_str(out, &words(h >> 3, 40 + (h >> 44) % 60));
@@ -304,7 +304,7 @@ fn render_issue(id: u64, out: &mut String) {
          \"rocket\":{rocket},\"eyes\":0}}",
         up + down + laugh + heart + rocket
     );
-    if id % 7 == 0 {
+    if id.is_multiple_of(7) {
         let _ = write!(
             out,
             ",\"pull_request\":{{\"url\":\"{repo}/pulls/{id}\",\"html_url\":\"https://example.com/acme/widgets/pull/{id}\",\"merged_at\":"
@@ -372,7 +372,7 @@ fn render_parents() -> bytes::Bytes {
         let _ = write!(
             s,
             "{{\"id\":{p},\"name\":\"repo{p}\",\"private\":{}}}",
-            p % 2 == 0
+            p.is_multiple_of(2)
         );
     }
     s.push(']');
@@ -530,7 +530,7 @@ impl Mock {
                 "/issues_offset" => {
                     size_ok(num("limit", PAGE_SIZE)?)?;
                     let offset = num("offset", 0)?;
-                    if offset % PAGE_SIZE != 0 {
+                    if !offset.is_multiple_of(PAGE_SIZE) {
                         return Err(Reply::status(400, "offset must be a multiple of 100"));
                     }
                     Ok(wrap(
@@ -1614,7 +1614,7 @@ fn report(rows: &[Row], header: &str) -> String {
     );
     for r in rows {
         let ratio = match (r.ratio, r.floor_secs) {
-            (Some(x), Some(_)) => format!("{x:.2}× ({})", r.floor_kind),
+            (Some(x), Some(_)) => format!("{x:.3}× ({})", r.floor_kind),
             _ if r.scenario == "daemon query" => format!("{:.2} ms", r.wall_secs * 1e3),
             _ => "-".into(),
         };
@@ -1678,7 +1678,7 @@ fn sibling(name: &str) -> anyhow::Result<PathBuf> {
 
 fn run(args: Args) -> anyhow::Result<bool> {
     for &s in &args.sizes {
-        if s == 0 || s % PAGE_SIZE != 0 {
+        if s == 0 || !s.is_multiple_of(PAGE_SIZE) {
             bail!("sizes must be positive multiples of {PAGE_SIZE}, not {s}");
         }
     }
