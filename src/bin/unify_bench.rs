@@ -1558,12 +1558,13 @@ fn describe(args: &Args, unify: &Path, curl: bool) -> String {
         .and_then(|p| p.file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let profile_note = match profile.as_str() {
-        "debug" => {
+    let profile_note = match (&args.build_note, profile.as_str()) {
+        (Some(note), _) => note.as_str(),
+        (None, "debug") => {
             "dev profile: DuckDB at opt-level 3, unify and its Rust dependencies unoptimised"
         }
-        "release" => "release profile",
-        _ => "see Cargo.toml",
+        (None, "release") => "release profile",
+        (None, _) => "build not given (--build-note)",
     };
     let cmdline: Vec<String> = std::env::args()
         .map(|a| {
