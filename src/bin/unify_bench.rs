@@ -23,6 +23,8 @@
 //!   against what the rate limit allows.
 //! * `daemon`  — the `load` table through `unifyd`, then the round trip of a one-row
 //!   query on the loaded table (median and p99 of many).
+//! * `duckdb`  — a reference, no target: DuckDB's own `read_json_auto` over the same
+//!   pages saved as files (`--daemon-records` of them), run through `unify --no-daemon`.
 //!
 //! Speed is reported, never asserted; correctness always is.
 
@@ -57,11 +59,11 @@ struct Args {
     /// Record counts of the `load` scenario (multiples of 100).
     #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
     sizes: Vec<u64>,
-    /// Scenarios to run: startup, load, paged, offset, cursor, fanout, daemon.
+    /// Scenarios to run: startup, load, daemon, duckdb, paged, offset, cursor, fanout.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "startup,load,daemon,paged,offset,cursor,fanout"
+        default_value = "startup,load,daemon,duckdb,paged,offset,cursor,fanout"
     )]
     scenarios: Vec<String>,
     /// Records of the latency scenarios (paged, offset, cursor).
@@ -1326,6 +1328,44 @@ impl Bench {
         row
     }
 
+    /// DuckDB's own JSON reader over the same pages saved as files: what ingestion
+    /// alone costs in this build, for reference.
+    fn duckdb_alone(&self) -> Row {
+        let records = self.args.daemon_records;
+        let mut row = Row::new("duckdb alone", "-", "--no-daemon", records, 0);
+        let dir = self.tmp.path().join(format!("pages-{records}"));
+        self.mock.set(records, 0, 0.0);
+        let written = std::fs::create_dir_all(&dir).and_then(|_| {
+            (0..records / PAGE_SIZE).try_for_each(|i| {
+                std::fs::write(dir.join(format!("p{i:06}.json")), self.mock.page(i))
+            })
+        });
+        let home = match written
+            .map_err(anyhow::Error::from)
+            .and_then(|_| make_home(&self.base))
+        {
+            Ok(h) => h,
+            Err(e) => {
+                row.error = Some(format!("{e:#}"));
+                row.correct = false;
+                return row;
+            }
+        };
+        let sql = format!(
+            "create table t as select * from read_json_auto('{}/*.json', format = 'array'); \
+             select count(*) as n, sum(id) as s, count(distinct id) as d from t",
+            dir.display()
+        );
+        let mut cmd = self.unify_cmd(home.path(), false, &sql);
+        self.finish_run(&mut row, run_measured(&mut cmd), expected_issues(records));
+        let _ = std::fs::remove_dir_all(&dir);
+        row.note = "DuckDB's read_json_auto over the same pages saved as files (nested objects \
+            kept as STRUCTs and lists, not flattened), through unify --no-daemon: a reference \
+            for ingestion alone, no target"
+            .into();
+        row
+    }
+
     fn fanout(&self) -> Row {
         let latency = self.args.latency_ms;
         let (n, sum) = expected_children();
@@ -1686,7 +1726,7 @@ fn run(args: Args) -> anyhow::Result<bool> {
     let wants = |s: &str| args.scenarios.iter().any(|x| x == s);
     for s in &args.scenarios {
         if ![
-            "startup", "load", "paged", "offset", "cursor", "fanout", "daemon",
+            "startup", "load", "paged", "offset", "cursor", "fanout", "daemon", "duckdb",
         ]
         .contains(&s.as_str())
         {
@@ -1718,7 +1758,7 @@ fn run(args: Args) -> anyhow::Result<bool> {
     if wants("paged") || wants("offset") || wants("cursor") {
         max = max.max(args.latency_records);
     }
-    if wants("daemon") {
+    if wants("daemon") || wants("duckdb") {
         max = max.max(args.daemon_records);
     }
     let max = max - max % PAGE_SIZE;
@@ -1785,6 +1825,9 @@ fn run(args: Args) -> anyhow::Result<bool> {
         for row in bench.daemon() {
             done(row, &mut rows);
         }
+    }
+    if wants("duckdb") {
+        done(bench.duckdb_alone(), &mut rows);
     }
     if wants("paged") {
         done(
