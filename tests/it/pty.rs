@@ -3,7 +3,7 @@
 
 use crate::support::*;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -38,6 +38,11 @@ impl Pty {
             )
         };
         assert_eq!(rc, 0, "openpty");
+        // SAFETY: fcntl on the fd openpty returned: the child must not inherit the
+        // master, or the terminal never closes when the test ends.
+        unsafe {
+            libc::fcntl(master, libc::F_SETFD, libc::FD_CLOEXEC);
+        }
         let slave = unsafe { OwnedFd::from_raw_fd(slave) };
         let master = unsafe { std::fs::File::from_raw_fd(master) };
         let mut cmd = Command::new(program);
@@ -111,11 +116,10 @@ impl Pty {
     }
 
     /// Wait for the process to exit.
-    pub fn wait(mut self, within: Duration) -> i32 {
+    pub fn wait(&mut self, within: Duration) -> i32 {
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                let _ = self.master.as_raw_fd();
                 return status.code().unwrap_or(-1);
             }
             if start.elapsed() > within {
@@ -126,6 +130,16 @@ impl Pty {
                 );
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Pty {
+    fn drop(&mut self) {
+        // A failed test must not leave the REPL running.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
     }
 }
