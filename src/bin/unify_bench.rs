@@ -956,10 +956,11 @@ fn curl_floor(
     let cfg = tmp.join("curl-urls.cfg");
     let mut text = String::new();
     for u in urls {
-        let _ = writeln!(text, "url = \"{u}\"");
+        let _ = writeln!(text, "url = \"{u}\"\noutput = \"/dev/null\"");
     }
     std::fs::write(&cfg, text)?;
     let mut cmd = Command::new("curl");
+    // Bodies go to /dev/null; stdout only carries each transfer's size.
     cmd.args(["-s", "-S", "-f", "-w", "%{size_download}\\n", "-K"])
         .arg(&cfg);
     if connections > 1 {
@@ -973,8 +974,10 @@ fn curl_floor(
     if !out.status.success() {
         bail!("curl failed: {}", String::from_utf8_lossy(&out.stderr));
     }
-    // Bodies and the -w sizes share stdout; the body bytes are what was fetched.
-    let bytes = out.stdout.len() as u64;
+    let bytes = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse::<u64>().ok())
+        .sum();
     Ok(Floor {
         tool: "curl".into(),
         connections,
