@@ -810,7 +810,7 @@ impl Engine {
                         let pages = pages_counter.fetch_add(1, Ordering::Relaxed) + 1;
                         progress.update(&s, &t, pages, w.rows());
                     }
-                    Ok(w.finish())
+                    Ok(w.finish()?)
                 },
             )
         };

@@ -44,6 +44,9 @@ impl<T> Context<T> for duckdb::Result<T> {
     }
 }
 
+/// DuckDB's memory limit unless `UNIFY_MEMORY_LIMIT` says otherwise.
+pub const DEFAULT_MEMORY_LIMIT: &str = "128MB";
+
 /// The catalog name the warehouse file is attached under.
 pub const CATALOG: &str = "warehouse";
 
@@ -122,6 +125,12 @@ impl Warehouse {
             quote_literal(&path.display().to_string())
         ))
         .ctx(|| format!("opening {}", path.display()))?;
+        // DuckDB would cache up to 80 % of RAM; a loader daemon should stay small, and
+        // DuckDB spills to disk beyond this. `SET memory_limit` changes it at run time.
+        let limit =
+            std::env::var("UNIFY_MEMORY_LIMIT").unwrap_or_else(|_| DEFAULT_MEMORY_LIMIT.into());
+        conn.execute_batch(&format!("SET memory_limit = {}", quote_literal(&limit)))
+            .ctx(|| format!("setting memory_limit to {limit} (UNIFY_MEMORY_LIMIT)"))?;
         Self::init(conn, Some(path.to_path_buf()))
     }
 
@@ -606,7 +615,7 @@ mod tests {
             flatten: true,
         })
         .unwrap();
-        w.finish()
+        w.finish().unwrap()
     }
 
     fn record(is_refresh: bool) -> TableRecord {

@@ -1,5 +1,10 @@
 //! `unify`: the REPL and script runner. Flags → client; errors print "{:#}" and exit 1.
 
+/// mimalloc: fewer page faults and less fragmentation than glibc's allocator under
+/// the loader's many short-lived allocations.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;

@@ -49,7 +49,15 @@ pub struct StagingWriter<'c> {
     db_types: Vec<ColType>,
     created: bool,
     rows: u64,
+    /// One appender for the whole load; closed only around schema changes.
+    appender: Option<duckdb::Appender<'c>>,
+    /// Rows appended since the last flush (each flush is a commit).
+    unflushed: u64,
 }
+
+/// Rows buffered in the appender between commits: large enough that commits and
+/// write-ahead-log writes are rare, small enough to keep memory bounded.
+pub const FLUSH_ROWS: u64 = 10_000;
 
 impl<'c> StagingWriter<'c> {
     /// A writer for `schema.table`; `tag` (the job id) makes the staging name unique.
@@ -74,6 +82,8 @@ impl<'c> StagingWriter<'c> {
             db_types: Vec::new(),
             created: false,
             rows: 0,
+            appender: None,
+            unflushed: 0,
         }
     }
 
@@ -91,18 +101,23 @@ impl<'c> StagingWriter<'c> {
         if rows.is_empty() {
             return Ok(0);
         }
-        self.sync_schema()?;
+        if self.schema_changes() {
+            // Rows buffered for the old shape go in before the table changes.
+            self.flush()?;
+            self.appender = None;
+            self.sync_schema()?;
+        }
         let types: Vec<ColType> = self.flattener.columns().iter().map(|c| c.ty).collect();
         let width = types.len();
-        let qualified = format!(
-            "{}.{}",
-            quote_ident(&self.schema),
-            quote_ident(&self.staging)
-        );
-        let mut appender = self
-            .conn
-            .appender_to_db(&self.staging, &self.schema)
-            .map_err(|e| self.err(e))?;
+        if self.appender.is_none() {
+            let appender = self
+                .conn
+                .appender_to_db(&self.staging, &self.schema)
+                .map_err(|e| self.err(e))?;
+            self.appender = Some(appender);
+        }
+        let qualified = format!("{}.{}", self.schema, self.table);
+        let appender = self.appender.as_mut().expect("opened above");
         let n = rows.len() as u64;
         let mut buf: Vec<Cell> = Vec::with_capacity(width);
         for row in rows {
@@ -118,9 +133,37 @@ impl<'c> StagingWriter<'c> {
                     message: e.to_string(),
                 })?;
         }
-        appender.flush().map_err(|e| self.err(e))?;
         self.rows += n;
+        self.unflushed += n;
+        if self.unflushed >= FLUSH_ROWS {
+            self.flush()?;
+        }
         Ok(n)
+    }
+
+    /// Commit the rows buffered in the appender.
+    fn flush(&mut self) -> Result<(), WriteError> {
+        if let Some(appender) = self.appender.as_mut() {
+            if self.unflushed > 0 {
+                appender.flush().map_err(|e| WriteError {
+                    table: format!("{}.{}", self.schema, self.table),
+                    message: e.to_string(),
+                })?;
+            }
+        }
+        self.unflushed = 0;
+        Ok(())
+    }
+
+    /// True when the table must be created or altered for the columns seen so far.
+    fn schema_changes(&self) -> bool {
+        let columns = self.flattener.columns();
+        !self.created
+            || columns.len() != self.db_types.len()
+            || columns
+                .iter()
+                .zip(&self.db_types)
+                .any(|(c, t)| c.ty.sql() != t.sql())
     }
 
     /// Create the staging table, or bring it up to date with new columns and widened
@@ -188,18 +231,21 @@ impl<'c> StagingWriter<'c> {
         self.flattener.columns()
     }
 
-    /// Finish: the staging table's name, columns and row count.
-    pub fn finish(self) -> Staged {
-        Staged {
-            schema: self.schema,
-            staging: self.created.then_some(self.staging),
+    /// Finish: commit what is buffered; the staging table's name, columns and rows.
+    pub fn finish(mut self) -> Result<Staged, WriteError> {
+        self.flush()?;
+        self.appender = None;
+        Ok(Staged {
+            schema: self.schema.clone(),
+            staging: self.created.then(|| self.staging.clone()),
             columns: self.flattener.columns().to_vec(),
             rows: self.rows,
-        }
+        })
     }
 
     /// Drop the staging table (a failed or cancelled load).
-    pub fn abandon(self) {
+    pub fn abandon(mut self) {
+        self.appender = None;
         if self.created {
             let sql = format!(
                 "DROP TABLE IF EXISTS {}.{}",
@@ -248,7 +294,7 @@ mod tests {
             json!({"id": 4, "n": "four", "when": "2024-05-01T10:00:00Z"}),
         ]))
         .unwrap();
-        let staged = w.finish();
+        let staged = w.finish().unwrap();
         assert_eq!(staged.rows, 4);
         let table = format!("s.{}", staged.staging.unwrap());
         let types: Vec<(String, String)> = conn

@@ -23,7 +23,6 @@ use futures::{StreamExt, TryStreamExt};
 use paging::{PageFacts, PageRequest, Pager};
 use params::ParamSet;
 use serde_json::Value;
-use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -86,7 +85,9 @@ impl Fetch<'_> {
     pub async fn first_page(&self, set: &ParamSet) -> Result<Vec<Value>, FetchError> {
         let pager = Pager::new(self.table.paging.clone());
         let response = self.send(set, &pager.first()).await?;
-        Ok(self.parse(&response, set, true)?.records)
+        let body = self.parse(&response)?;
+        self.count_records(&body, &response, true)?;
+        Ok(extract_records(self.table, body, set))
     }
 
     async fn fetch_set(
@@ -116,11 +117,11 @@ impl Fetch<'_> {
             } else {
                 pager.saw_url(&response.url);
             }
-            let page = self.parse(&response, &set, first)?;
-            let rows = page.records.len();
+            let body = self.parse(&response)?;
+            let rows = self.count_records(&body, &response, first)?;
             let facts = PageFacts {
                 rows,
-                body: &page.body,
+                body: &body,
                 link_header: response.link.as_deref(),
                 body_hash: response.body_hash,
             };
@@ -133,12 +134,14 @@ impl Fetch<'_> {
             // cap page sizes below the one asked for.
             let plan = if first {
                 pager
-                    .plan(&page.body, rows as u64)
+                    .plan(&body, rows as u64)
                     .filter(|(pages, _)| *pages > 1)
             } else {
                 None
             };
-            self.deliver(page.records, sink).await?;
+            // The pager has read what it needs: the records can move out of the body.
+            self.deliver(extract_records(self.table, body, &set), sink)
+                .await?;
             first = false;
             if let Some((total, size)) = plan {
                 let last_full = self
@@ -181,15 +184,16 @@ impl Fetch<'_> {
         let mut pages = futures::stream::iter(requests)
             .map(|req| async move {
                 let response = self.send(set, &req).await?;
-                self.parse(&response, set, false)
+                let body = self.parse(&response)?;
+                Ok::<_, FetchError>(extract_records(self.table, body, set))
             })
             .buffered(self.client.concurrency());
         let mut last_full = false;
-        while let Some(page) = pages.next().await {
-            let page = page?;
-            let rows = page.records.len() as u64;
+        while let Some(records) = pages.next().await {
+            let records = records?;
+            let rows = records.len() as u64;
             last_full = rows >= page_size;
-            self.deliver(page.records, sink).await?;
+            self.deliver(records, sink).await?;
             if rows == 0 {
                 last_full = false;
             }
@@ -321,13 +325,8 @@ impl Fetch<'_> {
             .collect()
     }
 
-    /// Parse a response body and extract its records.
-    fn parse(
-        &self,
-        response: &Response,
-        set: &ParamSet,
-        first: bool,
-    ) -> Result<ParsedPage, FetchError> {
+    /// Parse a response body, failing on an error the API reports with HTTP 200.
+    fn parse(&self, response: &Response) -> Result<Value, FetchError> {
         let body: Value = if response.body.iter().all(|b| b.is_ascii_whitespace()) {
             Value::Null
         } else {
@@ -358,19 +357,31 @@ impl Fetch<'_> {
                 }),
             });
         }
-        let records = match extract_records(self.table, &body, set) {
-            Ok(records) => records,
-            // A later page may omit an empty list; the first page must have the path.
-            Err(path) if first => {
-                return Err(FetchError::MissingBodyPath {
-                    url: crate::secret::redact(&response.url),
-                    path,
-                    keys: top_keys(&body),
-                })
-            }
-            Err(_) => Vec::new(),
-        };
-        Ok(ParsedPage { body, records })
+        Ok(body)
+    }
+
+    /// How many records a page holds. The first page of a parameter set must have the
+    /// `result_body_path`; a later one may omit an empty list.
+    fn count_records(
+        &self,
+        body: &Value,
+        response: &Response,
+        first: bool,
+    ) -> Result<usize, FetchError> {
+        match count_records(self.table, body) {
+            Some(n) => Ok(n),
+            None if first => Err(FetchError::MissingBodyPath {
+                url: crate::secret::redact(&response.url),
+                path: self
+                    .table
+                    .result_object_path
+                    .clone()
+                    .or_else(|| self.table.result_body_path.as_ref().map(|p| p.join(".")))
+                    .unwrap_or_default(),
+                keys: top_keys(body),
+            }),
+            None => Ok(0),
+        }
     }
 }
 
@@ -383,11 +394,6 @@ fn is_error_value(v: &Value) -> bool {
         Value::Object(o) => !o.is_empty(),
         _ => true,
     }
-}
-
-struct ParsedPage {
-    body: Value,
-    records: Vec<Value>,
 }
 
 /// Connection option or auth default named `name`, for `${name}` placeholders.
@@ -422,22 +428,46 @@ fn top_keys(body: &Value) -> String {
 
 /// A hash of a response body, to spot an API returning the same page forever.
 pub fn body_hash(bytes: &[u8]) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    bytes.hash(&mut h);
-    h.finish()
+    xxhash_rust::xxh3::xxh3_64(bytes)
 }
 
-/// Extract the records of a page: follow `result_body_path` (traversing intermediate
-/// lists), copy `result_meta_paths` values from the matching ancestor, add
-/// `copy_params_to_output`. `Err(path)` when the body lacks the path.
-pub fn extract_records(
-    table: &TableSpec,
-    body: &Value,
-    set: &ParamSet,
-) -> Result<Vec<Value>, String> {
+/// The number of records a page holds, or `None` when the body lacks the path.
+pub fn count_records(table: &TableSpec, body: &Value) -> Option<usize> {
+    if body.is_null() {
+        return Some(0);
+    }
+    if let Some(key) = &table.result_object_path {
+        return body.get(key).map(record_count);
+    }
+    let path: &[String] = table.result_body_path.as_deref().unwrap_or(&[]);
+    if path.is_empty() {
+        return Some(record_count(body));
+    }
+    let mut found = false;
+    let mut n = 0;
+    walk(body, path, 0, &mut vec![body], &mut |records, _| {
+        found = true;
+        n += record_count(records);
+    });
+    found.then_some(n)
+}
+
+fn record_count(records: &Value) -> usize {
+    match records {
+        Value::Array(items) => items.iter().filter(|v| !v.is_null()).count(),
+        Value::Null => 0,
+        _ => 1,
+    }
+}
+
+/// Take the records out of a page (the body is consumed: records move, they are not
+/// copied): follow `result_body_path` (traversing intermediate lists), copy
+/// `result_meta_paths` values from the matching ancestor, add `copy_params_to_output`.
+/// A body without the path has no records (see [`count_records`]).
+pub fn extract_records(table: &TableSpec, mut body: Value, set: &ParamSet) -> Vec<Value> {
     let mut out = Vec::new();
     if body.is_null() {
-        return Ok(out);
+        return out;
     }
     let copies: Vec<(String, Value)> = table
         .copy_params_to_output
@@ -445,28 +475,32 @@ pub fn extract_records(
         .filter_map(|name| set.get(name).map(|v| (name.clone(), v.clone())))
         .collect();
     if let Some(key) = &table.result_object_path {
-        match body.get(key) {
-            Some(v) => push_records(v, &[], &copies, &mut out),
-            None => return Err(key.clone()),
+        if let Some(v) = body.get_mut(key) {
+            push_records(v.take(), &[], &copies, &mut out);
         }
-        return Ok(out);
+        return out;
     }
     let path: &[String] = table.result_body_path.as_deref().unwrap_or(&[]);
     if path.is_empty() {
-        let meta = meta_values(&table.result_meta_paths, &[body], path);
+        let meta = meta_values(&table.result_meta_paths, &[&body], path);
         push_records(body, &meta, &copies, &mut out);
-        return Ok(out);
+        return out;
     }
-    let mut found = false;
-    walk(body, path, 0, &mut vec![body], &mut |records, ancestors| {
-        found = true;
-        let meta = meta_values(&table.result_meta_paths, ancestors, path);
-        push_records(records, &meta, &copies, &mut out);
+    // Meta values are read (shared) first, then the record lists are moved out (in the
+    // same traversal order).
+    let mut metas: Vec<Vec<(String, Value)>> = Vec::new();
+    if !table.result_meta_paths.is_empty() {
+        walk(&body, path, 0, &mut vec![&body], &mut |_, ancestors| {
+            metas.push(meta_values(&table.result_meta_paths, ancestors, path));
+        });
+    }
+    let mut group = 0;
+    walk_mut(&mut body, path, 0, &mut |records| {
+        let meta = metas.get(group).map(Vec::as_slice).unwrap_or(&[]);
+        push_records(records, meta, &copies, &mut out);
+        group += 1;
     });
-    if !found {
-        return Err(path.join("."));
-    }
-    Ok(out)
+    out
 }
 
 /// Walk `path` from `node`; intermediate lists are traversed element by element.
@@ -514,6 +548,38 @@ fn walk<'a>(
     }
 }
 
+/// [`walk`], taking each record list out of the tree.
+fn walk_mut(node: &mut Value, path: &[String], depth: usize, on_records: &mut dyn FnMut(Value)) {
+    if depth == path.len() {
+        on_records(node.take());
+        return;
+    }
+    match node {
+        Value::Object(m) => {
+            if let Some(child) = m.get_mut(&path[depth]) {
+                if depth + 1 == path.len() {
+                    on_records(child.take());
+                } else {
+                    match child {
+                        Value::Array(items) => {
+                            for item in items {
+                                walk_mut(item, path, depth + 1, on_records);
+                            }
+                        }
+                        other => walk_mut(other, path, depth + 1, on_records),
+                    }
+                }
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                walk_mut(item, path, depth, on_records);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Values of the meta paths, each read from the deepest ancestor sharing its prefix.
 fn meta_values(
     meta: &[Vec<String>],
@@ -539,18 +605,21 @@ fn meta_values(
 }
 
 fn push_records(
-    records: &Value,
+    records: Value,
     meta: &[(String, Value)],
     copies: &[(String, Value)],
     out: &mut Vec<Value>,
 ) {
-    let mut push = |record: &Value| {
+    if let Value::Array(items) = &records {
+        out.reserve(items.len());
+    }
+    let mut push = |record: Value| {
         let mut obj = match record {
-            Value::Object(m) => m.clone(),
+            Value::Object(m) => m,
             Value::Null => return,
             other => {
                 let mut m = serde_json::Map::new();
-                m.insert("value".into(), other.clone());
+                m.insert("value".into(), other);
                 m
             }
         };
@@ -560,7 +629,7 @@ fn push_records(
         out.push(Value::Object(obj));
     };
     match records {
-        Value::Array(items) => items.iter().for_each(&mut push),
+        Value::Array(items) => items.into_iter().for_each(&mut push),
         other => push(other),
     }
 }
