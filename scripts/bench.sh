@@ -11,7 +11,7 @@
 #                 opt-level 3, defined here through CARGO_PROFILE_PERF_* so Cargo.toml is
 #                 left alone, built into the same target directory (target/perf/). With
 #                 sccache the C++ of DuckDB comes from its cache (same flags, same source
-#                 paths as the dev build), so the first build takes ~12 min of mostly Rust
+#                 paths as the dev build), so the first build takes ~12–15 min of mostly Rust
 #                 at nice 19 on 2 cores instead of ~40 min more for DuckDB.
 #
 # The binaries are copied aside before running so that a concurrent build cannot swap
