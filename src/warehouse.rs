@@ -603,7 +603,7 @@ fn type_name(t: &duckdb::arrow::datatypes::DataType) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::rest::FetchedPage;
+    use crate::adapters::rest::{FetchedPage, Records};
     use crate::loading::flatten::{Flattener, Shape};
     use crate::loading::writer::StagingWriter;
     use serde_json::json;
@@ -611,7 +611,7 @@ mod tests {
     fn stage(conn: &Connection, tag: &str, records: Vec<serde_json::Value>) -> Staged {
         let mut w = StagingWriter::new(conn, "s", "t", tag, Flattener::new(Shape::default()));
         w.write_page(FetchedPage {
-            records,
+            records: Records::Values(records),
             flatten: true,
         })
         .unwrap();

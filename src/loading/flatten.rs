@@ -91,6 +91,32 @@ impl Flattener {
         row
     }
 
+    /// Flatten one record straight from its JSON text, without building a tree: the
+    /// same columns and cells as [`Flattener::row`] on the parsed record. `extra`
+    /// values (copied params) are added as top-level fields.
+    pub fn row_from_json(
+        &mut self,
+        json: &[u8],
+        extra: &[(String, Value)],
+    ) -> Result<Vec<Cell>, serde_json::Error> {
+        use serde::de::DeserializeSeed;
+        let mut row = Vec::with_capacity(self.columns.len());
+        self.name_buf.clear();
+        let mut de = serde_json::Deserializer::from_slice(json);
+        FieldSeed {
+            f: self,
+            row: &mut row,
+            top: true,
+        }
+        .deserialize(&mut de)?;
+        de.end()?;
+        for (k, v) in extra {
+            self.name_buf.clear();
+            self.walk(k, v.clone(), true, &mut row);
+        }
+        Ok(row)
+    }
+
     fn walk(&mut self, key: &str, value: Value, nested: bool, row: &mut Vec<Cell>) {
         let mark = self.name_buf.len();
         if mark > 0 {
@@ -179,6 +205,125 @@ impl Flattener {
     }
 }
 
+/// Streams one JSON value into the flattener: objects recurse into `parent_child`
+/// names, lists become JSON text, scalars become cells. `top` marks the record itself
+/// (a scalar record is stored as a `value` column, like [`Flattener::row`] does).
+struct FieldSeed<'a> {
+    f: &'a mut Flattener,
+    row: &'a mut Vec<Cell>,
+    top: bool,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for FieldSeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl FieldSeed<'_> {
+    fn cell(self, cell: Cell) {
+        if self.top {
+            self.f.name_buf.clear();
+            self.f.name_buf.push_str("value");
+        }
+        self.f.put(cell, self.row);
+    }
+}
+
+/// Appends `_key` (or `key` at the top) to the flattener's name; yields the previous
+/// length so the caller can truncate back.
+struct KeySeed<'a> {
+    name: &'a mut String,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = usize;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl serde::de::Visitor<'_> for KeySeed<'_> {
+    type Value = usize;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<usize, E> {
+        let mark = self.name.len();
+        if mark > 0 {
+            self.name.push('_');
+        }
+        self.name.push_str(key);
+        Ok(mark)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for FieldSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(mark) = map.next_key_seed(KeySeed {
+            name: &mut self.f.name_buf,
+        })? {
+            map.next_value_seed(FieldSeed {
+                f: &mut *self.f,
+                row: &mut *self.row,
+                top: false,
+            })?;
+            self.f.name_buf.truncate(mark);
+        }
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element::<Value>()? {
+            items.push(v);
+        }
+        self.cell(Cell::Json(Value::Array(items).to_string()));
+        Ok(())
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<(), E> {
+        self.cell(Cell::Bool(v));
+        Ok(())
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
+        self.cell(Cell::Int(v));
+        Ok(())
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
+        self.cell(
+            i64::try_from(v)
+                .map(Cell::Int)
+                .unwrap_or(Cell::Float(v as f64)),
+        );
+        Ok(())
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
+        self.cell(Cell::Float(v));
+        Ok(())
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+        self.cell(Cell::from_text(v.to_string()));
+        Ok(())
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<(), E> {
+        self.cell(Cell::from_text(v));
+        Ok(())
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        if !self.top {
+            self.cell(Cell::Null);
+        }
+        Ok(())
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<(), E> {
+        self.visit_unit()
+    }
+}
+
 fn to_cell(v: Value) -> Cell {
     match v {
         Value::Null => Cell::Null,
@@ -253,6 +398,31 @@ mod tests {
         let mut f = Flattener::new(Shape::default());
         f.row(json!({"Name": "a", "name": "b"}), true);
         assert_eq!(names(&f), ["Name", "name_2"]);
+    }
+
+    #[test]
+    fn streaming_from_json_text_matches_flattening_a_parsed_record() {
+        let records = [
+            r#"{"id": 1, "owner": {"login": "a", "perm": {"admin": true}}, "topics": ["x", {"y": 1}], "license": null, "n": 18446744073709551615, "f": 1.5, "when": "2024-05-01T10:00:00Z", "esc": "a\"b\u00e9", "empty": {}}"#,
+            r#"{"id": 2, "extra": "new"}"#,
+            r#""just a string""#,
+        ];
+        let mut parsed = Flattener::new(Shape::default());
+        let mut streamed = Flattener::new(Shape::default());
+        let extra = vec![("dealId".to_string(), json!(7))];
+        for r in records {
+            let mut v: Value = serde_json::from_str(r).unwrap();
+            if let Value::Object(m) = &mut v {
+                m.insert("dealId".into(), json!(7));
+            }
+            let a = parsed.row(v, true);
+            let b = streamed
+                .row_from_json(r.as_bytes(), if r.starts_with('{') { &extra } else { &[] })
+                .unwrap();
+            assert_eq!(a, b, "{r}");
+        }
+        assert_eq!(parsed.columns(), streamed.columns());
+        assert!(streamed.row_from_json(b"{\"a\": ", &[]).is_err());
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use super::flatten::{Column, Flattener};
 use super::types::{Cell, ColType};
-use crate::adapters::rest::FetchedPage;
+use crate::adapters::rest::{FetchedPage, Records};
 use crate::warehouse::quote_ident;
 use duckdb::Connection;
 
@@ -90,8 +90,28 @@ impl<'c> StagingWriter<'c> {
     /// Flatten and append one page; returns the rows written.
     pub fn write_page(&mut self, page: FetchedPage) -> Result<u64, WriteError> {
         let mut rows = Vec::with_capacity(page.records.len());
-        for record in page.records {
-            rows.push(self.flattener.row(record, page.flatten));
+        match page.records {
+            Records::Values(records) => {
+                for record in records {
+                    rows.push(self.flattener.row(record, page.flatten));
+                }
+            }
+            Records::Raw {
+                body,
+                ranges,
+                extra,
+            } => {
+                for range in ranges {
+                    let row = self
+                        .flattener
+                        .row_from_json(&body[range], &extra)
+                        .map_err(|e| WriteError {
+                            table: format!("{}.{}", self.schema, self.table),
+                            message: format!("a record is not valid JSON: {e}"),
+                        })?;
+                    rows.push(row);
+                }
+            }
         }
         self.write_rows(rows)
     }
@@ -274,7 +294,7 @@ mod tests {
 
     fn page(records: Vec<serde_json::Value>) -> FetchedPage {
         FetchedPage {
-            records,
+            records: Records::Values(records),
             flatten: true,
         }
     }

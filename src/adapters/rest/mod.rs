@@ -13,11 +13,12 @@
 
 pub mod auth;
 pub mod client;
+mod locate;
 pub mod paging;
 pub mod params;
 
 use crate::adapters::connections::Connection;
-use crate::adapters::spec::{Method, TableSpec};
+use crate::adapters::spec::{Method, PagingStrategy, TableSpec};
 use client::{FetchError, Response, RestClient};
 use futures::{StreamExt, TryStreamExt};
 use paging::{PageFacts, PageRequest, Pager};
@@ -28,14 +29,47 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// Records of one fetched page, ready to flatten. Meta paths and copied params are
-/// already merged into each record.
+/// Records of one fetched page, ready to flatten.
 #[derive(Debug)]
 pub struct FetchedPage {
-    /// The records (JSON objects; scalars are wrapped as `{"value": x}`).
-    pub records: Vec<Value>,
+    /// The records.
+    pub records: Records,
     /// False for `result_object_path` tables, whose records are stored unflattened.
     pub flatten: bool,
+}
+
+/// The records of a page, in one of two forms.
+#[derive(Debug)]
+pub enum Records {
+    /// Parsed records (objects; scalars wrapped as `{"value": x}`), with meta paths and
+    /// copied params already merged in.
+    Values(Vec<Value>),
+    /// The raw page and the byte range of each record in it: the writer flattens them
+    /// straight from the text, so no JSON tree is ever built. Used when nothing but
+    /// the records is read from the page (the common case).
+    Raw {
+        /// The response body.
+        body: bytes::Bytes,
+        /// Where each record is in `body`.
+        ranges: Vec<std::ops::Range<usize>>,
+        /// Copied params, added to every record.
+        extra: Vec<(String, Value)>,
+    },
+}
+
+impl Records {
+    /// How many records.
+    pub fn len(&self) -> usize {
+        match self {
+            Records::Values(v) => v.len(),
+            Records::Raw { ranges, .. } => ranges.len(),
+        }
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Totals of one table fetch.
@@ -90,6 +124,81 @@ impl Fetch<'_> {
         Ok(extract_records(self.table, body, set))
     }
 
+    /// True when nothing but the records is read from a page, so pages can go to the
+    /// writer raw: no meta paths, no object path, no error path, and a pager that does
+    /// not look inside the body.
+    fn raw_mode(&self) -> bool {
+        let t = self.table;
+        let pager_reads_body = match &t.paging {
+            None => false,
+            Some(p) => {
+                p.total_path.is_some()
+                    || matches!(
+                        p.strategy,
+                        PagingStrategy::PagerToken { .. } | PagingStrategy::NextLink { .. }
+                    )
+            }
+        };
+        t.result_object_path.is_none()
+            && t.result_meta_paths.is_empty()
+            && t.error_path.is_none()
+            && self.client.connection().spec.error_path.is_none()
+            && !pager_reads_body
+    }
+
+    /// Find the records of a page without building a tree.
+    fn locate(
+        &self,
+        response: &Response,
+        set: &ParamSet,
+        first: bool,
+    ) -> Result<Records, FetchError> {
+        let path: &[String] = self.table.result_body_path.as_deref().unwrap_or(&[]);
+        let bytes = &response.body;
+        let not_json = |e: serde_json::Error| FetchError::NotJson {
+            url: crate::secret::redact(&response.url),
+            content_type: response
+                .content_type
+                .clone()
+                .unwrap_or_else(|| "no content type".into()),
+            excerpt: client::excerpt(bytes),
+            message: e.to_string(),
+        };
+        let extra: Vec<(String, Value)> = self
+            .table
+            .copy_params_to_output
+            .iter()
+            .filter_map(|name| set.get(name).map(|v| (name.clone(), v.clone())))
+            .collect();
+        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            return Ok(Records::Raw {
+                body: bytes.clone(),
+                ranges: Vec::new(),
+                extra,
+            });
+        }
+        match locate::records(bytes, path).map_err(not_json)? {
+            Some(ranges) => Ok(Records::Raw {
+                body: bytes.clone(),
+                ranges,
+                extra,
+            }),
+            None if first => {
+                let body: Value = serde_json::from_slice(bytes).map_err(not_json)?;
+                Err(FetchError::MissingBodyPath {
+                    url: crate::secret::redact(&response.url),
+                    path: path.join("."),
+                    keys: top_keys(&body),
+                })
+            }
+            None => Ok(Records::Raw {
+                body: bytes.clone(),
+                ranges: Vec::new(),
+                extra,
+            }),
+        }
+    }
+
     async fn fetch_set(
         &self,
         set: ParamSet,
@@ -117,8 +226,15 @@ impl Fetch<'_> {
             } else {
                 pager.saw_url(&response.url);
             }
-            let body = self.parse(&response)?;
-            let rows = self.count_records(&body, &response, first)?;
+            let (body, raw) = if self.raw_mode() {
+                (Value::Null, Some(self.locate(&response, &set, first)?))
+            } else {
+                (self.parse(&response)?, None)
+            };
+            let rows = match &raw {
+                Some(records) => records.len(),
+                None => self.count_records(&body, &response, first)?,
+            };
             let facts = PageFacts {
                 rows,
                 body: &body,
@@ -140,8 +256,11 @@ impl Fetch<'_> {
                 None
             };
             // The pager has read what it needs: the records can move out of the body.
-            self.deliver(extract_records(self.table, body, &set), sink)
-                .await?;
+            let records = match raw {
+                Some(records) => records,
+                None => Records::Values(extract_records(self.table, body, &set)),
+            };
+            self.deliver(records, sink).await?;
             first = false;
             if let Some((total, size)) = plan {
                 let last_full = self
@@ -184,8 +303,11 @@ impl Fetch<'_> {
         let mut pages = futures::stream::iter(requests)
             .map(|req| async move {
                 let response = self.send(set, &req).await?;
+                if self.raw_mode() {
+                    return self.locate(&response, set, false);
+                }
                 let body = self.parse(&response)?;
-                Ok::<_, FetchError>(extract_records(self.table, body, set))
+                Ok::<_, FetchError>(Records::Values(extract_records(self.table, body, set)))
             })
             .buffered(self.client.concurrency());
         let mut last_full = false;
@@ -203,7 +325,7 @@ impl Fetch<'_> {
 
     async fn deliver(
         &self,
-        records: Vec<Value>,
+        records: Records,
         sink: &mpsc::Sender<FetchedPage>,
     ) -> Result<(), FetchError> {
         self.stats.pages.fetch_add(1, Ordering::Relaxed);
