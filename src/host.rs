@@ -7,7 +7,7 @@
 use crate::actors::adapter_registry::AdapterRegistry;
 use crate::actors::gateway::{ClientRequest, Gateway, HostJobs};
 use crate::actors::loader_worker::LoaderWorker;
-use crate::actors::queue_poller::QueuePoller;
+use crate::actors::queue_poller::{QueuePoller, Quiesce};
 use crate::actors::scheduler::Scheduler;
 use crate::actors::status_publisher::{StatusPublisher, EVENT_BUFFER};
 use crate::actors::Shared;
@@ -132,6 +132,7 @@ pub struct Host {
     pub events: broadcast::Sender<Event>,
     /// Job control (also tells whether a restart was asked).
     pub jobs: Arc<HostJobs>,
+    poller: Addr<QueuePoller>,
 }
 
 impl Host {
@@ -183,7 +184,12 @@ impl Host {
         if options.scheduler {
             Scheduler::new(shared.clone(), poller.clone(), publisher.clone()).start();
         }
-        let jobs = Arc::new(HostJobs::new(shared.clone(), poller, publisher, registry));
+        let jobs = Arc::new(HostJobs::new(
+            shared.clone(),
+            poller.clone(),
+            publisher,
+            registry,
+        ));
         let interpreter = Arc::new(Interpreter::new(
             engine,
             jobs.clone(),
@@ -201,6 +207,7 @@ impl Host {
             gateway,
             events,
             jobs,
+            poller,
         })
     }
 
@@ -241,7 +248,12 @@ impl Host {
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "re-queueing unfinished jobs failed"),
         }
-        // Close the pool here, on the runtime: dropped later (outside it) sqlx panics.
+        // No claim may be in flight when the pool closes: a query future dropped later,
+        // outside the runtime, would make sqlx panic.
+        let until = Instant::now() + Duration::from_secs(5);
+        while matches!(self.poller.send(Quiesce).await, Ok(true)) && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         self.shared.queue.close().await;
     }
 }

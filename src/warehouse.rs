@@ -45,7 +45,7 @@ impl<T> Context<T> for duckdb::Result<T> {
 }
 
 /// DuckDB's memory limit unless `UNIFY_MEMORY_LIMIT` says otherwise.
-pub const DEFAULT_MEMORY_LIMIT: &str = "128MB";
+pub const DEFAULT_MEMORY_LIMIT: &str = "256MB";
 
 /// The catalog name the warehouse file is attached under.
 pub const CATALOG: &str = "warehouse";

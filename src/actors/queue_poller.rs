@@ -14,6 +14,7 @@ pub struct QueuePoller {
     workers: Vec<Addr<LoaderWorker>>,
     idle: Vec<usize>,
     claiming: bool,
+    quiesced: bool,
     ticks: u64,
 }
 
@@ -26,12 +27,17 @@ impl QueuePoller {
             workers,
             idle,
             claiming: false,
+            quiesced: false,
             ticks: 0,
         }
     }
 
     fn claim_next(&mut self, ctx: &mut Context<Self>) {
-        if self.claiming || self.idle.is_empty() || self.shared.shutdown.is_cancelled() {
+        if self.claiming
+            || self.quiesced
+            || self.idle.is_empty()
+            || self.shared.shutdown.is_cancelled()
+        {
             return;
         }
         let Some(&slot) = self.idle.last() else {
@@ -84,6 +90,20 @@ impl Actor for QueuePoller {
             act.claim_next(ctx);
         });
         ctx.notify(Wake);
+    }
+}
+
+/// Stop claiming (shutdown); answers true while a claim is still in flight, so the
+/// caller can wait before closing the queue.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct Quiesce;
+
+impl Handler<Quiesce> for QueuePoller {
+    type Result = bool;
+    fn handle(&mut self, _: Quiesce, _: &mut Context<Self>) -> bool {
+        self.quiesced = true;
+        self.claiming
     }
 }
 

@@ -57,6 +57,31 @@ pub struct Session {
     vars: BTreeMap<String, Var>,
     recent: Vec<(String, String)>,
     interactive: bool,
+    /// Relations this session has seen exist: spares a catalog query per reference on
+    /// every statement. Only a hint — a relation dropped elsewhere surfaces as DuckDB's
+    /// "does not exist" error, which loads a connector table again.
+    known: std::collections::HashSet<(String, String)>,
+}
+
+impl Session {
+    /// True when `schema.name` exists (cached once seen).
+    fn exists(&mut self, schema: &str, name: &str) -> Fallible<bool> {
+        let key = (schema.to_string(), name.to_string());
+        if self.known.contains(&key) {
+            return Ok(true);
+        }
+        let exists =
+            warehouse::relation_exists(&self.conn, schema, name).map_err(|e| e.to_string())?;
+        if exists {
+            self.known.insert(key);
+        }
+        Ok(exists)
+    }
+
+    /// Forget what this session knows about relations (after it drops or renames one).
+    fn forget(&mut self) {
+        self.known.clear();
+    }
 }
 
 impl std::fmt::Debug for Session {
@@ -133,6 +158,7 @@ impl Interpreter {
             vars: BTreeMap::new(),
             recent: Vec::new(),
             interactive: false,
+            known: Default::default(),
         })
     }
 
@@ -150,6 +176,18 @@ impl Interpreter {
 
     fn run(&self, s: &mut Session, statement: Statement) -> Fallible<Reply> {
         use Statement as S;
+        // Statements that can remove or rename relations invalidate the session's cache.
+        let invalidates = match &statement {
+            S::DropTable { .. } | S::DropSchema { .. } | S::RenameTable { .. } => true,
+            S::Sql { sql } | S::RawSql { sql } => {
+                let l = sql.trim_start().to_ascii_lowercase();
+                l.starts_with("drop") || l.starts_with("alter")
+            }
+            _ => false,
+        };
+        if invalidates {
+            s.forget();
+        }
         match statement {
             S::Sql { sql } => self.run_sql(s, &sql),
             S::RawSql { sql } => {
@@ -171,7 +209,7 @@ impl Interpreter {
             S::PeekFile { path, rows } => self.peek_file(s, &path, rows.unwrap_or(20)),
             S::Count { table } => {
                 let (schema, name) = self.qualify(s, &table)?;
-                if let Some(wait) = self.autoload(&[(schema.clone(), name.clone())])? {
+                if let Some(wait) = self.autoload(s, &[(schema.clone(), name.clone())])? {
                     return Ok(wait);
                 }
                 let sql = format!("select count(*) as count from {}", qualified(&schema, &name));
@@ -195,7 +233,7 @@ impl Interpreter {
                 mode,
             } => {
                 let (schema, name) = self.qualify(s, &source)?;
-                if let Some(wait) = self.autoload(&[(schema.clone(), name.clone())])? {
+                if let Some(wait) = self.autoload(s, &[(schema.clone(), name.clone())])? {
                     return Ok(wait);
                 }
                 let query = format!("select * from {}", qualified(&schema, &name));
@@ -208,7 +246,7 @@ impl Interpreter {
             } => {
                 let query = self.prepare_sql(s, &query)?;
                 let refs = find_table_refs(&query);
-                if let Some(wait) = self.autoload(&refs)? {
+                if let Some(wait) = self.autoload(s, &refs)? {
                     return Ok(wait);
                 }
                 self.export(s, &query, &target, mode)
@@ -307,17 +345,20 @@ impl Interpreter {
             outputs.push(Output::Message(sql.clone()));
         }
         let refs = find_table_refs(&sql);
-        if let Some(wait) = self.autoload(&refs)? {
+        if let Some(wait) = self.autoload(s, &refs)? {
             return Ok(wait);
         }
         match query_table(&s.conn, &sql) {
             Ok(table) => {
-                let known: Vec<(String, String)> = refs
-                    .into_iter()
-                    .filter(|(sc, _)| schema_exists(&s.conn, sc))
-                    .collect();
-                if !known.is_empty() {
-                    s.recent = known;
+                let mut seen = Vec::new();
+                for (schema, name) in refs {
+                    let system = matches!(schema.as_str(), "information_schema" | "pg_catalog");
+                    if system || s.exists(&schema, &name)? {
+                        seen.push((schema, name));
+                    }
+                }
+                if !seen.is_empty() {
+                    s.recent = seen;
                 }
                 if let Some(t) = table {
                     outputs.push(Output::Table(t));
@@ -333,7 +374,7 @@ impl Interpreter {
                 if let Some(missing) = sql::missing_table(&e) {
                     let candidates = self.unloaded_named(s, &missing);
                     if candidates.len() == 1 {
-                        if let Some(wait) = self.autoload(&candidates)? {
+                        if let Some(wait) = self.autoload(s, &candidates)? {
                             return Ok(wait);
                         }
                     }
@@ -357,18 +398,13 @@ impl Interpreter {
 
     /// Enqueue loads for the referenced connector tables that are not loaded yet.
     /// `Some(reply)` asks the client to wait and re-run.
-    fn autoload(&self, refs: &[(String, String)]) -> Fallible<Option<Reply>> {
+    fn autoload(&self, s: &mut Session, refs: &[(String, String)]) -> Fallible<Option<Reply>> {
         let mut wait = Vec::new();
-        let conn = self
-            .engine
-            .warehouse()
-            .connect()
-            .map_err(|e| e.to_string())?;
         for (schema, table) in refs {
             if self.engine.connector_object(schema, table).is_none() {
                 continue;
             }
-            if warehouse::relation_exists(&conn, schema, table).map_err(|e| e.to_string())? {
+            if s.exists(schema, table)? {
                 continue;
             }
             let job = self.runtime.block_on(self.jobs.enqueue(
@@ -495,16 +531,6 @@ impl Interpreter {
             Err(format!("Table {schema}.{name} does not exist"))
         }
     }
-}
-
-fn schema_exists(conn: &duckdb::Connection, schema: &str) -> bool {
-    conn.query_row(
-        "select count(*) from information_schema.schemata where schema_name = ?",
-        [schema],
-        |r| r.get::<_, i64>(0),
-    )
-    .map(|n| n > 0)
-    .unwrap_or(false)
 }
 
 fn relation_kind(conn: &duckdb::Connection, schema: &str, name: &str) -> Fallible<&'static str> {

@@ -261,7 +261,7 @@ impl Interpreter {
         pattern: Option<&str>,
     ) -> Fallible<Reply> {
         let (schema, name) = self.qualify(s, t)?;
-        if let Some(wait) = self.autoload(&[(schema.clone(), name.clone())])? {
+        if let Some(wait) = self.autoload(s, &[(schema.clone(), name.clone())])? {
             return Ok(wait);
         }
         self.require_table(s, &schema, &name)?;
@@ -382,7 +382,7 @@ impl Interpreter {
     /// statistics of a sample (the original's weights), booleans skipped, one date.
     pub(super) fn peek(&self, s: &mut Session, t: &TableRef, n: u64) -> Fallible<Reply> {
         let (schema, name) = self.qualify(s, t)?;
-        if let Some(wait) = self.autoload(&[(schema.clone(), name.clone())])? {
+        if let Some(wait) = self.autoload(s, &[(schema.clone(), name.clone())])? {
             return Ok(wait);
         }
         self.require_table(s, &schema, &name)?;

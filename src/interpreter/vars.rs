@@ -155,7 +155,7 @@ impl Interpreter {
             format!("select {expr}")
         };
         let refs = super::find_table_refs(&query);
-        if let Some(wait) = self.autoload(&refs)? {
+        if let Some(wait) = self.autoload(s, &refs)? {
             return Ok(wait);
         }
         let result = query_table(&s.conn, &query)

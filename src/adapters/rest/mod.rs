@@ -126,13 +126,13 @@ impl Fetch<'_> {
 
     /// True when nothing but the records is read from a page, so pages can go to the
     /// writer raw: no meta paths, no object path, no error path, and a pager that does
-    /// not look inside the body.
-    fn raw_mode(&self) -> bool {
+    /// not look inside the body (a total is read from the first page only).
+    fn raw_mode(&self, first: bool) -> bool {
         let t = self.table;
         let pager_reads_body = match &t.paging {
             None => false,
             Some(p) => {
-                p.total_path.is_some()
+                (first && p.total_path.is_some())
                     || matches!(
                         p.strategy,
                         PagingStrategy::PagerToken { .. } | PagingStrategy::NextLink { .. }
@@ -226,7 +226,7 @@ impl Fetch<'_> {
             } else {
                 pager.saw_url(&response.url);
             }
-            let (body, raw) = if self.raw_mode() {
+            let (body, raw) = if self.raw_mode(first) {
                 (Value::Null, Some(self.locate(&response, &set, first)?))
             } else {
                 (self.parse(&response)?, None)
@@ -248,6 +248,7 @@ impl Fetch<'_> {
             // A total on the first page: the remaining numbered pages are fetched
             // concurrently. Checked even after a short first page, since an API may
             // cap page sizes below the one asked for.
+            let promised = if first { pager.total(&body) } else { None };
             let plan = if first {
                 pager
                     .plan(&body, rows as u64)
@@ -263,10 +264,10 @@ impl Fetch<'_> {
             self.deliver(records, sink).await?;
             first = false;
             if let Some((total, size)) = plan {
-                let last_full = self
+                let (last_full, fetched) = self
                     .fetch_numbered(&pager, &set, 1, total, size, sink)
                     .await?;
-                if !last_full {
+                if !last_full || rows as u64 + fetched >= promised.unwrap_or(u64::MAX) {
                     return Ok(());
                 }
                 // More rows than the total promised: continue one page at a time.
@@ -296,14 +297,14 @@ impl Fetch<'_> {
         to: u64,
         page_size: u64,
         sink: &mpsc::Sender<FetchedPage>,
-    ) -> Result<bool, FetchError> {
+    ) -> Result<(bool, u64), FetchError> {
         let requests: Vec<PageRequest> = (from..to)
             .filter_map(|i| pager.numbered(i, page_size))
             .collect();
         let mut pages = futures::stream::iter(requests)
             .map(|req| async move {
                 let response = self.send(set, &req).await?;
-                if self.raw_mode() {
+                if self.raw_mode(false) {
                     return self.locate(&response, set, false);
                 }
                 let body = self.parse(&response)?;
@@ -311,16 +312,18 @@ impl Fetch<'_> {
             })
             .buffered(self.client.concurrency());
         let mut last_full = false;
+        let mut fetched = 0;
         while let Some(records) = pages.next().await {
             let records = records?;
             let rows = records.len() as u64;
+            fetched += rows;
             last_full = rows >= page_size;
             self.deliver(records, sink).await?;
             if rows == 0 {
                 last_full = false;
             }
         }
-        Ok(last_full)
+        Ok((last_full, fetched))
     }
 
     async fn deliver(

@@ -143,6 +143,14 @@ impl Pager {
         Some(PageRequest::Params(params))
     }
 
+    /// The total record count a page reports (`total_path`).
+    pub fn total(&self, body: &serde_json::Value) -> Option<u64> {
+        let total = self.paging.as_ref()?.total_path.as_ref()?.first(body)?;
+        total
+            .as_u64()
+            .or_else(|| total.as_str().and_then(|s| s.parse().ok()))
+    }
+
     /// The number of pages and their size implied by the total reported on the first
     /// page, when the spec gives a `total_path` and a numbered pager. The size is what
     /// the API actually returned on a full first page, so an API that caps page sizes
@@ -161,10 +169,7 @@ impl Pager {
         ) {
             return None;
         }
-        let total = p.total_path.as_ref()?.first(body)?;
-        let total = total
-            .as_u64()
-            .or_else(|| total.as_str().and_then(|s| s.parse().ok()))?;
+        let total = self.total(body)?;
         Some((total.div_ceil(size).min(p.max_pages), size))
     }
 
