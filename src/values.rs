@@ -68,20 +68,9 @@ pub fn text(v: &Value) -> String {
         Value::Decimal(d) => d.to_string(),
         Value::Text(s) | Value::Enum(s) => s.clone(),
         Value::Timestamp(unit, n) => {
-            let micros = unit.to_micros(*n);
-            chrono::DateTime::from_timestamp_micros(micros)
-                .map(|d| {
-                    if micros % 1_000_000 == 0 {
-                        d.naive_utc().format("%Y-%m-%d %H:%M:%S").to_string()
-                    } else {
-                        d.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f").to_string()
-                    }
-                })
-                .unwrap_or_else(|| n.to_string())
+            timestamp_text(unit.to_micros(*n)).unwrap_or_else(|| n.to_string())
         }
-        Value::Date32(days) => chrono::DateTime::from_timestamp(i64::from(*days) * 86_400, 0)
-            .map(|d| d.date_naive().to_string())
-            .unwrap_or_else(|| days.to_string()),
+        Value::Date32(days) => date_text(*days).unwrap_or_else(|| days.to_string()),
         Value::Time64(unit, n) => {
             let micros = unit.to_micros(*n);
             let secs = micros / 1_000_000;
@@ -122,4 +111,21 @@ pub fn text(v: &Value) -> String {
         Value::Union(inner) => text(inner),
         other => format!("{other:?}"),
     }
+}
+
+/// A UTC timestamp in µs as `YYYY-MM-DD HH:MM:SS[.ffffff]` (DuckDB's own rendering).
+pub fn timestamp_text(micros: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp_micros(micros).map(|d| {
+        if micros % 1_000_000 == 0 {
+            d.naive_utc().format("%Y-%m-%d %H:%M:%S").to_string()
+        } else {
+            d.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f").to_string()
+        }
+    })
+}
+
+/// Days since 1970-01-01 as `YYYY-MM-DD`.
+pub fn date_text(days: i32) -> Option<String> {
+    chrono::DateTime::from_timestamp(i64::from(days) * 86_400, 0)
+        .map(|d| d.date_naive().to_string())
 }

@@ -8,6 +8,9 @@ use actix::prelude::*;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How long finished jobs stay in the queue database.
+pub const JOB_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// Claims jobs for the worker pool.
 pub struct QueuePoller {
     shared: Arc<Shared>,
@@ -72,7 +75,22 @@ impl Actor for QueuePoller {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(Duration::from_millis(500), |act, ctx| {
             act.ticks += 1;
-            if act.ticks % 10 == 0 {
+            if act.ticks % 1200 == 1 {
+                // Retention: finished jobs are kept a week (their outcome stays in
+                // unify.loading_jobs too).
+                let queue = act.shared.queue.clone();
+                ctx.spawn(
+                    async move {
+                        match queue.prune(JOB_RETENTION).await {
+                            Ok(n) if n > 0 => tracing::info!(jobs = n, "pruned finished jobs"),
+                            Ok(_) => {}
+                            Err(e) => tracing::warn!(error = %e, "pruning finished jobs failed"),
+                        }
+                    }
+                    .into_actor(act),
+                );
+            }
+            if act.ticks.is_multiple_of(10) {
                 let queue = act.shared.queue.clone();
                 ctx.spawn(
                     async move {

@@ -157,21 +157,11 @@ fn format_float(f: f64) -> String {
 }
 
 fn format_date(days: i32) -> String {
-    chrono::DateTime::from_timestamp(i64::from(days) * 86_400, 0)
-        .map(|d| d.date_naive().to_string())
-        .unwrap_or_default()
+    crate::values::date_text(days).unwrap_or_default()
 }
 
 fn format_timestamp(micros: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(micros)
-        .map(|d| {
-            if micros % 1_000_000 == 0 {
-                d.naive_utc().format("%Y-%m-%d %H:%M:%S").to_string()
-            } else {
-                d.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f").to_string()
-            }
-        })
-        .unwrap_or_default()
+    crate::values::timestamp_text(micros).unwrap_or_default()
 }
 
 enum Temporal {

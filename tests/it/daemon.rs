@@ -153,12 +153,7 @@ struct SlowPages {
 
 impl Respond for SlowPages {
     fn respond(&self, request: &WmRequest) -> ResponseTemplate {
-        let page: u64 = request
-            .url
-            .query_pairs()
-            .find(|(k, _)| k == "page")
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or(1);
+        let page = page_param(request);
         let body = if page <= self.pages {
             json!((0..10)
                 .map(|i| json!({"id": page * 100 + i, "page": page}))
@@ -515,4 +510,50 @@ async fn changed_specs_and_connections_are_picked_up_and_announced() {
     );
     let r = exec(&z, "show connections").await;
     assert!(format!("{:?}", r.outputs).contains("mocksvc"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn system_restart_daemon_brings_up_a_new_daemon_that_keeps_the_data() {
+    let mock = mocksvc().await;
+    let t = TestHome::new();
+    t.with_mocksvc(&mock);
+    let mut d = TestDaemon::start(&t.home, &[]).await;
+    let z = d.client().await;
+    let r = exec(&z, "select count(*) from mocksvc.repos27").await;
+    wait_job(&z, &r.wait[0].id, Duration::from_secs(30)).await;
+    let old_pid = Endpoints::read(&t.home).unwrap().pid;
+    let r = exec(&z, "system restart daemon").await;
+    assert!(
+        format!("{:?}", r.outputs).contains("Restarting task daemon..."),
+        "{r:?}"
+    );
+    d.stop(); // reap the old process (it exits on its own)
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(ep) = Endpoints::read(&t.home) {
+            if ep.pid != old_pid
+                && unify::client::transport::ping(&ep, &t.home, Duration::from_secs(2)).await
+            {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no new daemon; log:\n{}",
+            d.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let z = Zmq::connect(&Endpoints::read(&t.home).unwrap())
+        .await
+        .unwrap();
+    let r = exec(&z, "select count(*) from mocksvc.repos27").await;
+    assert_eq!(first_table(&r).rows[0][0], json!(27));
+    let out = Command::new(env!("CARGO_BIN_EXE_unifyd"))
+        .arg("--home")
+        .arg(t.home.root())
+        .arg("stop")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "unifyd stopped\n");
 }

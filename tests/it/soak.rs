@@ -27,12 +27,7 @@ impl Respond for Flaky {
         if n % 11 == 10 {
             return ResponseTemplate::new(200).set_body_raw("<html>oops</html>", "text/html");
         }
-        let page: u64 = request
-            .url
-            .query_pairs()
-            .find(|(k, _)| k == "page")
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or(1);
+        let page = page_param(request);
         let body = if page <= 2 {
             json!((0..50).map(|i| json!({"id": page * 1000 + i, "v": format!("value {i}"), "tags": ["a", "b"]})).collect::<Vec<_>>())
         } else {

@@ -40,18 +40,23 @@ pub fn page_with_ids(page: u64) -> Value {
     v
 }
 
+/// The `page` query parameter of a mock request (1 when absent).
+pub fn page_param(request: &Request) -> u64 {
+    request
+        .url
+        .query_pairs()
+        .find(|(k, _)| k == "page")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(1)
+}
+
 /// Serves `/api/repos_1100?page=N&count=100`: 10 pages of 100 with deterministic ids,
 /// page 11 = the 27 records, later pages empty.
 struct Repos1100;
 
 impl Respond for Repos1100 {
     fn respond(&self, request: &Request) -> ResponseTemplate {
-        let page: u64 = request
-            .url
-            .query_pairs()
-            .find(|(k, _)| k == "page")
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or(1);
+        let page = page_param(request);
         let body = match page {
             1..=10 => page_with_ids(page),
             11 => fixture_json("page2-27.json"),
