@@ -47,7 +47,7 @@ pub struct ImportOptions {
 pub struct FileTarget {
     /// The connector that writes (e.g. `gsheets`); `None` means the local `files` connector.
     pub connector: Option<String>,
-    /// The file (or sheet) name.
+    /// The file name.
     pub file: FileRef,
 }
 
@@ -275,7 +275,7 @@ impl Statement {
 pub(crate) const HELP_LINES: &[(&str, &str)] = &[
     (
         "help [<topic>]",
-        "show this list, or help on a topic: schemas, import, export",
+        "show this list, or help on a topic: schemas, import, export, variables",
     ),
     ("show schemas", "list the schemas in the database"),
     (
@@ -320,15 +320,15 @@ pub(crate) const HELP_LINES: &[(&str, &str)] = &[
     ("unset $<var>", "remove a variable"),
     (
         "import '<path>'|<url> [into <table>] [overwrite|append] [skip <n>] [header <n>]",
-        "import a file or spreadsheet as a table",
+        "import a CSV, Parquet, JSON or NDJSON file as a table",
     ),
     (
         "export <table> to [<connector>] '<file>'|(<expr>) [overwrite|append]",
-        "export a table to a file or sheet",
+        "export a table to a CSV, Parquet, JSON or NDJSON file",
     ),
     (
         "<select> >> [<connector>] '<file>'|(<expr>) [overwrite|append]",
-        "export the result of a query to a file or sheet",
+        "export the result of a query to a file",
     ),
     (
         "refresh table <table>",

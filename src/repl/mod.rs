@@ -43,6 +43,15 @@ pub async fn run(mut client: Client, home: &Home) -> i32 {
     eprintln!(
         "Welcome to unify. Type `help` for commands; anything else is SQL (end it with `;`)."
     );
+    if let Ok(Response::Connectors { connections, .. }) =
+        client.transport().request(Request::Connectors).await
+    {
+        if connections.is_empty() {
+            eprintln!(
+                "You have no connections yet: type `connect` to add one (`jsonplaceholder` needs no account)."
+            );
+        }
+    }
     let transport = client.transport().clone();
     let session = client.session().to_string();
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
