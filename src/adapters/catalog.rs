@@ -4,12 +4,12 @@
 //! load.
 
 use super::spec::{parse_spec, Parsed, Spec};
-use include_dir::{include_dir, Dir};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-static BUNDLED: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/rest_specs");
+/// `(file name, text)` of every file in `rest_specs/`, embedded by `build.rs`.
+static BUNDLED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/bundled_specs.rs"));
 
 /// All usable specs by name, plus what went wrong with the others.
 #[derive(Debug, Clone, Default)]
@@ -37,17 +37,8 @@ impl Catalog {
     /// Only the specs compiled into the binary.
     pub fn bundled() -> Catalog {
         let mut catalog = Catalog::default();
-        let mut files: Vec<_> = BUNDLED
-            .files()
-            .filter(|f| f.path().to_str().is_some_and(is_spec_file))
-            .collect();
-        files.sort_by_key(|f| f.path().to_path_buf());
-        for f in files {
-            let label = format!("<bundled>/{}", f.path().display());
-            match f.contents_utf8() {
-                Some(text) => catalog.add(&label, text, false),
-                None => catalog.warnings.push(format!("{label}: not UTF-8 text")),
-            }
+        for (name, text) in BUNDLED.iter().filter(|(name, _)| is_spec_file(name)) {
+            catalog.add(&format!("<bundled>/{name}"), text, false);
         }
         catalog
     }
@@ -55,14 +46,9 @@ impl Catalog {
     /// The names and texts of bundled spec files (for `spec check` and tests).
     pub fn bundled_files() -> Vec<(String, String)> {
         BUNDLED
-            .files()
-            .filter(|f| f.path().to_str().is_some_and(is_spec_file))
-            .filter_map(|f| {
-                Some((
-                    f.path().display().to_string(),
-                    f.contents_utf8()?.to_string(),
-                ))
-            })
+            .iter()
+            .filter(|(name, _)| is_spec_file(name))
+            .map(|(name, text)| (name.to_string(), text.to_string()))
             .collect()
     }
 

@@ -231,7 +231,8 @@ fn import_export_round_trip_and_modes() {
     let f = fixture();
     let mut s = f.interp.open_session("s1").unwrap();
     let csv =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/project_list.csv");
+        std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"))
+            .join("tests/fixtures/project_list.csv");
     let out = ok(&f, &mut s, &format!("import '{}'", csv.display()));
     assert_eq!(
         texts(&out),

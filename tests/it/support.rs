@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use unify::engine::{Config, Engine, LoadError, LoadSummary, NoProgress};
 use unify::home::Home;
@@ -13,11 +13,17 @@ use unify::warehouse::Warehouse;
 use wiremock::matchers::{basic_auth, method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+/// The checkout being tested. Read at run time: cargo sets it for test binaries, and a
+/// compile-time `env!` could be stale when sccache serves a build made in another clone.
+pub fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 /// The original tool's fixtures.
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    manifest_dir().join("tests/fixtures").join(name)
 }
 
 /// A fixture parsed as JSON.
