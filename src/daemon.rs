@@ -1,6 +1,7 @@
 //! `unifyd`: wiring only. Take the home's lock, write the pid file, start the host's
 //! actors in an actix system, serve requests on a ZeroMQ ROUTER socket and publish
-//! events on a PUB socket (ipc sockets in `run/`, mode 0600; their addresses in
+//! events on a PUB socket (ipc sockets in `run/` — or a private directory when that
+//! path is too long — mode 0600; their addresses in
 //! `run/endpoints.json`), then on SIGTERM/SIGINT or `system stop daemon` shut down
 //! with a deadline, re-queueing unfinished jobs.
 
@@ -88,17 +89,18 @@ pub fn run(home: Home, wait_lock: bool) -> anyhow::Result<()> {
 async fn serve(home: Home) -> anyhow::Result<bool> {
     let host = Arc::new(Host::start(home.clone(), HostOptions::from_env(true)).await?);
     let run = home.run_dir();
+    let sockets = socket_dir(&run)?;
     let (request_ep, events_ep) = (
-        ipc_endpoint(&run, "unifyd.sock"),
-        ipc_endpoint(&run, "events.sock"),
+        ipc_endpoint(&sockets, "unifyd.sock"),
+        ipc_endpoint(&sockets, "events.sock"),
     );
 
     let mut router = zeromq::RouterSocket::new();
-    let request_bound = bind(&mut router, request_ep.as_deref()).await?;
+    let request_bound = bind(&mut router, &request_ep).await?;
     let mut publisher = zeromq::PubSocket::new();
-    let events_bound = bind(&mut publisher, events_ep.as_deref()).await?;
+    let events_bound = bind(&mut publisher, &events_ep).await?;
     for name in ["unifyd.sock", "events.sock"] {
-        restrict(&run.join(name));
+        restrict(&sockets.join(name));
     }
     let endpoints = Endpoints {
         request: request_bound,
@@ -188,26 +190,42 @@ async fn serve(home: Home) -> anyhow::Result<bool> {
     Ok(host.jobs.restart.load(std::sync::atomic::Ordering::SeqCst))
 }
 
-/// An ipc endpoint in `dir`, or `None` when the path is too long for a unix socket.
-fn ipc_endpoint(dir: &Path, name: &str) -> Option<String> {
-    let path = dir.join(name);
-    let _ = std::fs::remove_file(&path);
-    let text = path.display().to_string();
-    (text.len() < 100).then(|| format!("ipc://{text}"))
+/// Where the sockets go: `run/`, or — when that path is too long for a unix socket —
+/// a private directory of this user in the temporary directory, named after the home.
+/// Never a TCP port: anyone on the machine could reach one.
+fn socket_dir(run: &Path) -> anyhow::Result<std::path::PathBuf> {
+    if run.join("unifyd.sock").display().to_string().len() < 100 {
+        return Ok(run.to_path_buf());
+    }
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    // SAFETY: getuid has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    let hash = xxhash_rust::xxh3::xxh3_64(run.display().to_string().as_bytes());
+    let dir = std::env::temp_dir().join(format!("unify-{uid}-{hash:016x}"));
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+    let meta = std::fs::metadata(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    if meta.uid() != uid || meta.permissions().mode() & 0o077 != 0 {
+        anyhow::bail!(
+            "{} is not a private directory of this user; remove it, or use a home with a shorter path",
+            dir.display()
+        );
+    }
+    Ok(dir)
 }
 
-async fn bind<S: Socket>(socket: &mut S, ipc: Option<&str>) -> anyhow::Result<String> {
-    let ep = match ipc {
-        Some(ep) => socket
-            .bind(ep)
-            .await
-            .with_context(|| format!("binding {ep}"))?,
-        None => socket
-            .bind("tcp://127.0.0.1:0")
-            .await
-            .context("binding a loopback TCP socket")?,
-    };
-    Ok(ep.to_string())
+/// An ipc endpoint in `dir` (a stale socket from a killed daemon is removed first).
+fn ipc_endpoint(dir: &Path, name: &str) -> String {
+    let path = dir.join(name);
+    let _ = std::fs::remove_file(&path);
+    format!("ipc://{}", path.display())
+}
+
+async fn bind<S: Socket>(socket: &mut S, ep: &str) -> anyhow::Result<String> {
+    let bound = socket
+        .bind(ep)
+        .await
+        .with_context(|| format!("binding {ep}"))?;
+    Ok(bound.to_string())
 }
 
 fn restrict(path: &Path) {

@@ -24,9 +24,11 @@ use crate::adapters::rest::{Fetch, FetchStats, FetchedPage};
 use crate::adapters::spec::{Param, ParamValue, Refresh, Spec, TableSpec, ViewSpec};
 use crate::home::Home;
 use crate::loading::flatten::{Flattener, Shape};
-use crate::loading::writer::{StagingWriter, WriteError};
+use crate::loading::writer::{staging_name, StagingWriter, WriteError};
 use crate::protocol::Action;
-use crate::warehouse::{self, quote_ident, JobRecord, TableRecord, Warehouse, WarehouseError};
+use crate::warehouse::{
+    self, quote_ident, JobRecord, TableRecord, Warehouse, WarehouseError, EMPTY_MARKER,
+};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -256,30 +258,36 @@ impl Engine {
     }
 
     /// Re-read specs and connections from disk. Clients of changed connections are
-    /// rebuilt on next use. Returns the new configuration.
+    /// rebuilt on next use; unchanged ones keep their limiter and auth state (a cached
+    /// or rotated OAuth token). Returns the new configuration.
     pub fn reload_config(&self) -> Arc<Config> {
         let fresh = Arc::new(Config::load(&self.home));
-        *self.config.write().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
-        self.forget_clients();
+        self.install(fresh.clone());
         fresh
     }
 
     /// Replace the configuration (tests, `connect`).
     pub fn set_config(&self, config: Config) {
-        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
-        self.forget_clients();
+        self.install(Arc::new(config));
     }
 
-    /// Drop the REST clients so the next load builds them from the new configuration.
-    fn forget_clients(&self) {
+    fn install(&self, fresh: Arc<Config>) {
+        let old = std::mem::replace(
+            &mut *self.config.write().unwrap_or_else(|e| e.into_inner()),
+            fresh.clone(),
+        );
+        let unchanged = |schema: &str| match (old.connection(schema), fresh.connection(schema)) {
+            (Some(a), Some(b)) => same_connection(a, b),
+            _ => false,
+        };
         self.clients
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clear();
+            .retain(|schema, _| unchanged(schema));
         self.table_limiters
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clear();
+            .retain(|(schema, _), _| unchanged(schema));
     }
 
     /// What `schema.name` is in its connector, if anything.
@@ -838,18 +846,29 @@ impl Engine {
                     Ok(Ok(s)) => s.rows,
                     _ => 0,
                 };
-                if let Ok(Ok(s)) = &staged {
-                    drop_staging(&wh, s).await;
+                match &staged {
+                    Ok(Ok(s)) => drop_staging(&wh, s).await,
+                    // The writer died: its staging table has a known name.
+                    Err(_) => {
+                        drop_staging_named(&wh, &schema, &staging_name(&table.name, job_id)).await
+                    }
+                    Ok(Err(_)) => {}
                 }
+                // The writer's own error explains a fetch that stopped because the
+                // writer stopped taking pages.
                 let err = match (fetch_result, staged) {
+                    (Err(FetchError::WriterStopped), Ok(Err(e)) | Err(e)) => e,
                     (Err(e), _) => LoadError::Fetch {
                         table: name.clone(),
                         source: Box::new(e),
                     },
-                    (Ok(()), Ok(Err(e))) | (Ok(()), Err(e)) => e,
-                    (Ok(()), Ok(Ok(_))) => LoadError::Internal("unreachable".into()),
+                    (Ok(()), Ok(Err(e)) | Err(e)) => e,
+                    (Ok(()), Ok(Ok(s))) => {
+                        drop_staging(&wh, &s).await;
+                        return Err(LoadError::Internal("inconsistent load outcome".into()));
+                    }
                 };
-                let state = if err.is_cancelled() {
+                let state = if err.is_cancelled() && cancel.is_cancelled() {
                     "cancelled"
                 } else {
                     "failed"
@@ -1019,6 +1038,31 @@ fn error_names(err: &ConnectionError, schema: &str) -> bool {
     }
 }
 
+/// True when two configurations of a connection would build the same client: same
+/// spec settings that reach HTTP, same base URL and the same option values.
+fn same_connection(a: &Connection, b: &Connection) -> bool {
+    let options = |c: &Connection| -> Vec<(String, String)> {
+        c.options
+            .iter()
+            .map(|(k, v)| (k.clone(), v.expose().to_string()))
+            .collect()
+    };
+    let (sa, sb) = (&a.spec, &b.spec);
+    a.base_url == b.base_url
+        && options(a) == options(b)
+        && sa.name == sb.name
+        && sa.rate_limit == sb.rate_limit
+        && sa.throttle == sb.throttle
+        && sa.retry == sb.retry
+        && sa.timeout == sb.timeout
+        && format!("{:?}", sa.auth) == format!("{:?}", sb.auth)
+        && sa
+            .tables
+            .iter()
+            .map(|t| (&t.name, t.rate_limit))
+            .eq(sb.tables.iter().map(|t| (&t.name, t.rate_limit)))
+}
+
 /// Options whose values are secrets (typed without echo by `connect`).
 pub fn is_secret_option(name: &str) -> bool {
     let l = name.to_ascii_lowercase();
@@ -1111,6 +1155,23 @@ fn fill_timestamp_json(v: &serde_json::Value, stamp: &str, day: &str) -> serde_j
     }
 }
 
+async fn drop_staging_named(wh: &Arc<Warehouse>, schema: &str, staging: &str) {
+    let (wh, s, t) = (wh.clone(), schema.to_string(), staging.to_string());
+    let _ = blocking(move || {
+        let c = wh.connect()?;
+        c.execute_batch(&format!(
+            "DROP TABLE IF EXISTS {}",
+            warehouse::qualified(&s, &t)
+        ))
+        .map_err(|e| WarehouseError {
+            context: "dropping staging table".into(),
+            source: e,
+        })?;
+        Ok(())
+    })
+    .await;
+}
+
 async fn drop_staging(wh: &Arc<Warehouse>, staged: &crate::loading::writer::Staged) {
     if let Some(staging) = &staged.staging {
         let (wh, s, t) = (wh.clone(), staged.schema.clone(), staging.clone());
@@ -1147,16 +1208,10 @@ struct SchemaSql<'a> {
 }
 
 impl SchemaSql<'_> {
-    fn is_empty(&self, table: &str) -> bool {
-        self.conn
-            .query_row(
-                &format!(
-                    "select count(*) = 0 from {}",
-                    warehouse::qualified(self.schema, table)
-                ),
-                [],
-                |r| r.get::<_, bool>(0),
-            )
+    /// True for a table that loaded no rows (created with only `_unify_empty`).
+    fn is_placeholder(&self, table: &str) -> bool {
+        warehouse::table_columns(self.conn, self.schema, table)
+            .map(|cols| cols.len() == 1 && cols[0].name == EMPTY_MARKER)
             .unwrap_or(false)
     }
 }
@@ -1175,9 +1230,12 @@ impl SqlSource for SchemaSql<'_> {
             .map_err(|e| e.to_string())?;
         match warehouse::query(self.conn, sql) {
             Ok(t) => Ok(t.map(|t| t.rows).unwrap_or_default()),
-            // A parent that loaded no rows has no real columns: its children get no
-            // parameter values, not a binder error.
-            Err(e) if self.parents.iter().any(|p| self.is_empty(p)) => {
+            // A parent that loaded no rows has no real columns (only `_unify_empty`):
+            // the query cannot bind, and its children get no parameter values.
+            Err(e)
+                if e.to_string().contains("Binder Error")
+                    && self.parents.iter().any(|p| self.is_placeholder(p)) =>
+            {
                 tracing::info!(error = %e, "sql@ over an empty parent table: no values");
                 Ok(Vec::new())
             }

@@ -31,6 +31,14 @@ impl Home {
 
     /// Create the directories unify writes into (idempotent).
     pub fn ensure_dirs(&self) -> std::io::Result<()> {
+        // A new home is private: it holds API data and, maybe, secrets.
+        if !self.root.exists() {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.root)?;
+        }
         for dir in [
             self.root.clone(),
             self.specs_dir(),

@@ -47,6 +47,9 @@ impl<T> Context<T> for duckdb::Result<T> {
 /// DuckDB's memory limit unless `UNIFY_MEMORY_LIMIT` says otherwise.
 pub const DEFAULT_MEMORY_LIMIT: &str = "256MB";
 
+/// The only column of a connector table whose load returned no rows.
+pub const EMPTY_MARKER: &str = "_unify_empty";
+
 /// The catalog name the warehouse file is attached under.
 pub const CATALOG: &str = "warehouse";
 
@@ -303,7 +306,9 @@ pub fn swap_in(
             sql.push_str(&format!("DELETE FROM {target};\n"));
         }
         None => {
-            sql.push_str(&format!("CREATE TABLE {target} (_unify_empty VARCHAR);\n"));
+            sql.push_str(&format!(
+                "CREATE TABLE {target} ({EMPTY_MARKER} VARCHAR);\n"
+            ));
         }
     }
     sql.push_str(&record_sql(record, staged.rows));

@@ -112,7 +112,11 @@ async fn schedule_due(
             .map_err(|e| e.to_string())?
             .unwrap_or(0);
         let since = last_done.max(last_scheduled);
-        if now - since < (interval as i64) * 1000 {
+        if now.saturating_sub(since)
+            < i64::try_from(interval)
+                .unwrap_or(i64::MAX)
+                .saturating_mul(1000)
+        {
             continue;
         }
         let enqueued = shared

@@ -530,9 +530,7 @@ fn validate(file: &str, root: &Value, p: &mut Problems) -> Option<Parsed> {
     let throttle = get(&top, "throttle").and_then(|v| {
         let m = yaml::as_map(v, "throttle", p)?;
         check_keys(&m, &["sleep"], "throttle", "throttle", p);
-        get(&m, "sleep")
-            .and_then(|s| yaml::get_f64(s, "throttle.sleep", p))
-            .map(Duration::from_secs_f64)
+        get(&m, "sleep").and_then(|s| get_seconds(s, "throttle.sleep", p))
     });
     let query_date_format =
         get(&top, "queryDateFormat").and_then(|v| yaml::get_string(v, "queryDateFormat", p));
@@ -549,9 +547,8 @@ fn validate(file: &str, root: &Value, p: &mut Problems) -> Option<Parsed> {
         None => RetryPolicy::default(),
     };
     let timeout = get(&top, "timeout_secs")
-        .and_then(|v| yaml::get_f64(v, "timeout_secs", p))
-        .filter(|s| *s > 0.0)
-        .map(Duration::from_secs_f64)
+        .and_then(|v| get_seconds(v, "timeout_secs", p))
+        .filter(|d| !d.is_zero())
         .unwrap_or(Duration::from_secs(60));
 
     let spec_headers: Vec<(String, String)> = match get(&top, "headers") {
@@ -685,6 +682,20 @@ fn validate(file: &str, root: &Value, p: &mut Problems) -> Option<Parsed> {
     Some(Parsed::Spec(Box::new(spec)))
 }
 
+/// The longest duration a spec may give (a day): longer ones are mistakes, and would
+/// overflow timers.
+const MAX_SECONDS: f64 = 86_400.0;
+
+/// A number of seconds, at most [`MAX_SECONDS`].
+fn get_seconds(v: &Value, path: &str, p: &mut Problems) -> Option<Duration> {
+    let secs = yaml::get_f64(v, path, p)?;
+    if secs > MAX_SECONDS {
+        p.push(path, format!("{secs} seconds is more than a day"));
+        return None;
+    }
+    Some(Duration::from_secs_f64(secs))
+}
+
 /// True for names usable unquoted as schema/table names.
 pub fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
@@ -816,8 +827,11 @@ fn parse_rate_limit(v: &Value, path: &str, p: &mut Problems) -> Option<RateLimit
             return None;
         }
     };
-    if rps <= 0.0 {
-        p.push(&join(path, "requests_per_second"), "must be greater than 0");
+    if !(0.001..=1_000_000.0).contains(&rps) {
+        p.push(
+            &join(path, "requests_per_second"),
+            "must be between 0.001 and 1000000",
+        );
         return None;
     }
     let burst = get(&m, "burst")
@@ -844,10 +858,10 @@ fn parse_retry(v: &Value, path: &str, p: &mut Problems) -> RetryPolicy {
         {
             policy.max_attempts = n.clamp(1, 100) as u32;
         }
-        if let Some(s) = get(&m, "max_backoff_secs")
-            .and_then(|v| yaml::get_f64(v, &join(path, "max_backoff_secs"), p))
+        if let Some(d) = get(&m, "max_backoff_secs")
+            .and_then(|v| get_seconds(v, &join(path, "max_backoff_secs"), p))
         {
-            policy.max_backoff = Duration::from_secs_f64(s);
+            policy.max_backoff = d;
         }
     }
     policy

@@ -52,7 +52,8 @@ type Pending = HashMap<u64, oneshot::Sender<Response>>;
 pub struct Zmq {
     outgoing: mpsc::Sender<(Request, oneshot::Sender<Response>)>,
     events: broadcast::Sender<Event>,
-    timeout: Duration,
+    /// The daemon's pid: a request whose daemon died fails instead of waiting.
+    pid: u32,
 }
 
 impl Zmq {
@@ -133,7 +134,7 @@ impl Zmq {
         Ok(Zmq {
             outgoing,
             events,
-            timeout: Duration::from_secs(24 * 3600),
+            pid: endpoints.pid,
         })
     }
 }
@@ -146,15 +147,36 @@ impl Transport for Zmq {
             .send((request, tx))
             .await
             .map_err(|_| anyhow!("the connection to unifyd is closed"))?;
-        match tokio::time::timeout(self.timeout, rx).await {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(_)) => Err(anyhow!("unifyd closed the connection")),
-            Err(_) => Err(anyhow!("unifyd did not answer")),
+        // A statement may legitimately run for a long time; the daemon dying must not
+        // leave the client waiting forever.
+        tokio::pin!(rx);
+        let mut check = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                r = &mut rx => {
+                    return r.map_err(|_| anyhow!("unifyd closed the connection"));
+                }
+                _ = check.tick() => {
+                    if !process_alive(self.pid) {
+                        return Err(anyhow!("unifyd (pid {}) stopped before answering", self.pid));
+                    }
+                }
+            }
         }
     }
     fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
     }
+}
+
+/// True while process `pid` exists.
+pub fn process_alive(pid: u32) -> bool {
+    if pid == 0 {
+        return true;
+    }
+    // SAFETY: signal 0 only checks that the process exists.
+    let rc = unsafe { libc::kill(pid as i32, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// Ping a daemon at `endpoints` (false when nothing answers within `wait`).
@@ -226,6 +248,12 @@ pub async fn connect_or_start(home: &Home) -> anyhow::Result<Zmq> {
     let start = Instant::now();
     let deadline = Duration::from_secs(60);
     while start.elapsed() < deadline {
+        if !free && start.elapsed() > Duration::from_secs(5) && !home.pid_file().exists() {
+            return Err(anyhow!(
+                "another unify process holds {} (a `unify --no-daemon` session?); close it or use --no-daemon there only",
+                home.root().display()
+            ));
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
         if let Some(ep) = Endpoints::read(home) {
             if ping(&ep, home, Duration::from_secs(2)).await {

@@ -15,6 +15,16 @@ use duckdb::Connection;
 /// Prefix of staging tables; leftovers from a crash are dropped at start-up.
 pub const STAGING_PREFIX: &str = "_unify_staging_";
 
+/// The staging table of one load of `table` (`tag` = the job id).
+pub fn staging_name(table: &str, tag: &str) -> String {
+    let tag: String = tag
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(12)
+        .collect();
+    format!("{STAGING_PREFIX}{table}_{tag}")
+}
+
 /// Why a page could not be written.
 #[derive(Debug, thiserror::Error)]
 #[error("writing {table}: {message}")]
@@ -68,16 +78,11 @@ impl<'c> StagingWriter<'c> {
         tag: &str,
         flattener: Flattener,
     ) -> Self {
-        let tag: String = tag
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .take(12)
-            .collect();
         StagingWriter {
             conn,
             schema: schema.to_string(),
             table: table.to_string(),
-            staging: format!("{STAGING_PREFIX}{table}_{tag}"),
+            staging: staging_name(table, tag),
             flattener,
             db_types: Vec::new(),
             created: false,

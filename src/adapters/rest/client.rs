@@ -146,6 +146,9 @@ pub enum FetchError {
     /// The job was cancelled.
     #[error("cancelled")]
     Cancelled,
+    /// The writer stopped taking pages (it failed; its error is the one to report).
+    #[error("the table writer stopped")]
+    WriterStopped,
 }
 
 /// A rate limit plus a cap on requests in flight. One belongs to each connection and
@@ -507,7 +510,8 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         .ok()?
         .trim();
     if let Ok(secs) = text.parse::<f64>() {
-        return (secs >= 0.0 && secs.is_finite()).then(|| Duration::from_secs_f64(secs));
+        return (secs >= 0.0 && secs.is_finite())
+            .then(|| Duration::from_secs_f64(secs.min(24.0 * 3600.0)));
     }
     let when = chrono::DateTime::parse_from_rfc2822(text).ok()?;
     let delta = when.signed_duration_since(chrono::Utc::now());

@@ -343,7 +343,7 @@ impl Fetch<'_> {
             flatten: self.table.result_object_path.is_none(),
         };
         tokio::select! {
-            sent = sink.send(page) => sent.map_err(|_| FetchError::Cancelled),
+            sent = sink.send(page) => sent.map_err(|_| FetchError::WriterStopped),
             _ = self.cancel.cancelled() => Err(FetchError::Cancelled),
         }
     }
@@ -388,6 +388,18 @@ impl Fetch<'_> {
                     url: next.clone(),
                     message: e.to_string(),
                 })?;
+                // Credentials go only where the spec said: a next-page link to another
+                // origin (or from https to http) is refused rather than followed.
+                let authenticated = !matches!(conn.credentials, auth::Credentials::None);
+                if authenticated && url.origin() != base.origin() {
+                    return Err(FetchError::InvalidUrl {
+                        url: crate::secret::redact(url.as_str()),
+                        message: format!(
+                            "the next-page link leaves {}; unify sends this connection's credentials only there",
+                            base.origin().ascii_serialization()
+                        ),
+                    });
+                }
                 Ok((url, None))
             }
             PageRequest::Params(extra) => {
