@@ -854,20 +854,11 @@ impl Engine {
                     }
                     Ok(Err(_)) => {}
                 }
-                // The writer's own error explains a fetch that stopped because the
-                // writer stopped taking pages.
-                let err = match (fetch_result, staged) {
-                    (Err(FetchError::WriterStopped), Ok(Err(e)) | Err(e)) => e,
-                    (Err(e), _) => LoadError::Fetch {
-                        table: name.clone(),
-                        source: Box::new(e),
-                    },
-                    (Ok(()), Ok(Err(e)) | Err(e)) => e,
-                    (Ok(()), Ok(Ok(s))) => {
-                        drop_staging(&wh, &s).await;
-                        return Err(LoadError::Internal("inconsistent load outcome".into()));
-                    }
+                let writer_outcome = match staged {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(e)) | Err(e) => Err(e),
                 };
+                let err = failure_cause(&name, fetch_result, writer_outcome);
                 let state = if err.is_cancelled() && cancel.is_cancelled() {
                     "cancelled"
                 } else {
@@ -1155,6 +1146,24 @@ fn fill_timestamp_json(v: &serde_json::Value, stamp: &str, day: &str) -> serde_j
     }
 }
 
+/// Why a load failed, given what the fetch and the writer each reported (at least one
+/// of them failed). A fetch that stopped because the writer stopped taking pages is
+/// explained by the writer's own error, never reported as a cancel.
+fn failure_cause(
+    name: &str,
+    fetched: Result<(), FetchError>,
+    written: Result<(), LoadError>,
+) -> LoadError {
+    match (fetched, written) {
+        (Err(FetchError::WriterStopped), Err(e)) | (Ok(()), Err(e)) => e,
+        (Err(e), _) => LoadError::Fetch {
+            table: name.to_string(),
+            source: Box::new(e),
+        },
+        (Ok(()), Ok(())) => LoadError::Internal("inconsistent load outcome".into()),
+    }
+}
+
 async fn drop_staging_named(wh: &Arc<Warehouse>, schema: &str, staging: &str) {
     let (wh, s, t) = (wh.clone(), schema.to_string(), staging.to_string());
     let _ = blocking(move || {
@@ -1309,6 +1318,26 @@ pub fn qualify_tables(sql: &str, schema: &str, tables: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_writer_failure_is_the_cause_and_not_a_cancel() {
+        let write_error = || {
+            Err(LoadError::Write(WriteError {
+                table: "api.t".into(),
+                message: "Out of Memory Error".into(),
+            }))
+        };
+        let err = failure_cause("api.t", Err(FetchError::WriterStopped), write_error());
+        assert_eq!(err.to_string(), "writing api.t: Out of Memory Error");
+        assert!(!err.is_cancelled());
+        // The writer failing after the fetch finished is reported the same way.
+        let err = failure_cause("api.t", Ok(()), write_error());
+        assert_eq!(err.to_string(), "writing api.t: Out of Memory Error");
+        // A real cancel stays a cancel, and a fetch error is named with its table.
+        assert!(failure_cause("api.t", Err(FetchError::Cancelled), Ok(())).is_cancelled());
+        let err = failure_cause("api.t", Err(FetchError::WriterStopped), Ok(()));
+        assert!(err.to_string().starts_with("loading api.t: "), "{err}");
+    }
 
     #[test]
     fn view_tables_are_qualified() {

@@ -414,6 +414,47 @@ async fn pager_next_link_follows_absolute_urls() {
 }
 
 #[tokio::test]
+async fn a_next_link_to_another_origin_is_refused_when_credentials_are_set() {
+    let server = MockServer::start().await;
+    let elsewhere = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": []})))
+        .mount(&elsewhere)
+        .await;
+    let next = format!("{}/collect?page=2", elsewhere.uri());
+    Mock::given(path("/t"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"items": rows(2, 0), "links": {"next": next}})),
+        )
+        .mount(&server)
+        .await;
+    let t = api_home(
+        &server,
+        "{type: BEARER, params: {bearer_token: a token}}",
+        "    supports_paging: true\n    result_body_path: items\n    paging: {strategy: nextLink, pager_link_path: links.next, count_param: per, page_size: 2}\n",
+        "bearer_token: s3cret-token",
+    );
+    let engine = t.engine();
+    let err = load(&engine, "api", "t", Action::Load)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("the next-page link leaves"), "{err}");
+    assert!(
+        err.contains(&elsewhere.uri()),
+        "names the foreign link: {err}"
+    );
+    assert!(!err.contains("s3cret"), "{err}");
+    assert_eq!(
+        elsewhere.received_requests().await.unwrap().len(),
+        0,
+        "the token never went to the other origin"
+    );
+    assert!(!engine.exists("api", "t").await.unwrap());
+}
+
+#[tokio::test]
 async fn pager_link_header_follows_rel_next() {
     let server = MockServer::start().await;
     let next = format!("{}/t?page=2&per_page=2", server.uri());
