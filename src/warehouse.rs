@@ -168,6 +168,13 @@ impl Warehouse {
             ))
             .ctx(|| format!("dropping {schema}.{table}"))?;
         }
+        // Only one process opens the warehouse: a job still marked running was cut short
+        // by a crash or kill (the queue runs it again under the same job id).
+        conn.execute_batch(
+            "UPDATE unify.loading_jobs SET state = 'interrupted', finished_at = now()::TIMESTAMP, \
+             error = 'interrupted: the process stopped during the load' WHERE state = 'running'",
+        )
+        .ctx(|| "marking interrupted loads".into())?;
         Ok(Warehouse {
             root: Mutex::new(conn),
             path,
@@ -455,6 +462,9 @@ pub fn job_started(
     table: &str,
     action: &str,
 ) -> Result<(), WarehouseError> {
+    // A re-run of the same job (at-least-once delivery) replaces its earlier record.
+    conn.execute("DELETE FROM unify.loading_jobs WHERE job_id = ?", [job_id])
+        .ctx(|| "recording job start".into())?;
     conn.execute(
         "INSERT INTO unify.loading_jobs (job_id, schema_name, table_name, action, state, rows, pages, requests, started_at) VALUES (?, ?, ?, ?, 'running', 0, 0, 0, now()::TIMESTAMP)",
         params![job_id, schema, table, action],
@@ -621,6 +631,48 @@ mod tests {
         })
         .unwrap();
         w.finish().unwrap()
+    }
+
+    #[test]
+    fn a_rerun_replaces_the_job_record_and_reopening_marks_running_jobs_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.duckdb");
+        let jobs = |conn: &Connection| -> Vec<(String, String)> {
+            let mut stmt = conn
+                .prepare("select job_id, state from unify.loading_jobs order by job_id")
+                .unwrap();
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        {
+            let wh = Warehouse::open(&path).unwrap();
+            let conn = wh.connect().unwrap();
+            job_started(&conn, "j1", "s", "t", "load").unwrap();
+            job_started(&conn, "j2", "s", "u", "load").unwrap();
+            job_failed(&conn, "j2", "failed", 0, 1, 1, "HTTP 500").unwrap();
+            job_started(&conn, "j1", "s", "t", "load").unwrap();
+            assert_eq!(
+                jobs(&conn),
+                [
+                    ("j1".into(), "running".into()),
+                    ("j2".into(), "failed".into())
+                ]
+            );
+        }
+        // The process died with j1 running.
+        let wh = Warehouse::open(&path).unwrap();
+        let conn = wh.connect().unwrap();
+        assert_eq!(
+            jobs(&conn),
+            [
+                ("j1".into(), "interrupted".into()),
+                ("j2".into(), "failed".into())
+            ]
+        );
+        job_started(&conn, "j1", "s", "t", "load").unwrap();
+        assert_eq!(jobs(&conn)[0], ("j1".into(), "running".into()));
     }
 
     fn record(is_refresh: bool) -> TableRecord {
