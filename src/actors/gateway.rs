@@ -51,7 +51,7 @@ impl HostJobs {
         let s = &self.shared;
         let mut out = Vec::new();
         let up = s.started.elapsed().as_secs();
-        out.push(Output::Text(if s.is_daemon {
+        out.push(Output::Message(if s.is_daemon {
             format!(
                 "Task daemon is running (pid {}, up {}, {} workers, home {})",
                 std::process::id(),
@@ -69,7 +69,7 @@ impl HostJobs {
         let now = now_ms();
         let active = s.queue.active().await.map_err(|e| e.to_string())?;
         if active.is_empty() {
-            out.push(Output::Text("No queued or running jobs.".into()));
+            out.push(Output::Message("No queued or running jobs.".into()));
         } else {
             let rows = active
                 .iter()
@@ -112,7 +112,7 @@ impl HostJobs {
             .await
             .map_err(|e| e.to_string())?;
         if !failures.is_empty() {
-            out.push(Output::Text("Recent failures:".into()));
+            out.push(Output::Message("Recent failures:".into()));
             out.push(Output::Table(ResultTable {
                 columns: ["job", "table", "finished", "error"]
                     .map(String::from)

@@ -366,7 +366,8 @@ impl Interpreter {
         }
         let mut outputs = Vec::new();
         for (schema, name) in s.recent.clone() {
-            outputs.push(Output::Text(format!("Table {schema}.{name}:")));
+            // A heading, not a result: stdout stays parseable in csv and json formats.
+            outputs.push(Output::Message(format!("Table {schema}.{name}:")));
             let result = query_table(&s.conn, &format!("describe {}", qualified(&schema, &name)))
                 .map_err(|e| db_error(&e))?
                 .unwrap_or_default();

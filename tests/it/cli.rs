@@ -431,4 +431,30 @@ async fn peek_count_clear_rename_drop_and_last_table() {
         requests_to(&server, "/api/repos_27").await.len(),
         before + 1
     );
+
+    // Headings of `??` and `system status` are messages: json stdout stays parseable.
+    let r = c(
+        &t,
+        &[
+            "--format",
+            "json",
+            "-c",
+            "select count(*) from mocksvc.repos27; ??; system status",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let results = json(&r);
+    assert_eq!(results.len(), 2, "{}", r.stdout);
+    assert!(
+        results[1]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["column_name"] == "owner_login"),
+        "{}",
+        results[1]
+    );
+    assert!(r.stderr.contains("Table mocksvc.repos27:"), "{}", r.stderr);
+    assert!(r.stderr.contains("Running in-process"), "{}", r.stderr);
 }
