@@ -54,27 +54,44 @@ pub fn find_table_refs(sql: &str) -> Vec<(String, String)> {
     refs
 }
 
-/// Replace ` ??` with the first table of the previous statement.
+/// Replace ` ??` outside string literals with the first table of the previous statement.
 pub fn replace_last_table(sql: &str, recent: &[(String, String)]) -> Result<String, String> {
-    if !contains_outside_quotes(sql, " ??") {
+    const NEEDLE: &str = " ??";
+    let at = outside_quotes(sql, NEEDLE);
+    if at.is_empty() {
         return Ok(sql.to_string());
     }
     let (schema, table) = recent
         .first()
         .ok_or_else(|| "Can't find previous table to replace '??'".to_string())?;
-    Ok(sql.replace(" ??", &format!(" {schema}.{table}")))
+    let mut out = String::with_capacity(sql.len() + 32);
+    let mut from = 0;
+    for i in at {
+        out.push_str(&sql[from..i]);
+        out.push_str(&format!(" {schema}.{table}"));
+        from = i + NEEDLE.len();
+    }
+    out.push_str(&sql[from..]);
+    Ok(out)
 }
 
-fn contains_outside_quotes(sql: &str, needle: &str) -> bool {
+/// Byte offsets of the non-overlapping occurrences of `needle` outside '…' literals.
+fn outside_quotes(sql: &str, needle: &str) -> Vec<usize> {
+    let mut found = Vec::new();
     let mut in_quote = false;
+    let mut skip_to = 0;
     for (i, c) in sql.char_indices() {
+        if i < skip_to {
+            continue;
+        }
         if c == '\'' {
             in_quote = !in_quote;
         } else if !in_quote && sql[i..].starts_with(needle) {
-            return true;
+            found.push(i);
+            skip_to = i + needle.len();
         }
     }
-    false
+    found
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -199,6 +216,10 @@ mod tests {
         assert_eq!(
             replace_last_table("select ' ??'", &[]).unwrap(),
             "select ' ??'"
+        );
+        assert_eq!(
+            replace_last_table("select ' ??', x from ?? where y = 'a ??'", &recent).unwrap(),
+            "select ' ??', x from mocksvc.repos27 where y = 'a ??'"
         );
         assert!(replace_last_table("select * from ??", &[]).is_err());
     }
