@@ -13,6 +13,40 @@ use crate::protocol::{Output, Reply, ResultTable};
 use crate::warehouse::{self, qualified, quote_literal};
 use std::path::{Path, PathBuf};
 
+/// Give up on a download server that stops answering for this long.
+const DOWNLOAD_STALL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Download `url` to `to`, streaming (a large file is never held in memory). Errors
+/// name the URL without its query string, which may carry a signature or token.
+async fn download(url: &str, to: &Path) -> Result<(), String> {
+    use std::io::Write as _;
+    let shown = url.split(['?', '#']).next().unwrap_or(url);
+    let fail = |e: &dyn std::fmt::Display| format!("cannot download {shown}: {e}");
+    let client = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(15))
+        .read_timeout(DOWNLOAD_STALL)
+        .user_agent(concat!("unify/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| fail(&e.without_url()))?;
+    let mut resp = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| fail(&e.without_url()))?;
+    if !resp.status().is_success() {
+        return Err(fail(&format!("HTTP {}", resp.status())));
+    }
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(to).map_err(|e| format!("cannot write a temporary file: {e}"))?,
+    );
+    while let Some(chunk) = resp.chunk().await.map_err(|e| fail(&e.without_url()))? {
+        out.write_all(&chunk)
+            .map_err(|e| format!("cannot write a temporary file: {e}"))?;
+    }
+    out.flush()
+        .map_err(|e| format!("cannot write a temporary file: {e}"))
+}
+
 /// File formats unify reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -100,24 +134,12 @@ impl Interpreter {
     /// A local file for `source`: a URL is downloaded to a temporary file first.
     fn local_source(&self, source: &str) -> Fallible<(PathBuf, Option<tempfile::TempPath>)> {
         if source.starts_with("http://") || source.starts_with("https://") {
-            let bytes = self.runtime.block_on(async {
-                let resp = reqwest::get(source)
-                    .await
-                    .map_err(|e| format!("cannot download {source}: {e}"))?;
-                if !resp.status().is_success() {
-                    return Err(format!("cannot download {source}: HTTP {}", resp.status()));
-                }
-                resp.bytes()
-                    .await
-                    .map_err(|e| format!("cannot download {source}: {e}"))
-            })?;
             let ext = Format::from_path(source).map(Format::name).unwrap_or("csv");
             let file = tempfile::Builder::new()
                 .suffix(&format!(".{ext}"))
                 .tempfile()
                 .map_err(|e| format!("cannot create a temporary file: {e}"))?;
-            std::fs::write(file.path(), &bytes)
-                .map_err(|e| format!("cannot write a temporary file: {e}"))?;
+            self.runtime.block_on(download(source, file.path()))?;
             let path = file.into_temp_path();
             return Ok((path.to_path_buf(), Some(path)));
         }

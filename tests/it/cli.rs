@@ -196,6 +196,42 @@ async fn variables_session_global_and_query_valued() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn import_from_a_url_downloads_the_file_and_keeps_signatures_out_of_errors() {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::path("/exports/project_list.csv"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .set_body_bytes(std::fs::read(fixture("project_list.csv")).unwrap()),
+        )
+        .mount(&server)
+        .await;
+    let t = TestHome::new();
+    let url = format!("{}/exports/project_list.csv?sig=s3cret", server.uri());
+    let missing = format!("{}/exports/gone.csv?sig=s3cret", server.uri());
+    let r = c(
+        &t,
+        &[
+            "--format",
+            "csv",
+            "-c",
+            &format!("import '{url}'; select count(*) from files.project_list; import '{missing}'"),
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 1, "the missing file fails: {}", r.stderr);
+    assert_eq!(r.stdout, "count\n121\n");
+    assert!(
+        r.stderr.contains(&format!(
+            "cannot download {}/exports/gone.csv: HTTP 404",
+            server.uri()
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("s3cret"), "{}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn import_csv_and_parquet_export_and_reimport() {
     let t = TestHome::new();
     let csv = fixture("project_list.csv");
