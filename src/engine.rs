@@ -21,7 +21,7 @@ use crate::adapters::connections::{self, Connection, ConnectionError};
 use crate::adapters::rest::client::{FetchError, Limiter, RestClient};
 use crate::adapters::rest::params::{self, ParamError, ParamSet, SqlSource};
 use crate::adapters::rest::{Fetch, FetchStats, FetchedPage};
-use crate::adapters::spec::{Param, ParamValue, Refresh, Spec, TableSpec, ViewSpec};
+use crate::adapters::spec::{Method, Param, ParamValue, Refresh, Spec, TableSpec, ViewSpec};
 use crate::home::Home;
 use crate::loading::flatten::{Flattener, Shape};
 use crate::loading::writer::{staging_name, StagingWriter, WriteError};
@@ -796,6 +796,14 @@ impl Engine {
             select: table.select.clone(),
             strip_prefixes: table.strip_prefixes.clone(),
         };
+        // A merge starts from the table's own columns, so fields get the names and (at
+        // least) the types they already have: the staging table lines up name for name.
+        let existing_columns = if incremental.is_some() {
+            let (wh, s, t) = (wh.clone(), schema.clone(), table.name.clone());
+            blocking(move || Ok(warehouse::table_columns(&wh.connect()?, &s, &t)?)).await?
+        } else {
+            Vec::new()
+        };
         let writer = {
             let (wh, s, t, j) = (
                 wh.clone(),
@@ -809,7 +817,8 @@ impl Engine {
             tokio::task::spawn_blocking(
                 move || -> Result<crate::loading::writer::Staged, LoadError> {
                     let db = wh.connect()?;
-                    let mut w = StagingWriter::new(&db, &s, &t, &j, Flattener::new(shape));
+                    let flattener = Flattener::with_columns(shape, existing_columns);
+                    let mut w = StagingWriter::new(&db, &s, &t, &j, flattener);
                     while let Some(page) = rx.blocking_recv() {
                         if let Err(e) = w.write_page(page) {
                             w.abandon();
@@ -890,7 +899,10 @@ impl Engine {
             description: table.description.clone(),
             source: Some(format!(
                 "{} {}",
-                if table.post.is_some() { "POST" } else { "GET" },
+                match table.method {
+                    Method::Post => "POST",
+                    Method::Get => "GET",
+                },
                 table.path
             )),
             started_us,

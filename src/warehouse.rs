@@ -345,8 +345,19 @@ pub fn merge_in(
     let mut sql = String::from("BEGIN TRANSACTION;\n");
     if let Some(staging) = &staged.staging {
         let existing = table_columns(conn, &record.schema, &record.table)?;
+        let src = qualified(&record.schema, staging);
         for key in keys {
-            if !staged.columns.iter().any(|c| &c.name == key) {
+            // The staging table starts from the target's columns, so a key column always
+            // exists there; it must also have come with the fetched rows.
+            let fetched = staged.columns.iter().any(|c| &c.name == key)
+                && conn
+                    .query_row(
+                        &format!("SELECT count({}) > 0 FROM {src}", quote_ident(key)),
+                        [],
+                        |r| r.get::<_, bool>(0),
+                    )
+                    .ctx(|| format!("checking the key column '{key}'"))?;
+            if !fetched {
                 return Err(WarehouseError {
                     context: format!(
                         "refreshing {}.{}: the key column '{key}' is not in the fetched rows",
@@ -378,7 +389,6 @@ pub fn merge_in(
                 }
             }
         }
-        let src = qualified(&record.schema, staging);
         let key_list = keys
             .iter()
             .map(|k| quote_ident(k))
@@ -746,5 +756,29 @@ mod tests {
             count(&conn, "select count(*) from information_schema.tables where table_name like '_unify_staging%'"),
             0
         );
+
+        // A refresh whose rows lack the key (the staging table still has the column,
+        // seeded from the table) is refused and the table is left as it was.
+        let mut w = StagingWriter::new(
+            &conn,
+            "s",
+            "t",
+            "j3",
+            Flattener::with_columns(Shape::default(), table_columns(&conn, "s", "t").unwrap()),
+        );
+        w.write_page(FetchedPage {
+            records: Records::Values(vec![json!({"v": "lost"})]),
+            flatten: true,
+        })
+        .unwrap();
+        let staged = w.finish().unwrap();
+        let err = merge_in(&conn, &staged, &["id".to_string()], &rec, &job("j3"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("the key column 'id' is not in the fetched rows"),
+            "{err}"
+        );
+        assert_eq!(count(&conn, "select count(*) from s.t"), 3);
     }
 }

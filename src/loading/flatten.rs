@@ -181,14 +181,16 @@ impl Flattener {
                 return Slot::Keep(idx);
             }
             // DuckDB names are case-insensitive: `Name` and `name` need two columns.
+            // `Name_2` may already be this field's column (a table being refreshed).
             let mut n = 2;
             loop {
                 let candidate = format!("{name}_{n}");
                 let cl = candidate.to_lowercase();
-                if !self.by_lower_name.contains_key(&cl) {
-                    return self.add_column(candidate, cl);
+                match self.by_lower_name.get(&cl) {
+                    None => return self.add_column(candidate, cl),
+                    Some(&idx) if self.columns[idx].name == candidate => return Slot::Keep(idx),
+                    Some(_) => n += 1,
                 }
-                n += 1;
             }
         }
         self.add_column(name.to_string(), lower)
@@ -398,6 +400,26 @@ mod tests {
         let mut f = Flattener::new(Shape::default());
         f.row(json!({"Name": "a", "name": "b"}), true);
         assert_eq!(names(&f), ["Name", "name_2"]);
+    }
+
+    #[test]
+    fn a_refresh_seeded_with_the_table_columns_reuses_their_names_and_types() {
+        let existing = vec![
+            Column {
+                name: "Name".into(),
+                ty: ColType::Varchar,
+            },
+            Column {
+                name: "name_2".into(),
+                ty: ColType::Varchar,
+            },
+        ];
+        let mut f = Flattener::with_columns(Shape::default(), existing);
+        // Only the lower-case field this time: it still goes to its own column.
+        let row = f.row(json!({"name": 7, "new": true}), true);
+        assert_eq!(names(&f), ["Name", "name_2", "new"]);
+        assert_eq!(f.columns()[1].ty, ColType::Varchar, "never narrowed");
+        assert_eq!(row, vec![Cell::Null, Cell::Int(7), Cell::Bool(true)]);
     }
 
     #[test]
