@@ -267,16 +267,67 @@ impl JobControl for HostJobs {
     }
 }
 
+/// A session unused this long is closed (a client killed without saying goodbye must
+/// not hold a DuckDB connection forever). Its next statement opens a fresh session.
+pub const SESSION_IDLE_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 struct SessionSlot {
     session: Arc<Mutex<Session>>,
     interrupt: Arc<duckdb::InterruptHandle>,
+    last_used: std::time::Instant,
+}
+
+/// The open sessions by id. Shared with the blocking threads that open them, so the
+/// actor's thread never waits on DuckDB.
+#[derive(Clone, Default)]
+struct Sessions(Arc<Mutex<HashMap<String, SessionSlot>>>);
+
+impl Sessions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, SessionSlot>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The session `id`, opened on first use. Blocking: opening runs DuckDB DDL.
+    fn get_or_open(
+        &self,
+        interpreter: &Interpreter,
+        id: &str,
+    ) -> Result<Arc<Mutex<Session>>, String> {
+        if let Some(slot) = self.lock().get_mut(id) {
+            slot.last_used = std::time::Instant::now();
+            return Ok(slot.session.clone());
+        }
+        let session = interpreter.open_session(id)?;
+        let interrupt = session.interrupt_handle();
+        let session = Arc::new(Mutex::new(session));
+        // Two first statements of one session racing: the first one in wins.
+        let slot = self
+            .lock()
+            .entry(id.to_string())
+            .or_insert_with(|| SessionSlot {
+                session,
+                interrupt,
+                last_used: std::time::Instant::now(),
+            })
+            .session
+            .clone();
+        Ok(slot)
+    }
+
+    /// Close sessions idle for `ttl` that are not running a statement.
+    fn expire(&self, ttl: std::time::Duration) -> usize {
+        let mut map = self.lock();
+        let before = map.len();
+        map.retain(|_, slot| slot.last_used.elapsed() < ttl || slot.session.try_lock().is_err());
+        before - map.len()
+    }
 }
 
 /// Handles client requests.
 pub struct Gateway {
     shared: Arc<Shared>,
     interpreter: Arc<Interpreter>,
-    sessions: HashMap<String, SessionSlot>,
+    sessions: Sessions,
 }
 
 impl Gateway {
@@ -285,30 +336,22 @@ impl Gateway {
         Gateway {
             shared,
             interpreter,
-            sessions: HashMap::new(),
+            sessions: Sessions::default(),
         }
-    }
-
-    fn session(&mut self, id: &str) -> Result<Arc<Mutex<Session>>, String> {
-        if let Some(slot) = self.sessions.get(id) {
-            return Ok(slot.session.clone());
-        }
-        let session = self.interpreter.open_session(id)?;
-        let interrupt = session.interrupt_handle();
-        let session = Arc::new(Mutex::new(session));
-        self.sessions.insert(
-            id.to_string(),
-            SessionSlot {
-                session: session.clone(),
-                interrupt,
-            },
-        );
-        Ok(session)
     }
 }
 
 impl Actor for Gateway {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(std::time::Duration::from_secs(600), |gateway, _| {
+            let closed = gateway.sessions.expire(SESSION_IDLE_TTL);
+            if closed > 0 {
+                tracing::info!(sessions = closed, "closed idle client sessions");
+            }
+        });
+    }
 }
 
 /// A request from a client; answered with a [`Response`].
@@ -322,13 +365,14 @@ impl Handler<ClientRequest> for Gateway {
     fn handle(&mut self, msg: ClientRequest, _: &mut Context<Self>) -> Self::Result {
         match msg.0 {
             Request::Execute { session, text } => {
-                let slot = match self.session(&session) {
-                    Ok(s) => s,
-                    Err(e) => return Box::pin(async move { Response::Reply(Reply::error(e)) }),
-                };
+                let sessions = self.sessions.clone();
                 let interpreter = self.interpreter.clone();
                 Box::pin(async move {
                     let result = tokio::task::spawn_blocking(move || {
+                        let slot = match sessions.get_or_open(&interpreter, &session) {
+                            Ok(slot) => slot,
+                            Err(e) => return Reply::error(e),
+                        };
                         let mut s = slot.lock().unwrap_or_else(|e| e.into_inner());
                         interpreter.execute(&mut s, &text)
                     })
@@ -340,13 +384,13 @@ impl Handler<ClientRequest> for Gateway {
                 })
             }
             Request::Interrupt { session } => {
-                if let Some(slot) = self.sessions.get(&session) {
+                if let Some(slot) = self.sessions.lock().get(&session) {
                     slot.interrupt.interrupt();
                 }
                 Box::pin(async { Response::Ok })
             }
             Request::CloseSession { session } => {
-                self.sessions.remove(&session);
+                self.sessions.lock().remove(&session);
                 Box::pin(async { Response::Ok })
             }
             Request::JobStatus { ids } => {
@@ -489,4 +533,66 @@ fn completions(engine: &crate::engine::Engine) -> Result<Response, String> {
         tables,
         columns,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Config, Engine};
+    use crate::home::Home;
+    use crate::warehouse::Warehouse;
+    use std::time::Duration;
+
+    struct NoJobs;
+
+    #[async_trait::async_trait]
+    impl JobControl for NoJobs {
+        async fn enqueue(
+            &self,
+            _: &str,
+            _: &str,
+            _: Action,
+            _: Requester,
+        ) -> Result<JobRef, String> {
+            Err("no jobs here".into())
+        }
+        async fn system(&self, _: &SystemCommand) -> Result<Vec<Output>, String> {
+            Err("no jobs here".into())
+        }
+    }
+
+    #[test]
+    fn sessions_open_once_and_idle_ones_close_unless_busy() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path());
+        home.ensure_dirs().unwrap();
+        let config = Config::load(&home);
+        let engine = Arc::new(Engine::with_parts(
+            home,
+            Warehouse::open_in_memory().unwrap(),
+            config,
+        ));
+        let interpreter = Interpreter::new(engine, Arc::new(NoJobs), rt.handle().clone());
+        let sessions = Sessions::default();
+        let a = sessions.get_or_open(&interpreter, "a").unwrap();
+        assert!(Arc::ptr_eq(
+            &a,
+            &sessions.get_or_open(&interpreter, "a").unwrap()
+        ));
+        sessions.get_or_open(&interpreter, "b").unwrap();
+        assert_eq!(
+            sessions.expire(Duration::from_secs(3600)),
+            0,
+            "not idle yet"
+        );
+        // "a" is running a statement: only "b" goes.
+        let busy = a.lock().unwrap();
+        assert_eq!(sessions.expire(Duration::ZERO), 1);
+        drop(busy);
+        assert_eq!(sessions.expire(Duration::ZERO), 1);
+        // The next statement of "a" gets a fresh session.
+        let again = sessions.get_or_open(&interpreter, "a").unwrap();
+        assert!(!Arc::ptr_eq(&a, &again));
+    }
 }

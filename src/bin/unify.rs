@@ -187,7 +187,20 @@ async fn drive(
                 } else {
                     Box::new(client::Quiet)
                 };
-            let code = client::run_script(&mut client, &text, ui.as_mut()).await;
+            // Ctrl-C (SIGINT) stops the script: the running statement is interrupted and
+            // the session closed on the host, instead of both lingering there.
+            let transport = client.transport().clone();
+            let session = client.session().to_string();
+            let code = tokio::select! {
+                code = client::run_script(&mut client, &text, ui.as_mut()) => code,
+                _ = tokio::signal::ctrl_c() => {
+                    let _ = transport
+                        .request(unify::protocol::Request::Interrupt { session })
+                        .await;
+                    eprintln!("Interrupted.");
+                    130
+                }
+            };
             client.close().await;
             code
         }
