@@ -398,10 +398,19 @@ impl Engine {
                     conn.spec.name
                 )
             })?;
-        let lookup = |k: &str| crate::adapters::rest::option_value(&conn, k);
-        let sets = params::expand(&table.params, &ScratchSql::new()?, &lookup)
-            .map_err(|e| e.to_string())?;
-        let set = sets.into_iter().next().unwrap_or_default();
+        // Expanding params may run DuckDB (a scratch database): off the async threads.
+        let set = {
+            let (conn, params) = (conn.clone(), table.params.clone());
+            tokio::task::spawn_blocking(move || {
+                let lookup = |k: &str| crate::adapters::rest::option_value(&conn, k);
+                params::expand(&params, &ScratchSql::new()?, &lookup).map_err(|e| e.to_string())
+            })
+            .await
+            .map_err(|e| e.to_string())??
+            .into_iter()
+            .next()
+            .unwrap_or_default()
+        };
         let client = RestClient::new(conn.clone());
         let stats = FetchStats::default();
         let cancel = CancellationToken::new();
@@ -585,7 +594,6 @@ impl Engine {
                     action,
                     progress.clone(),
                     cancel,
-                    depth,
                 )
                 .await?;
             // The table is in; a view that cannot be created is reported, not a failure.
@@ -655,7 +663,6 @@ impl Engine {
         action: Action,
         progress: Arc<dyn Progress>,
         cancel: CancellationToken,
-        _depth: usize,
     ) -> Result<LoadSummary, LoadError> {
         let started = Instant::now();
         let started_us = chrono::Utc::now().timestamp_micros();

@@ -18,6 +18,8 @@ pub struct AdapterRegistry {
     shared: Arc<Shared>,
     publisher: Addr<StatusPublisher>,
     stamp: Vec<(PathBuf, Option<SystemTime>)>,
+    /// A reload is running on a blocking thread.
+    reloading: bool,
 }
 
 impl AdapterRegistry {
@@ -27,6 +29,7 @@ impl AdapterRegistry {
             shared,
             publisher,
             stamp: Vec::new(),
+            reloading: false,
         };
         r.stamp = r.snapshot();
         r
@@ -49,48 +52,69 @@ impl AdapterRegistry {
             })
             .collect()
     }
+}
 
-    /// Re-read the configuration; returns a one-line summary.
-    fn reload(&mut self) -> String {
+/// Re-read the configuration into the engine; returns a one-line summary. Blocking
+/// (files and DuckDB DDL): run it on a blocking thread, never on the actor's.
+fn reload(shared: &Shared) -> String {
+    let engine = &shared.engine;
+    let fresh = Config::load(engine.home());
+    let file_error = fresh.errors.iter().find(|e| {
+        matches!(
+            e,
+            crate::adapters::connections::ConnectionError::File { .. }
+        )
+    });
+    if let Some(err) = file_error {
+        let kept = engine.config().connections.len();
+        return format!("configuration not reloaded: {err}; keeping the last good configuration ({kept} connections)");
+    }
+    let mut summary = format!(
+        "configuration reloaded: {} connections ({}), {} specs",
+        fresh.connections.len(),
+        fresh
+            .connections
+            .iter()
+            .map(|c| c.schema.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        fresh.catalog.names().len()
+    );
+    for e in &fresh.errors {
+        summary.push_str(&format!("; {e}"));
+    }
+    for w in &fresh.catalog.warnings {
+        summary.push_str(&format!("; {w}"));
+    }
+    let schemas: Vec<String> = fresh.connections.iter().map(|c| c.schema.clone()).collect();
+    engine.set_config(fresh);
+    if let Ok(conn) = engine.warehouse().connect() {
+        for s in schemas {
+            let _ = conn.execute_batch(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(&s)));
+        }
+    }
+    summary
+}
+
+impl AdapterRegistry {
+    /// Reload on a blocking thread, then tell every client. Answers with the summary.
+    fn reload_async(&mut self) -> ResponseActFuture<Self, String> {
         self.stamp = self.snapshot();
-        let engine = &self.shared.engine;
-        let fresh = Config::load(engine.home());
-        let file_error = fresh.errors.iter().find(|e| {
-            matches!(
-                e,
-                crate::adapters::connections::ConnectionError::File { .. }
-            )
-        });
-        if let Some(err) = file_error {
-            let kept = engine.config().connections.len();
-            return format!("configuration not reloaded: {err}; keeping the last good configuration ({kept} connections)");
-        }
-        let mut summary = format!(
-            "configuration reloaded: {} connections ({}), {} specs",
-            fresh.connections.len(),
-            fresh
-                .connections
-                .iter()
-                .map(|c| c.schema.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            fresh.catalog.names().len()
-        );
-        for e in &fresh.errors {
-            summary.push_str(&format!("; {e}"));
-        }
-        for w in &fresh.catalog.warnings {
-            summary.push_str(&format!("; {w}"));
-        }
-        let schemas: Vec<String> = fresh.connections.iter().map(|c| c.schema.clone()).collect();
-        engine.set_config(fresh);
-        if let Ok(conn) = engine.warehouse().connect() {
-            for s in schemas {
-                let _ =
-                    conn.execute_batch(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(&s)));
+        self.reloading = true;
+        let shared = self.shared.clone();
+        Box::pin(
+            async move {
+                tokio::task::spawn_blocking(move || reload(&shared))
+                    .await
+                    .unwrap_or_else(|e| format!("configuration not reloaded: {e}"))
             }
-        }
-        summary
+            .into_actor(self)
+            .map(|summary, act, _| {
+                act.reloading = false;
+                act.publisher.do_send(Notice(summary.clone()));
+                summary
+            }),
+        )
     }
 }
 
@@ -98,10 +122,9 @@ impl Actor for AdapterRegistry {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.run_interval(Duration::from_secs(2), |act, _| {
-            if act.snapshot() != act.stamp {
-                let summary = act.reload();
-                act.publisher.do_send(Notice(summary));
+        ctx.run_interval(Duration::from_secs(2), |act, ctx| {
+            if !act.reloading && act.snapshot() != act.stamp {
+                ctx.spawn(act.reload_async().map(|_, _, _| ()));
             }
         });
     }
@@ -113,10 +136,8 @@ impl Actor for AdapterRegistry {
 pub struct Reload;
 
 impl Handler<Reload> for AdapterRegistry {
-    type Result = String;
-    fn handle(&mut self, _: Reload, _: &mut Context<Self>) -> String {
-        let summary = self.reload();
-        self.publisher.do_send(Notice(summary.clone()));
-        summary
+    type Result = ResponseActFuture<Self, String>;
+    fn handle(&mut self, _: Reload, _: &mut Context<Self>) -> Self::Result {
+        self.reload_async()
     }
 }

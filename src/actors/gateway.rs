@@ -5,7 +5,6 @@
 //! reaches the queue and the daemon's controls.
 
 use super::adapter_registry::{AdapterRegistry, Reload};
-use super::loader_worker::now_ms;
 use super::queue_poller::{QueuePoller, Wake};
 use super::status_publisher::{Notice, Publish, StatusPublisher};
 use super::Shared;
@@ -14,7 +13,7 @@ use crate::parser::{CancelTarget, SystemCommand};
 use crate::protocol::{
     Action, JobRef, JobState, Output, Reply, Request, Requester, Response, ResultTable,
 };
-use crate::queue::{CancelOutcome, Enqueued};
+use crate::queue::{now_ms, CancelOutcome, Enqueued};
 use actix::prelude::*;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -9,7 +9,7 @@ use super::status_publisher::{Publish, StatusPublisher};
 use super::{Shared, LEASE};
 use crate::engine::Progress;
 use crate::protocol::{JobState, LoaderStatus};
-use crate::queue::JobRecord;
+use crate::queue::{now_ms, JobRecord};
 use actix::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -100,11 +100,6 @@ fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
         .map(|s| s.to_string())
         .or_else(|| p.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".into())
-}
-
-/// Milliseconds since the epoch.
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 /// Progress of a running job: counters, throttled publishing.

@@ -56,7 +56,6 @@ pub struct Session {
     conn: duckdb::Connection,
     vars: BTreeMap<String, Var>,
     recent: Vec<(String, String)>,
-    interactive: bool,
     /// Relations this session has seen exist: spares a catalog query per reference on
     /// every statement. Only a hint — a relation dropped elsewhere surfaces as DuckDB's
     /// "does not exist" error, which loads a connector table again.
@@ -94,12 +93,6 @@ impl Session {
     /// A handle that interrupts the statement this session is running.
     pub fn interrupt_handle(&self) -> Arc<duckdb::InterruptHandle> {
         self.conn.interrupt_handle()
-    }
-
-    /// Mark the session as driven by a person at a terminal (affects nothing yet but
-    /// messages).
-    pub fn set_interactive(&mut self, interactive: bool) {
-        self.interactive = interactive;
     }
 }
 
@@ -157,7 +150,6 @@ impl Interpreter {
             conn,
             vars: BTreeMap::new(),
             recent: Vec::new(),
-            interactive: false,
             known: Default::default(),
         })
     }

@@ -1065,7 +1065,8 @@ fn new_job_id() -> String {
     id
 }
 
-fn now_ms() -> i64 {
+/// Milliseconds since the epoch: the queue's clock, used by the actors too.
+pub fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 

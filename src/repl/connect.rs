@@ -114,7 +114,8 @@ async fn connectors(
     }
 }
 
-/// Run the `connect` flow. Asking runs on a blocking thread.
+/// Run the `connect` flow: answers come from `ask` (the terminal, or stdin lines), the
+/// connection is tested and saved by the host.
 pub async fn connect(client: &mut Client, ask: &mut dyn Ask, preset: Preset) -> anyhow::Result<()> {
     let (connectors, connections) = connectors(client).await?;
     if connectors.is_empty() {

@@ -25,7 +25,6 @@ use paging::{PageFacts, PageRequest, Pager};
 use params::ParamSet;
 use serde_json::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -770,9 +769,6 @@ fn push_records(
         other => push(other),
     }
 }
-
-/// Shared handle type for a connection's client.
-pub type SharedClient = Arc<RestClient>;
 
 #[cfg(test)]
 mod tests;
