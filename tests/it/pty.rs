@@ -186,3 +186,65 @@ async fn repl_runs_a_multi_line_query_and_renders_the_table() {
     let history = std::fs::read_to_string(t.home.history_file()).unwrap();
     assert!(history.contains("open_issues_count as issues"), "{history}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delete_connection_asks_for_confirmation_then_removes_the_entry_and_its_tables() {
+    let server = mocksvc().await;
+    let t = TestHome::new();
+    t.with_mocksvc(&server);
+    let kept = "# my connections\n- other:\n    connector: mocksvc\n    options: {username: a, password: b}\n";
+    let original = std::fs::read_to_string(t.home.connections_file()).unwrap();
+    t.connections(&format!("{kept}{original}"));
+    let home = t.dir.path().display().to_string();
+    let (refused, removed, listed, code) = tokio::task::spawn_blocking(move || {
+        let mut p = Pty::spawn(
+            env!("CARGO_BIN_EXE_unify"),
+            &["--no-daemon", "--home", &home],
+            &[],
+        );
+        p.expect("unify> ", Duration::from_secs(30));
+        p.send("select count(*) as n from mocksvc.repos27;\r");
+        p.expect("1 row\r", Duration::from_secs(60));
+        // A wrong confirmation deletes nothing.
+        p.send("delete connection mocksvc\r");
+        p.expect("to confirm: ", Duration::from_secs(10));
+        p.send("nope\r");
+        let refused = p.expect("nothing was deleted", Duration::from_secs(10));
+        p.send("delete connection mocksvc\r");
+        let start = Instant::now();
+        while p.output.lock().unwrap().matches("to confirm: ").count() < 2 {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "no second prompt"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        p.send("mocksvc\r");
+        let removed = p.expect("Removed connection 'mocksvc'", Duration::from_secs(10));
+        p.send("show connections\r");
+        let listed = p.expect("other", Duration::from_secs(10));
+        p.send("exit\r");
+        let code = p.wait(Duration::from_secs(20));
+        (refused, removed, listed, code)
+    })
+    .await
+    .unwrap();
+    assert!(refused.contains("THIS WILL DELETE ALL TABLES"), "{refused}");
+    assert!(removed.contains("and its tables"), "{removed}");
+    let after_show = &listed[removed.len()..];
+    assert!(
+        !after_show
+            .lines()
+            .any(|l| l.trim_start_matches(['\r', '\n']).starts_with("mocksvc ")),
+        "{after_show}"
+    );
+    assert!(after_show.contains("\nother "), "{after_show}");
+    assert_eq!(code, 1, "the refused delete counts as a failed statement");
+    assert_eq!(
+        std::fs::read_to_string(t.home.connections_file()).unwrap(),
+        kept,
+        "the other connection and the comment are kept"
+    );
+    let engine = t.engine();
+    assert!(!engine.exists("mocksvc", "repos27").await.unwrap());
+}
