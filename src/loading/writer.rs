@@ -61,12 +61,11 @@ pub struct StagingWriter<'c> {
     rows: u64,
     /// One appender for the whole load; closed only around schema changes.
     appender: Option<duckdb::Appender<'c>>,
-    /// Rows appended since the last flush (each flush is a commit).
+    /// Rows appended since the last flush (into the load's transaction).
     unflushed: u64,
 }
 
-/// Rows buffered in the appender between commits: large enough that commits and
-/// write-ahead-log writes are rare, small enough to keep memory bounded.
+/// Rows buffered in the appender before they go to the transaction's storage.
 pub const FLUSH_ROWS: u64 = 10_000;
 
 impl<'c> StagingWriter<'c> {
@@ -205,12 +204,18 @@ impl<'c> StagingWriter<'c> {
                 .iter()
                 .map(|c| format!("{} {}", quote_ident(&c.name), c.ty.sql()))
                 .collect();
+            // The whole load is one transaction: DuckDB writes full row groups straight
+            // to the database file instead of through the write-ahead log, memory stays
+            // bounded, and a failed or killed load leaves nothing behind.
             let sql = format!(
-                "CREATE SCHEMA IF NOT EXISTS {}; DROP TABLE IF EXISTS {staging}; CREATE TABLE {staging} ({})",
+                "CREATE SCHEMA IF NOT EXISTS {}; BEGIN TRANSACTION; DROP TABLE IF EXISTS {staging}; CREATE TABLE {staging} ({})",
                 quote_ident(&self.schema),
                 defs.join(", ")
             );
-            self.conn.execute_batch(&sql).map_err(|e| self.err(e))?;
+            if let Err(e) = self.conn.execute_batch(&sql) {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                return Err(self.err(e));
+            }
             self.db_types = columns.iter().map(|c| c.ty).collect();
             self.created = true;
             return Ok(());
@@ -258,8 +263,14 @@ impl<'c> StagingWriter<'c> {
 
     /// Finish: commit what is buffered; the staging table's name, columns and rows.
     pub fn finish(mut self) -> Result<Staged, WriteError> {
-        self.flush()?;
+        if let Err(e) = self.flush() {
+            self.abandon();
+            return Err(e);
+        }
         self.appender = None;
+        if self.created {
+            self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))?;
+        }
         Ok(Staged {
             schema: self.schema.clone(),
             staging: self.created.then(|| self.staging.clone()),
@@ -272,13 +283,9 @@ impl<'c> StagingWriter<'c> {
     pub fn abandon(mut self) {
         self.appender = None;
         if self.created {
-            let sql = format!(
-                "DROP TABLE IF EXISTS {}.{}",
-                quote_ident(&self.schema),
-                quote_ident(&self.staging)
-            );
-            if let Err(e) = self.conn.execute_batch(&sql) {
-                tracing::warn!(error = %e, "could not drop staging table");
+            // The staging table was created in the load's transaction: it goes with it.
+            if let Err(e) = self.conn.execute_batch("ROLLBACK") {
+                tracing::warn!(error = %e, "could not roll back the staging table");
             }
         }
     }
