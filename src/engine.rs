@@ -32,7 +32,7 @@ use crate::warehouse::{
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 use tokio::sync::mpsc;
@@ -807,10 +807,20 @@ impl Engine {
         // least) the types they already have: the staging table lines up name for name.
         let existing_columns = if incremental.is_some() {
             let (wh, s, t) = (wh.clone(), schema.clone(), table.name.clone());
-            blocking(move || Ok(warehouse::table_columns(&wh.connect()?, &s, &t)?)).await?
+            match blocking(move || Ok(warehouse::table_columns(&wh.connect()?, &s, &t)?)).await {
+                Ok(columns) => columns,
+                Err(e) => {
+                    self.record_failure(job_id, "failed", 0, 0, 0, &e.to_string())
+                        .await;
+                    return Err(e);
+                }
+            }
         } else {
             Vec::new()
         };
+        // Set once every page was fetched: only then does the writer commit its staging
+        // table. A failed or cancelled fetch makes it roll back instead.
+        let fetch_complete = Arc::new(AtomicBool::new(false));
         let writer = {
             let (wh, s, t, j) = (
                 wh.clone(),
@@ -819,8 +829,8 @@ impl Engine {
                 job_id.to_string(),
             );
             let progress = progress.clone();
-            let stats_pages = Arc::new(std::sync::atomic::AtomicU64::new(0));
-            let pages_counter = stats_pages.clone();
+            let pages_counter = std::sync::atomic::AtomicU64::new(0);
+            let fetch_complete = fetch_complete.clone();
             tokio::task::spawn_blocking(
                 move || -> Result<crate::loading::writer::Staged, LoadError> {
                     let db = wh.connect()?;
@@ -833,6 +843,10 @@ impl Engine {
                         }
                         let pages = pages_counter.fetch_add(1, Ordering::Relaxed) + 1;
                         progress.update(&s, &t, pages, w.rows());
+                    }
+                    if !fetch_complete.load(Ordering::SeqCst) {
+                        w.abandon();
+                        return Err(LoadError::Cancelled);
                     }
                     Ok(w.finish()?)
                 },
@@ -848,6 +862,7 @@ impl Engine {
             table_limit: table_limit.as_deref(),
         };
         let fetched = fetch.run(sets, &tx).await;
+        fetch_complete.store(fetched.is_ok(), Ordering::SeqCst);
         drop(tx);
         let staged = writer
             .await
@@ -1048,8 +1063,9 @@ fn error_names(err: &ConnectionError, schema: &str) -> bool {
     }
 }
 
-/// True when two configurations of a connection would build the same client: same
-/// spec settings that reach HTTP, same base URL and the same option values.
+/// True when two configurations of a connection would build the same client: the same
+/// spec (every key: fetches read headers, error paths… from the client's connection),
+/// the same base URL and the same option values.
 fn same_connection(a: &Connection, b: &Connection) -> bool {
     let options = |c: &Connection| -> Vec<(String, String)> {
         c.options
@@ -1057,20 +1073,9 @@ fn same_connection(a: &Connection, b: &Connection) -> bool {
             .map(|(k, v)| (k.clone(), v.expose().to_string()))
             .collect()
     };
-    let (sa, sb) = (&a.spec, &b.spec);
     a.base_url == b.base_url
         && options(a) == options(b)
-        && sa.name == sb.name
-        && sa.rate_limit == sb.rate_limit
-        && sa.throttle == sb.throttle
-        && sa.retry == sb.retry
-        && sa.timeout == sb.timeout
-        && format!("{:?}", sa.auth) == format!("{:?}", sb.auth)
-        && sa
-            .tables
-            .iter()
-            .map(|t| (&t.name, t.rate_limit))
-            .eq(sb.tables.iter().map(|t| (&t.name, t.rate_limit)))
+        && (Arc::ptr_eq(&a.spec, &b.spec) || format!("{:?}", a.spec) == format!("{:?}", b.spec))
 }
 
 /// Options whose values are secrets (typed without echo by `connect`).
@@ -1337,6 +1342,24 @@ pub fn qualify_tables(sql: &str, schema: &str, tables: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connection_is_the_same_only_when_its_whole_spec_is() {
+        let conn = |spec: &str| {
+            let mut catalog = crate::adapters::catalog::Catalog::default();
+            catalog.add("<test>", spec, true);
+            let entry = connections::ConnectionEntry {
+                schema: "api".into(),
+                connector: "api".into(),
+                options: vec![("token".into(), "t0ken".into())],
+            };
+            connections::resolve(&entry, &catalog, &|_| None).unwrap()
+        };
+        let base = "name: api\nbase_url: http://127.0.0.1:1\ntables:\n  - name: t\n    resource_path: /t\n";
+        assert!(same_connection(&conn(base), &conn(base)));
+        let with_header = base.replace("tables:", "headers: {X-Api-Version: '2'}\ntables:");
+        assert!(!same_connection(&conn(base), &conn(&with_header)));
+    }
 
     #[test]
     fn a_writer_failure_is_the_cause_and_not_a_cancel() {

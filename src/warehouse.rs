@@ -348,19 +348,30 @@ pub fn merge_in(
         let src = qualified(&record.schema, staging);
         for key in keys {
             // The staging table starts from the target's columns, so a key column always
-            // exists there; it must also have come with the fetched rows.
-            let fetched = staged.columns.iter().any(|c| &c.name == key)
-                && conn
-                    .query_row(
-                        &format!("SELECT count({}) > 0 FROM {src}", quote_ident(key)),
-                        [],
-                        |r| r.get::<_, bool>(0),
+            // exists there; every fetched row must also have a value in it, or the merge
+            // could not match it and would add it again on every refresh.
+            let missing: i64 = if staged.columns.iter().any(|c| &c.name == key) {
+                conn.query_row(
+                    &format!("SELECT count(*) - count({}) FROM {src}", quote_ident(key)),
+                    [],
+                    |r| r.get(0),
+                )
+                .ctx(|| format!("checking the key column '{key}'"))?
+            } else {
+                staged.rows as i64
+            };
+            if missing > 0 {
+                let what = if missing as u64 == staged.rows {
+                    "is not in the fetched rows".to_string()
+                } else {
+                    format!(
+                        "has no value in {missing} of the {} fetched rows",
+                        staged.rows
                     )
-                    .ctx(|| format!("checking the key column '{key}'"))?;
-            if !fetched {
+                };
                 return Err(WarehouseError {
                     context: format!(
-                        "refreshing {}.{}: the key column '{key}' is not in the fetched rows",
+                        "refreshing {}.{}: the key column '{key}' {what}",
                         record.schema, record.table
                     ),
                     source: duckdb::Error::InvalidParameterName(key.clone()),
@@ -777,6 +788,27 @@ mod tests {
             .to_string();
         assert!(
             err.contains("the key column 'id' is not in the fetched rows"),
+            "{err}"
+        );
+        // Some rows without a key are refused too (they would be added on every refresh).
+        let mut w = StagingWriter::new(
+            &conn,
+            "s",
+            "t",
+            "j4",
+            Flattener::with_columns(Shape::default(), table_columns(&conn, "s", "t").unwrap()),
+        );
+        w.write_page(FetchedPage {
+            records: Records::Values(vec![json!({"id": 9, "v": "x"}), json!({"v": "lost"})]),
+            flatten: true,
+        })
+        .unwrap();
+        let staged = w.finish().unwrap();
+        let err = merge_in(&conn, &staged, &["id".to_string()], &rec, &job("j4"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("the key column 'id' has no value in 1 of the 2 fetched rows"),
             "{err}"
         );
         assert_eq!(count(&conn, "select count(*) from s.t"), 3);

@@ -311,6 +311,82 @@ mod tests {
         }
     }
 
+    fn file_db(dir: &tempfile::TempDir) -> Connection {
+        Connection::open(dir.path().join("w.duckdb")).unwrap()
+    }
+
+    fn exists(conn: &Connection, table: &str) -> bool {
+        conn.query_row(
+            "select count(*) from information_schema.tables where table_name = ?",
+            [table],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
+            > 0
+    }
+
+    #[test]
+    fn the_staging_table_is_invisible_until_finish_and_rolled_back_by_abandon() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = file_db(&dir);
+        let other = conn.try_clone().unwrap();
+        let staging = staging_name("t", "job1");
+        let mut w = StagingWriter::new(&conn, "s", "t", "job1", Flattener::new(Shape::default()));
+        w.write_page(page(vec![json!({"id": 1})])).unwrap();
+        assert!(
+            !exists(&other, &staging),
+            "another connection sees nothing yet"
+        );
+        w.abandon();
+        assert!(!exists(&conn, &staging), "rolled back");
+        // No transaction is left open on the connection.
+        conn.execute_batch("BEGIN TRANSACTION; COMMIT").unwrap();
+
+        let mut w = StagingWriter::new(&conn, "s", "t", "job2", Flattener::new(Shape::default()));
+        w.write_page(page(vec![json!({"id": 1})])).unwrap();
+        let staged = w.finish().unwrap();
+        assert!(exists(&other, staged.staging.as_deref().unwrap()));
+    }
+
+    #[test]
+    fn columns_added_and_widened_after_a_full_row_group_keep_every_row() {
+        // DuckDB writes a transaction's full row groups (122,880 rows) to the file before
+        // commit; the schema changes after that must still carry those rows.
+        let dir = tempfile::tempdir().unwrap();
+        let conn = file_db(&dir);
+        let mut w = StagingWriter::new(&conn, "s", "t", "job1", Flattener::new(Shape::default()));
+        let n: i64 = 130_000;
+        for start in (0..n).step_by(1000) {
+            w.write_page(page(
+                (start..start + 1000)
+                    .map(|i| json!({"id": i, "name": format!("n{i}")}))
+                    .collect(),
+            ))
+            .unwrap();
+        }
+        w.write_page(page(vec![json!({"id": "last", "extra": 1.5})]))
+            .unwrap();
+        let staged = w.finish().unwrap();
+        let table = format!("s.{}", staged.staging.unwrap());
+        let (rows, ids, extras, name_5): (i64, i64, i64, String) = conn
+            .query_row(
+                &format!("select count(*), count(id), count(extra), max(name) filter (where id = '5') from {table}"),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!((rows, ids, extras), (n + 1, n + 1, 1));
+        assert_eq!(name_5, "n5");
+        let id_type: String = conn
+            .query_row(
+                "select data_type from information_schema.columns where column_name = 'id'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(id_type, "VARCHAR");
+    }
+
     #[test]
     fn drift_across_pages_keeps_every_row_and_widens() {
         let conn = Connection::open_in_memory().unwrap();
