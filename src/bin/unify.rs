@@ -189,16 +189,25 @@ async fn drive(
                 };
             // Ctrl-C (SIGINT) stops the script: the running statement is interrupted and
             // the session closed on the host, instead of both lingering there.
+            // The loads it was waiting for are cancelled too; a statement that cannot be
+            // interrupted (a download, say) gets five seconds before the process exits.
             let transport = client.transport().clone();
             let session = client.session().to_string();
+            let waiting = client.waiting();
             let code = tokio::select! {
                 code = client::run_script(&mut client, &text, ui.as_mut()) => code,
                 _ = tokio::signal::ctrl_c() => {
+                    std::thread::spawn(|| {
+                        std::thread::sleep(std::time::Duration::from_secs(5));
+                        std::process::exit(client::INTERRUPTED);
+                    });
                     let _ = transport
-                        .request(unify::protocol::Request::Interrupt { session })
+                        .request(unify::protocol::Request::Interrupt { session: session.clone() })
                         .await;
+                    let ids = waiting.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                    client::cancel_waiting(&transport, &session, &ids).await;
                     eprintln!("Interrupted.");
-                    130
+                    client::INTERRUPTED
                 }
             };
             client.close().await;

@@ -28,6 +28,8 @@ pub enum Outcome {
     Disconnected,
     /// `exit`/`quit`.
     Exit,
+    /// The user pressed Ctrl-C: the statement (and the loads it waited for) stopped.
+    Interrupted,
 }
 
 /// What to do while waiting for loads.
@@ -61,6 +63,8 @@ pub struct Client {
     format: Format,
     /// Jobs moved to the background, announced when they finish.
     pub background: Arc<std::sync::Mutex<Vec<JobRef>>>,
+    /// The jobs the running statement waits for (cancelled when a script is interrupted).
+    waiting: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// The longest a statement is re-run waiting for its tables to appear.
@@ -74,7 +78,13 @@ impl Client {
             session: uuid::Uuid::new_v4().simple().to_string(),
             format,
             background: Arc::default(),
+            waiting: Arc::default(),
         }
+    }
+
+    /// The ids of the jobs the running statement waits for, readable while it runs.
+    pub fn waiting(&self) -> Arc<std::sync::Mutex<Vec<String>>> {
+        self.waiting.clone()
     }
 
     /// The transport.
@@ -124,7 +134,14 @@ impl Client {
             if reply.wait.is_empty() {
                 return Outcome::Ok;
             }
-            let statuses = match self.wait(&reply.wait, ui).await {
+            *self.waiting.lock().unwrap_or_else(|e| e.into_inner()) =
+                reply.wait.iter().map(|j| j.id.clone()).collect();
+            let waited = self.wait(&reply.wait, ui).await;
+            self.waiting
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+            let statuses = match waited {
                 Ok(Some(s)) => s,
                 Ok(None) => {
                     eprintln!(
@@ -252,19 +269,11 @@ impl Client {
             ui.progress(&shown);
             if ui.interrupted() {
                 ui.clear();
-                for id in &ids {
-                    let _ = self
-                        .transport
-                        .request(Request::Execute {
-                            session: self.session.clone(),
-                            text: format!("system cancel {id}"),
-                        })
-                        .await;
-                }
+                cancel_waiting(&self.transport, &self.session, &ids).await;
                 eprintln!(
                     "Interrupted: the load was cancelled; the table keeps its previous data."
                 );
-                return Err(Outcome::Failed);
+                return Err(Outcome::Interrupted);
             }
             if ui.backgrounded() {
                 ui.clear();
@@ -378,6 +387,21 @@ pub fn terminal_rows() -> usize {
 
 /// Run a script (statements from `-c` or stdin), in order; exit status 1 when any
 /// failed. A connection failure stops the script.
+/// Exit status of a script stopped by Ctrl-C (128 + SIGINT, as shells report it).
+pub const INTERRUPTED: i32 = 130;
+
+/// Cancel the loads a statement waits for (a script interrupted by SIGINT).
+pub async fn cancel_waiting(transport: &Arc<dyn Transport>, session: &str, ids: &[String]) {
+    for id in ids {
+        let _ = transport
+            .request(Request::Execute {
+                session: session.to_string(),
+                text: format!("system cancel {id}"),
+            })
+            .await;
+    }
+}
+
 pub async fn run_script(client: &mut Client, script: &str, ui: &mut dyn WaitUi) -> i32 {
     let mut status = 0;
     for statement in parser::split_statements(script) {
@@ -398,6 +422,7 @@ pub async fn run_script(client: &mut Client, script: &str, ui: &mut dyn WaitUi) 
             Outcome::Ok => {}
             Outcome::Failed => status = 1,
             Outcome::Disconnected => return 1,
+            Outcome::Interrupted => return INTERRUPTED,
             Outcome::Exit => break,
         }
     }

@@ -129,7 +129,7 @@ pub async fn run(mut client: Client, home: &Home) -> i32 {
                         status = 1;
                         break;
                     }
-                    Outcome::Failed => status = 1,
+                    Outcome::Failed | Outcome::Interrupted => status = 1,
                     Outcome::Ok => {}
                 }
                 for s in client.finished_background().await {

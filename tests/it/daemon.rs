@@ -557,3 +557,72 @@ async fn system_restart_daemon_brings_up_a_new_daemon_that_keeps_the_data() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "unifyd stopped\n");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_on_a_script_waiting_for_a_load_cancels_the_load() {
+    let (t, slow, _m) = slow_home(100, Duration::from_millis(200), "").await;
+    let d = TestDaemon::start(&t.home, &[]).await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_unify"))
+        .arg("--home")
+        .arg(t.home.root())
+        .args(["-c", "select count(*) from slow.t; select 'after'"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while slow.received_requests().await.unwrap().len() < 3 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the load never started"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                return child.wait_with_output().unwrap();
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+                panic!("unify did not stop on SIGINT");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("after"));
+    // The daemon stopped the load instead of finishing it for nobody.
+    let z = d.client().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = exec(
+            &z,
+            "select state from unify.loading_jobs where table_name = 't'",
+        )
+        .await;
+        let states: Vec<_> = first_table(&r).rows.iter().map(|r| r[0].clone()).collect();
+        if states == [json!("cancelled")] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "job states {states:?}\n{}",
+            d.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let requests = slow.received_requests().await.unwrap().len();
+    assert!(
+        requests < 100,
+        "the load stopped early ({requests} requests)"
+    );
+}
