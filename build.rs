@@ -15,6 +15,13 @@ fn main() {
         .expect("rest_specs/ is readable")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file())
+        // The catalog's rule (`*spec.yaml`, `*spec.yml`): an editor's swap file or a
+        // README next to the specs is not embedded.
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with("spec.yaml") || n.ends_with("spec.yml"))
+        })
         .collect();
     files.sort();
     let mut out = String::from("&[\n");

@@ -18,8 +18,10 @@ pub struct AdapterRegistry {
     shared: Arc<Shared>,
     publisher: Addr<StatusPublisher>,
     stamp: Vec<(PathBuf, Option<SystemTime>)>,
-    /// A reload is running on a blocking thread.
-    reloading: bool,
+    /// Reloads running on blocking threads (the timer waits for them to finish).
+    reloading: usize,
+    /// Reloads run one at a time, so the last one started installs the newest files.
+    serial: Arc<std::sync::Mutex<()>>,
 }
 
 impl AdapterRegistry {
@@ -29,7 +31,8 @@ impl AdapterRegistry {
             shared,
             publisher,
             stamp: Vec::new(),
-            reloading: false,
+            reloading: 0,
+            serial: Arc::default(),
         };
         r.stamp = r.snapshot();
         r
@@ -99,18 +102,22 @@ fn reload(shared: &Shared) -> String {
 impl AdapterRegistry {
     /// Reload on a blocking thread, then tell every client. Answers with the summary.
     fn reload_async(&mut self) -> ResponseActFuture<Self, String> {
+        // Stamped before reading: a file changed during the reload is seen next tick.
         self.stamp = self.snapshot();
-        self.reloading = true;
-        let shared = self.shared.clone();
+        self.reloading += 1;
+        let (shared, serial) = (self.shared.clone(), self.serial.clone());
         Box::pin(
             async move {
-                tokio::task::spawn_blocking(move || reload(&shared))
-                    .await
-                    .unwrap_or_else(|e| format!("configuration not reloaded: {e}"))
+                tokio::task::spawn_blocking(move || {
+                    let _one_at_a_time = serial.lock().unwrap_or_else(|e| e.into_inner());
+                    reload(&shared)
+                })
+                .await
+                .unwrap_or_else(|e| format!("configuration not reloaded: {e}"))
             }
             .into_actor(self)
             .map(|summary, act, _| {
-                act.reloading = false;
+                act.reloading -= 1;
                 act.publisher.do_send(Notice(summary.clone()));
                 summary
             }),
@@ -123,7 +130,7 @@ impl Actor for AdapterRegistry {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(Duration::from_secs(2), |act, ctx| {
-            if !act.reloading && act.snapshot() != act.stamp {
+            if act.reloading == 0 && act.snapshot() != act.stamp {
                 ctx.spawn(act.reload_async().map(|_, _, _| ()));
             }
         });

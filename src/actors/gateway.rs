@@ -313,11 +313,24 @@ impl Sessions {
         Ok(slot)
     }
 
+    /// Note that session `id` just finished a statement.
+    fn touch(&self, id: &str) {
+        if let Some(slot) = self.lock().get_mut(id) {
+            slot.last_used = std::time::Instant::now();
+        }
+    }
+
     /// Close sessions idle for `ttl` that are not running a statement.
     fn expire(&self, ttl: std::time::Duration) -> usize {
         let mut map = self.lock();
         let before = map.len();
-        map.retain(|_, slot| slot.last_used.elapsed() < ttl || slot.session.try_lock().is_err());
+        map.retain(|_, slot| {
+            let busy = matches!(
+                slot.session.try_lock(),
+                Err(std::sync::TryLockError::WouldBlock)
+            );
+            busy || slot.last_used.elapsed() < ttl
+        });
         before - map.len()
     }
 }
@@ -372,8 +385,12 @@ impl Handler<ClientRequest> for Gateway {
                             Ok(slot) => slot,
                             Err(e) => return Reply::error(e),
                         };
-                        let mut s = slot.lock().unwrap_or_else(|e| e.into_inner());
-                        interpreter.execute(&mut s, &text)
+                        let reply = {
+                            let mut s = slot.lock().unwrap_or_else(|e| e.into_inner());
+                            interpreter.execute(&mut s, &text)
+                        };
+                        sessions.touch(&session);
+                        reply
                     })
                     .await;
                     match result {

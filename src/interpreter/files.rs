@@ -16,11 +16,33 @@ use std::path::{Path, PathBuf};
 /// Give up on a download server that stops answering for this long.
 const DOWNLOAD_STALL: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// How an import source appears in messages and `unify.tables`: a URL without its
+/// credentials, query string and fragment (a signed URL carries its token there).
+fn shown_source(source: &str) -> String {
+    if !(source.starts_with("http://") || source.starts_with("https://")) {
+        return source.to_string();
+    }
+    match reqwest::Url::parse(source) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.set_query(None);
+            url.set_fragment(None);
+            url.to_string()
+        }
+        Err(_) => source
+            .split(['?', '#'])
+            .next()
+            .unwrap_or(source)
+            .to_string(),
+    }
+}
+
 /// Download `url` to `to`, streaming (a large file is never held in memory). Errors
-/// name the URL without its query string, which may carry a signature or token.
+/// name the URL as [`shown_source`] does.
 async fn download(url: &str, to: &Path) -> Result<(), String> {
     use std::io::Write as _;
-    let shown = url.split(['?', '#']).next().unwrap_or(url);
+    let shown = shown_source(url);
     let fail = |e: &dyn std::fmt::Display| format!("cannot download {shown}: {e}");
     let client = reqwest::Client::builder()
         .connect_timeout(std::time::Duration::from_secs(15))
@@ -167,7 +189,10 @@ impl Interpreter {
         options: ImportOptions,
     ) -> Fallible<Reply> {
         let format = Format::from_path(source).ok_or_else(|| {
-            format!("cannot tell the format of '{source}': name it .csv, .parquet, .json, .ndjson or .jsonl")
+            format!(
+                "cannot tell the format of '{}': name it .csv, .parquet, .json, .ndjson or .jsonl",
+                shown_source(source)
+            )
         })?;
         let (schema, table) = match target {
             Some(TableRef { schema, table }) => (schema.unwrap_or_else(|| "files".into()), table),
@@ -204,7 +229,8 @@ impl Interpreter {
             warehouse::relation_exists(&s.conn, schema, table).map_err(|e| e.to_string())?;
         if exists && mode.is_none() {
             return Err(format!(
-                "table {schema}.{table} already exists: add `overwrite` to replace it or `append` to add rows (import '{source}' into {schema}.{table} overwrite)"
+                "table {schema}.{table} already exists: add `overwrite` to replace it or `append` to add rows (import '{}' into {schema}.{table} overwrite)",
+                shown_source(source)
             ));
         }
         let reader = reader_sql(&path, format, options);
@@ -223,18 +249,23 @@ impl Interpreter {
              DELETE FROM unify.file_imports WHERE schema_name = {ls} AND table_name = {lt};
              INSERT INTO unify.file_imports VALUES ({ls}, {lt}, {src}, {fmt}, {opts});
              DELETE FROM unify.tables WHERE schema_name = {ls} AND table_name = {lt};
-             INSERT INTO unify.tables VALUES ({ls}, {lt}, 'file', NULL, NULL, {src}, (SELECT count(*) FROM {target}), make_timestamp({started}), now()::TIMESTAMP, NULL, NULL);
+             INSERT INTO unify.tables VALUES ({ls}, {lt}, 'file', NULL, NULL, {shown}, (SELECT count(*) FROM {target}), make_timestamp({started}), now()::TIMESTAMP, NULL, NULL);
              COMMIT;",
             sch = warehouse::quote_ident(schema),
             ls = quote_literal(schema),
             lt = quote_literal(table),
             src = quote_literal(source),
+            shown = quote_literal(&shown_source(source)),
             fmt = quote_literal(format.name()),
             opts = quote_literal(&options_json),
         );
         if let Err(e) = s.conn.execute_batch(&sql) {
             let _ = s.conn.execute_batch("ROLLBACK");
-            return Err(format!("importing {source}: {}", db_error(&e)));
+            return Err(format!(
+                "importing {}: {}",
+                shown_source(source),
+                db_error(&e)
+            ));
         }
         let (rows, cols): (i64, i64) = s
             .conn

@@ -75,21 +75,30 @@ pub fn replace_last_table(sql: &str, recent: &[(String, String)]) -> Result<Stri
     Ok(out)
 }
 
-/// Byte offsets of the non-overlapping occurrences of `needle` outside '…' literals.
+/// Byte offsets of the non-overlapping occurrences of `needle` in SQL code: not inside
+/// '…' strings, "…" identifiers, `--` line comments or `/* */` comments.
 fn outside_quotes(sql: &str, needle: &str) -> Vec<usize> {
+    let bytes = sql.as_bytes();
     let mut found = Vec::new();
-    let mut in_quote = false;
-    let mut skip_to = 0;
-    for (i, c) in sql.char_indices() {
-        if i < skip_to {
-            continue;
-        }
-        if c == '\'' {
-            in_quote = !in_quote;
-        } else if !in_quote && sql[i..].starts_with(needle) {
-            found.push(i);
-            skip_to = i + needle.len();
-        }
+    let mut i = 0;
+    while i < bytes.len() {
+        let rest = &sql[i..];
+        let skip_to = |end: &str, from: usize| -> usize {
+            sql[from..]
+                .find(end)
+                .map_or(sql.len(), |p| from + p + end.len())
+        };
+        i = match bytes[i] {
+            b'\'' => skip_to("'", i + 1),
+            b'"' => skip_to("\"", i + 1),
+            b'-' if rest.starts_with("--") => skip_to("\n", i + 2),
+            b'/' if rest.starts_with("/*") => skip_to("*/", i + 2),
+            _ if rest.starts_with(needle) => {
+                found.push(i);
+                i + needle.len()
+            }
+            _ => i + rest.chars().next().map_or(1, char::len_utf8),
+        };
     }
     found
 }
@@ -222,5 +231,15 @@ mod tests {
             "select ' ??', x from mocksvc.repos27 where y = 'a ??'"
         );
         assert!(replace_last_table("select * from ??", &[]).is_err());
+        // Comments and quoted identifiers are not code.
+        assert_eq!(
+            replace_last_table("select 1 -- like ??\n, \" ??\" /* ?? */", &[]).unwrap(),
+            "select 1 -- like ??\n, \" ??\" /* ?? */"
+        );
+        // '' inside a string does not end it early.
+        assert_eq!(
+            replace_last_table("select 'it''s ??' from ??", &recent).unwrap(),
+            "select 'it''s ??' from mocksvc.repos27"
+        );
     }
 }

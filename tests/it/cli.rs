@@ -214,12 +214,23 @@ async fn import_from_a_url_downloads_the_file_and_keeps_signatures_out_of_errors
             "--format",
             "csv",
             "-c",
-            &format!("import '{url}'; select count(*) from files.project_list; import '{missing}'"),
+            &format!("import '{url}'; select count(*) from files.project_list; import '{missing}'; import '{url}'; select source from unify.tables where table_name = 'project_list'"),
         ],
     )
     .await;
     assert_eq!(r.code, 1, "the missing file fails: {}", r.stderr);
-    assert_eq!(r.stdout, "count\n121\n");
+    assert_eq!(
+        r.stdout,
+        format!(
+            "count\n121\nsource\n{}/exports/project_list.csv\n",
+            server.uri()
+        )
+    );
+    assert!(
+        r.stderr.contains("table files.project_list already exists"),
+        "{}",
+        r.stderr
+    );
     assert!(
         r.stderr.contains(&format!(
             "cannot download {}/exports/gone.csv: HTTP 404",
