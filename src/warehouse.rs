@@ -44,8 +44,62 @@ impl<T> Context<T> for duckdb::Result<T> {
     }
 }
 
-/// DuckDB's memory limit unless `UNIFY_MEMORY_LIMIT` says otherwise.
-pub const DEFAULT_MEMORY_LIMIT: &str = "256MB";
+/// DuckDB's memory limit while no statement runs (loads only), unless
+/// `UNIFY_MEMORY_LIMIT` says otherwise. Loads stream: more buys them nothing.
+pub const DEFAULT_MEMORY_LIMIT: &str = "64MB";
+
+/// DuckDB's memory limits: small while only loads run, large while a user's statement
+/// runs (an import, a join, an aggregate may need it). The limit is global to the
+/// database, so it is raised when the first statement starts and lowered when the last
+/// one ends; lowering makes DuckDB drop cached blocks, so an idle daemon stays small.
+#[derive(Debug)]
+struct MemoryLimits {
+    idle: String,
+    busy: String,
+    statements: Mutex<usize>,
+}
+
+impl MemoryLimits {
+    /// From `UNIFY_MEMORY_LIMIT` and `UNIFY_QUERY_MEMORY_LIMIT` (default: half the RAM).
+    fn from_env() -> MemoryLimits {
+        let idle =
+            std::env::var("UNIFY_MEMORY_LIMIT").unwrap_or_else(|_| DEFAULT_MEMORY_LIMIT.into());
+        let busy = std::env::var("UNIFY_QUERY_MEMORY_LIMIT").unwrap_or_else(|_| {
+            // SAFETY: sysconf only reads system configuration.
+            let (pages, size) = unsafe {
+                (
+                    libc::sysconf(libc::_SC_PHYS_PAGES),
+                    libc::sysconf(libc::_SC_PAGESIZE),
+                )
+            };
+            let half_mb = (pages.max(0) as u64 * size.max(0) as u64) / 2 / (1 << 20);
+            format!("{}MB", half_mb.max(256))
+        });
+        MemoryLimits {
+            idle,
+            busy,
+            statements: Mutex::new(0),
+        }
+    }
+}
+
+/// Holds DuckDB's memory limit at the statement level while it lives
+/// ([`Warehouse::statement_memory`]).
+pub struct StatementMemory<'w> {
+    warehouse: &'w Warehouse,
+}
+
+impl Drop for StatementMemory<'_> {
+    fn drop(&mut self) {
+        if let Some(limits) = &self.warehouse.memory {
+            let mut n = limits.statements.lock().unwrap_or_else(|e| e.into_inner());
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.warehouse.set_memory_limit(&limits.idle);
+            }
+        }
+    }
+}
 
 /// The only column of a connector table whose load returned no rows.
 pub const EMPTY_MARKER: &str = "_unify_empty";
@@ -57,6 +111,8 @@ pub const CATALOG: &str = "warehouse";
 pub struct Warehouse {
     root: Mutex<Connection>,
     path: Option<PathBuf>,
+    /// `None` for an in-memory warehouse (DuckDB's own default applies).
+    memory: Option<MemoryLimits>,
 }
 
 impl std::fmt::Debug for Warehouse {
@@ -124,17 +180,45 @@ impl Warehouse {
         // named unify.duckdb would be catalog "unify", clashing with schema "unify".
         let conn = Connection::open_in_memory().ctx(|| "opening DuckDB".into())?;
         conn.execute_batch(&format!(
-            "ATTACH {} AS {CATALOG}; USE {CATALOG};",
+            "ATTACH {} AS {CATALOG} (ROW_GROUP_SIZE 32768); USE {CATALOG};",
             quote_literal(&path.display().to_string())
         ))
         .ctx(|| format!("opening {}", path.display()))?;
         // DuckDB would cache up to 80 % of RAM; a loader daemon should stay small, and
-        // DuckDB spills to disk beyond this. `SET memory_limit` changes it at run time.
-        let limit =
-            std::env::var("UNIFY_MEMORY_LIMIT").unwrap_or_else(|_| DEFAULT_MEMORY_LIMIT.into());
-        conn.execute_batch(&format!("SET memory_limit = {}", quote_literal(&limit)))
-            .ctx(|| format!("setting memory_limit to {limit} (UNIFY_MEMORY_LIMIT)"))?;
-        Self::init(conn, Some(path.to_path_buf()))
+        // DuckDB spills to disk beyond its limit.
+        let limits = MemoryLimits::from_env();
+        for (limit, var) in [
+            (&limits.busy, "UNIFY_QUERY_MEMORY_LIMIT"),
+            (&limits.idle, "UNIFY_MEMORY_LIMIT"),
+        ] {
+            conn.execute_batch(&format!("SET memory_limit = {}", quote_literal(limit)))
+                .ctx(|| format!("setting memory_limit to {limit} ({var})"))?;
+        }
+        let mut warehouse = Self::init(conn, Some(path.to_path_buf()))?;
+        warehouse.memory = Some(limits);
+        Ok(warehouse)
+    }
+
+    /// Raise DuckDB's memory limit for a user's statement until the guard drops.
+    pub fn statement_memory(&self) -> StatementMemory<'_> {
+        if let Some(limits) = &self.memory {
+            let mut n = limits.statements.lock().unwrap_or_else(|e| e.into_inner());
+            *n += 1;
+            if *n == 1 {
+                self.set_memory_limit(&limits.busy);
+            }
+        }
+        StatementMemory { warehouse: self }
+    }
+
+    fn set_memory_limit(&self, limit: &str) {
+        let root = self.root.lock().unwrap_or_else(|e| e.into_inner());
+        // Lowering can fail while a load holds more than the new limit: it then stays
+        // higher until the next statement ends.
+        if let Err(e) = root.execute_batch(&format!("SET memory_limit = {}", quote_literal(limit)))
+        {
+            tracing::debug!(error = %e, limit, "memory_limit not changed");
+        }
     }
 
     /// An in-memory warehouse (tests).
@@ -178,6 +262,7 @@ impl Warehouse {
         Ok(Warehouse {
             root: Mutex::new(conn),
             path,
+            memory: None,
         })
     }
 
@@ -652,6 +737,26 @@ mod tests {
         })
         .unwrap();
         w.finish().unwrap()
+    }
+
+    #[test]
+    fn statements_raise_the_memory_limit_and_the_last_one_lowers_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let wh = Warehouse::open(&dir.path().join("w.duckdb")).unwrap();
+        let conn = wh.connect().unwrap();
+        let limit = || -> String {
+            conn.query_row("select current_setting('memory_limit')", [], |r| r.get(0))
+                .unwrap()
+        };
+        let idle = limit();
+        let first = wh.statement_memory();
+        let busy = limit();
+        assert_ne!(idle, busy, "a statement runs with the larger limit");
+        let second = wh.statement_memory();
+        drop(first);
+        assert_eq!(limit(), busy, "still one statement running");
+        drop(second);
+        assert_eq!(limit(), idle, "back to the loads' limit");
     }
 
     #[test]

@@ -81,6 +81,7 @@ fn key_values(options: &[String]) -> anyhow::Result<Vec<(String, String)>> {
 }
 
 fn main() {
+    unify::no_huge_pages();
     let args = Args::parse();
     unify::telemetry::init_stderr("warn");
     let home = Home::resolve(args.home.as_deref());

@@ -37,6 +37,7 @@ enum Command {
 }
 
 fn main() {
+    unify::no_huge_pages();
     let args = Args::parse();
     let home = Home::resolve(args.home.as_deref());
     let code = match run(args, home) {

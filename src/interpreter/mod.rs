@@ -160,6 +160,7 @@ impl Interpreter {
             Ok(p) => p,
             Err(e) => return Reply::error(e.message),
         };
+        let _memory = self.engine.warehouse().statement_memory();
         match self.run(session, parsed.statement) {
             Ok(reply) => reply,
             Err(message) => Reply::error(crate::secret::redact(&message)),

@@ -66,7 +66,7 @@ pub struct StagingWriter<'c> {
 }
 
 /// Rows buffered in the appender before they go to the transaction's storage.
-pub const FLUSH_ROWS: u64 = 10_000;
+pub const FLUSH_ROWS: u64 = 2_048;
 
 impl<'c> StagingWriter<'c> {
     /// A writer for `schema.table`; `tag` (the job id) makes the staging name unique.
