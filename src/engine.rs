@@ -1207,20 +1207,7 @@ async fn drop_staging_named(wh: &Arc<Warehouse>, schema: &str, staging: &str) {
 
 async fn drop_staging(wh: &Arc<Warehouse>, staged: &crate::loading::writer::Staged) {
     if let Some(staging) = &staged.staging {
-        let (wh, s, t) = (wh.clone(), staged.schema.clone(), staging.clone());
-        let _ = blocking(move || {
-            let c = wh.connect()?;
-            c.execute_batch(&format!(
-                "DROP TABLE IF EXISTS {}",
-                warehouse::qualified(&s, &t)
-            ))
-            .map_err(|e| WarehouseError {
-                context: "dropping staging table".into(),
-                source: e,
-            })?;
-            Ok(())
-        })
-        .await;
+        drop_staging_named(wh, &staged.schema, staging).await;
     }
 }
 

@@ -873,45 +873,29 @@ mod tests {
             0
         );
 
-        // A refresh whose rows lack the key (the staging table still has the column,
-        // seeded from the table) is refused and the table is left as it was.
-        let mut w = StagingWriter::new(
-            &conn,
-            "s",
-            "t",
-            "j3",
-            Flattener::with_columns(Shape::default(), table_columns(&conn, "s", "t").unwrap()),
-        );
-        w.write_page(FetchedPage {
-            records: Records::Values(vec![json!({"v": "lost"})]),
-            flatten: true,
-        })
-        .unwrap();
-        let staged = w.finish().unwrap();
-        let err = merge_in(&conn, &staged, &["id".to_string()], &rec, &job("j3"))
-            .unwrap_err()
-            .to_string();
+        // A refresh staged as the engine does it: seeded with the table's columns.
+        let refresh = |tag: &str, records: Vec<serde_json::Value>| -> String {
+            let seeded =
+                Flattener::with_columns(Shape::default(), table_columns(&conn, "s", "t").unwrap());
+            let mut w = StagingWriter::new(&conn, "s", "t", tag, seeded);
+            w.write_page(FetchedPage {
+                records: Records::Values(records),
+                flatten: true,
+            })
+            .unwrap();
+            let staged = w.finish().unwrap();
+            merge_in(&conn, &staged, &["id".to_string()], &rec, &job(tag))
+                .unwrap_err()
+                .to_string()
+        };
+        // Rows without the key (the staging table still has the column) are refused…
+        let err = refresh("j3", vec![json!({"v": "lost"})]);
         assert!(
             err.contains("the key column 'id' is not in the fetched rows"),
             "{err}"
         );
-        // Some rows without a key are refused too (they would be added on every refresh).
-        let mut w = StagingWriter::new(
-            &conn,
-            "s",
-            "t",
-            "j4",
-            Flattener::with_columns(Shape::default(), table_columns(&conn, "s", "t").unwrap()),
-        );
-        w.write_page(FetchedPage {
-            records: Records::Values(vec![json!({"id": 9, "v": "x"}), json!({"v": "lost"})]),
-            flatten: true,
-        })
-        .unwrap();
-        let staged = w.finish().unwrap();
-        let err = merge_in(&conn, &staged, &["id".to_string()], &rec, &job("j4"))
-            .unwrap_err()
-            .to_string();
+        // …and so are some rows without it (they would be added on every refresh).
+        let err = refresh("j4", vec![json!({"id": 9, "v": "x"}), json!({"v": "lost"})]);
         assert!(
             err.contains("the key column 'id' has no value in 1 of the 2 fetched rows"),
             "{err}"
