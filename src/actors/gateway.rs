@@ -279,10 +279,18 @@ struct SessionSlot {
 /// The open sessions by id. Shared with the blocking threads that open them, so the
 /// actor's thread never waits on DuckDB.
 #[derive(Clone, Default)]
-struct Sessions(Arc<Mutex<HashMap<String, SessionSlot>>>);
+struct Sessions(Arc<Mutex<SessionMap>>);
+
+#[derive(Default)]
+struct SessionMap {
+    open: HashMap<String, SessionSlot>,
+    /// Sessions closed before their first statement had opened them (a client
+    /// interrupted at once): that statement must not open them again.
+    closed: HashMap<String, std::time::Instant>,
+}
 
 impl Sessions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, SessionSlot>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SessionMap> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -292,16 +300,20 @@ impl Sessions {
         interpreter: &Interpreter,
         id: &str,
     ) -> Result<Arc<Mutex<Session>>, String> {
-        if let Some(slot) = self.lock().get_mut(id) {
+        if let Some(slot) = self.lock().open.get_mut(id) {
             slot.last_used = std::time::Instant::now();
             return Ok(slot.session.clone());
         }
         let session = interpreter.open_session(id)?;
         let interrupt = session.interrupt_handle();
         let session = Arc::new(Mutex::new(session));
+        let mut map = self.lock();
+        if map.closed.contains_key(id) {
+            return Err("the session was closed by its client".into());
+        }
         // Two first statements of one session racing: the first one in wins.
-        let slot = self
-            .lock()
+        let slot = map
+            .open
             .entry(id.to_string())
             .or_insert_with(|| SessionSlot {
                 session,
@@ -313,9 +325,17 @@ impl Sessions {
         Ok(slot)
     }
 
+    /// Close session `id` (or remember it closed, if it is still being opened).
+    fn close(&self, id: &str) {
+        let mut map = self.lock();
+        if map.open.remove(id).is_none() {
+            map.closed.insert(id.to_string(), std::time::Instant::now());
+        }
+    }
+
     /// Note that session `id` just finished a statement.
     fn touch(&self, id: &str) {
-        if let Some(slot) = self.lock().get_mut(id) {
+        if let Some(slot) = self.lock().open.get_mut(id) {
             slot.last_used = std::time::Instant::now();
         }
     }
@@ -323,15 +343,18 @@ impl Sessions {
     /// Close sessions idle for `ttl` that are not running a statement.
     fn expire(&self, ttl: std::time::Duration) -> usize {
         let mut map = self.lock();
-        let before = map.len();
-        map.retain(|_, slot| {
+        // A close that raced an opening matters for seconds, not longer.
+        map.closed
+            .retain(|_, at| at.elapsed() < std::time::Duration::from_secs(600));
+        let before = map.open.len();
+        map.open.retain(|_, slot| {
             let busy = matches!(
                 slot.session.try_lock(),
                 Err(std::sync::TryLockError::WouldBlock)
             );
             busy || slot.last_used.elapsed() < ttl
         });
-        before - map.len()
+        before - map.open.len()
     }
 }
 
@@ -400,13 +423,13 @@ impl Handler<ClientRequest> for Gateway {
                 })
             }
             Request::Interrupt { session } => {
-                if let Some(slot) = self.sessions.lock().get(&session) {
+                if let Some(slot) = self.sessions.lock().open.get(&session) {
                     slot.interrupt.interrupt();
                 }
                 Box::pin(async { Response::Ok })
             }
             Request::CloseSession { session } => {
-                self.sessions.lock().remove(&session);
+                self.sessions.close(&session);
                 Box::pin(async { Response::Ok })
             }
             Request::JobStatus { ids } => {
@@ -610,5 +633,10 @@ mod tests {
         // The next statement of "a" gets a fresh session.
         let again = sessions.get_or_open(&interpreter, "a").unwrap();
         assert!(!Arc::ptr_eq(&a, &again));
+        // A session closed before its first statement opened it stays closed.
+        sessions.close("c");
+        let err = sessions.get_or_open(&interpreter, "c").unwrap_err();
+        assert!(err.contains("closed"), "{err}");
+        assert!(!sessions.lock().open.contains_key("c"));
     }
 }
