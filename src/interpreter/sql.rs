@@ -15,6 +15,11 @@ pub fn db_error(e: &duckdb::Error) -> String {
     if let Some(line) = rest.iter().find(|l| l.trim_start().starts_with("LINE ")) {
         out.push_str(&format!(" ({})", line.trim()));
     }
+    if out.starts_with("Out of Memory Error") {
+        out.push_str(
+            "; statements may use UNIFY_QUERY_MEMORY_LIMIT (default half the RAM): raise it and restart unifyd",
+        );
+    }
     crate::secret::redact(&out)
 }
 
@@ -200,6 +205,26 @@ mod tests {
 
     fn pair(a: &str, b: &str) -> (String, String) {
         (a.into(), b.into())
+    }
+
+    #[test]
+    fn out_of_memory_names_the_setting_to_raise() {
+        // DuckDB's JSON reader wants buffers of 32 MiB: more than this limit allows.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("big.json");
+        std::fs::write(&file, format!("[{{\"a\": \"{}\"}}]", "x".repeat(1 << 20))).unwrap();
+        let conn = duckdb::Connection::open_in_memory().unwrap();
+        conn.execute_batch("SET memory_limit = '8MB'").unwrap();
+        let e = conn
+            .query_row(
+                &format!("SELECT count(*) FROM read_json('{}')", file.display()),
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap_err();
+        let message = db_error(&e);
+        assert!(message.starts_with("Out of Memory Error"), "{message}");
+        assert!(message.contains("UNIFY_QUERY_MEMORY_LIMIT"), "{message}");
     }
 
     #[test]
