@@ -562,7 +562,7 @@ async fn system_restart_daemon_brings_up_a_new_daemon_that_keeps_the_data() {
 async fn ctrl_c_on_a_script_waiting_for_a_load_cancels_the_load() {
     let (t, slow, _m) = slow_home(100, Duration::from_millis(200), "").await;
     let d = TestDaemon::start(&t.home, &[]).await;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_unify"))
+    let child = Command::new(env!("CARGO_BIN_EXE_unify"))
         .arg("--home")
         .arg(t.home.root())
         .args(["-c", "select count(*) from slow.t; select 'after'"])
@@ -579,25 +579,7 @@ async fn ctrl_c_on_a_script_waiting_for_a_load_cancels_the_load() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // SAFETY: signalling our own child.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
-    }
-    let out = tokio::task::spawn_blocking(move || {
-        let started = Instant::now();
-        loop {
-            if child.try_wait().unwrap().is_some() {
-                return child.wait_with_output().unwrap();
-            }
-            if started.elapsed() > Duration::from_secs(20) {
-                let _ = child.kill();
-                panic!("unify did not stop on SIGINT");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    })
-    .await
-    .unwrap();
+    let out = interrupt_and_wait(child, Duration::from_secs(20)).await;
     assert_eq!(out.status.code(), Some(130));
     assert!(!String::from_utf8_lossy(&out.stdout).contains("after"));
     // The daemon stopped the load instead of finishing it for nobody.

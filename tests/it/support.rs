@@ -214,3 +214,30 @@ pub async fn requests_to(server: &MockServer, p: &str) -> Vec<Request> {
         .filter(|r| r.url.path() == p)
         .collect()
 }
+
+/// Send SIGINT to `child` and collect its output; panics if it has not exited within
+/// `within` (it is killed then).
+pub async fn interrupt_and_wait(
+    mut child: std::process::Child,
+    within: std::time::Duration,
+) -> std::process::Output {
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                return child.wait_with_output().unwrap();
+            }
+            if started.elapsed() > within {
+                let _ = child.kill();
+                panic!("the process did not stop on SIGINT");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    })
+    .await
+    .unwrap()
+}
