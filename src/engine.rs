@@ -511,16 +511,20 @@ impl Engine {
         progress: Arc<dyn Progress>,
         cancel: CancellationToken,
     ) -> Result<LoadSummary, LoadError> {
-        self.load_inner(
-            job_id.to_string(),
-            schema.to_string(),
-            table.to_string(),
-            action,
-            progress,
-            cancel,
-            0,
-        )
-        .await
+        let result = self
+            .load_inner(
+                job_id.to_string(),
+                schema.to_string(),
+                table.to_string(),
+                action,
+                progress,
+                cancel,
+                0,
+            )
+            .await;
+        let wh = self.warehouse.clone();
+        let _ = tokio::task::spawn_blocking(move || wh.settle_memory()).await;
+        result
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -52,34 +52,64 @@ pub const DEFAULT_MEMORY_LIMIT: &str = "64MB";
 /// runs (an import, a join, an aggregate may need it). The limit is global to the
 /// database, so it is raised when the first statement starts and lowered when the last
 /// one ends; lowering makes DuckDB drop cached blocks, so an idle daemon stays small.
-#[derive(Debug)]
 struct MemoryLimits {
     idle: String,
-    busy: String,
-    statements: Mutex<usize>,
+    /// `None`: DuckDB's own default (80 % of the memory it may use, container limits
+    /// included), restored with `RESET`.
+    busy: Option<String>,
+    state: Mutex<MemoryState>,
+}
+
+struct MemoryState {
+    /// Statements running.
+    statements: usize,
+    /// Lowering failed (a load held more than the idle limit): try again later.
+    lower_pending: bool,
+    /// Its own connection, so changing the limit never waits on the root's lock.
+    conn: Connection,
 }
 
 impl MemoryLimits {
-    /// From `UNIFY_MEMORY_LIMIT` and `UNIFY_QUERY_MEMORY_LIMIT` (default: half the RAM).
-    fn from_env() -> MemoryLimits {
-        let idle =
-            std::env::var("UNIFY_MEMORY_LIMIT").unwrap_or_else(|_| DEFAULT_MEMORY_LIMIT.into());
-        let busy = std::env::var("UNIFY_QUERY_MEMORY_LIMIT").unwrap_or_else(|_| {
-            // SAFETY: sysconf only reads system configuration.
-            let (pages, size) = unsafe {
-                (
-                    libc::sysconf(libc::_SC_PHYS_PAGES),
-                    libc::sysconf(libc::_SC_PAGESIZE),
-                )
-            };
-            let half_mb = (pages.max(0) as u64 * size.max(0) as u64) / 2 / (1 << 20);
-            format!("{}MB", half_mb.max(256))
-        });
+    /// From `UNIFY_MEMORY_LIMIT` and `UNIFY_QUERY_MEMORY_LIMIT`.
+    fn from_env(conn: Connection) -> MemoryLimits {
         MemoryLimits {
-            idle,
-            busy,
-            statements: Mutex::new(0),
+            idle: std::env::var("UNIFY_MEMORY_LIMIT")
+                .unwrap_or_else(|_| DEFAULT_MEMORY_LIMIT.into()),
+            busy: std::env::var("UNIFY_QUERY_MEMORY_LIMIT").ok(),
+            state: Mutex::new(MemoryState {
+                statements: 0,
+                lower_pending: false,
+                conn,
+            }),
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn raise(&self, state: &mut MemoryState) {
+        let sql = match &self.busy {
+            Some(limit) => format!("SET memory_limit = {}", quote_literal(limit)),
+            None => "RESET memory_limit".to_string(),
+        };
+        if let Err(e) = state.conn.execute_batch(&sql) {
+            tracing::warn!(error = %e, "could not raise DuckDB's memory limit");
+        }
+        state.lower_pending = false;
+    }
+
+    fn lower(&self, state: &mut MemoryState) {
+        let sql = format!("SET memory_limit = {}", quote_literal(&self.idle));
+        // Lowering fails while a load holds more than the idle limit: retried when a
+        // load ends or the next statement ends.
+        state.lower_pending = match state.conn.execute_batch(&sql) {
+            Ok(()) => false,
+            Err(e) => {
+                tracing::debug!(error = %e, "memory_limit not lowered yet");
+                true
+            }
+        };
     }
 }
 
@@ -92,10 +122,10 @@ pub struct StatementMemory<'w> {
 impl Drop for StatementMemory<'_> {
     fn drop(&mut self) {
         if let Some(limits) = &self.warehouse.memory {
-            let mut n = limits.statements.lock().unwrap_or_else(|e| e.into_inner());
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.warehouse.set_memory_limit(&limits.idle);
+            let mut state = limits.lock();
+            state.statements = state.statements.saturating_sub(1);
+            if state.statements == 0 {
+                limits.lower(&mut state);
             }
         }
     }
@@ -186,14 +216,24 @@ impl Warehouse {
         .ctx(|| format!("opening {}", path.display()))?;
         // DuckDB would cache up to 80 % of RAM; a loader daemon should stay small, and
         // DuckDB spills to disk beyond its limit.
-        let limits = MemoryLimits::from_env();
-        for (limit, var) in [
-            (&limits.busy, "UNIFY_QUERY_MEMORY_LIMIT"),
-            (&limits.idle, "UNIFY_MEMORY_LIMIT"),
-        ] {
-            conn.execute_batch(&format!("SET memory_limit = {}", quote_literal(limit)))
-                .ctx(|| format!("setting memory_limit to {limit} ({var})"))?;
+        let limits = MemoryLimits::from_env(
+            conn.try_clone()
+                .ctx(|| "opening a connection for memory settings".into())?,
+        );
+        if let Some(busy) = &limits.busy {
+            conn.execute_batch(&format!("SET memory_limit = {}", quote_literal(busy)))
+                .ctx(|| format!("setting memory_limit to {busy} (UNIFY_QUERY_MEMORY_LIMIT)"))?;
         }
+        conn.execute_batch(&format!(
+            "SET memory_limit = {}",
+            quote_literal(&limits.idle)
+        ))
+        .ctx(|| {
+            format!(
+                "setting memory_limit to {} (UNIFY_MEMORY_LIMIT)",
+                limits.idle
+            )
+        })?;
         let mut warehouse = Self::init(conn, Some(path.to_path_buf()))?;
         warehouse.memory = Some(limits);
         Ok(warehouse)
@@ -202,22 +242,23 @@ impl Warehouse {
     /// Raise DuckDB's memory limit for a user's statement until the guard drops.
     pub fn statement_memory(&self) -> StatementMemory<'_> {
         if let Some(limits) = &self.memory {
-            let mut n = limits.statements.lock().unwrap_or_else(|e| e.into_inner());
-            *n += 1;
-            if *n == 1 {
-                self.set_memory_limit(&limits.busy);
+            let mut state = limits.lock();
+            state.statements += 1;
+            if state.statements == 1 {
+                limits.raise(&mut state);
             }
         }
         StatementMemory { warehouse: self }
     }
 
-    fn set_memory_limit(&self, limit: &str) {
-        let root = self.root.lock().unwrap_or_else(|e| e.into_inner());
-        // Lowering can fail while a load holds more than the new limit: it then stays
-        // higher until the next statement ends.
-        if let Err(e) = root.execute_batch(&format!("SET memory_limit = {}", quote_literal(limit)))
-        {
-            tracing::debug!(error = %e, limit, "memory_limit not changed");
+    /// A load ended: if lowering the limit failed earlier and no statement runs, try
+    /// again (so an idle daemon does not keep the statements' limit).
+    pub fn settle_memory(&self) {
+        if let Some(limits) = &self.memory {
+            let mut state = limits.lock();
+            if state.statements == 0 && state.lower_pending {
+                limits.lower(&mut state);
+            }
         }
     }
 
@@ -280,6 +321,29 @@ impl Warehouse {
     /// The database file, if not in memory.
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
+    }
+}
+
+/// `CREATE SCHEMA IF NOT EXISTS`, safe against another connection creating the same
+/// schema at the same moment (DuckDB reports a write-write conflict to the second one;
+/// once the first commits, the schema exists and that is all we need).
+pub fn ensure_schema(conn: &Connection, schema: &str) -> Result<(), WarehouseError> {
+    let sql = format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(schema));
+    let mut attempt = 0;
+    loop {
+        match conn.execute_batch(&sql) {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < 20 && e.to_string().contains("write-write conflict") => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => {
+                return Err(WarehouseError {
+                    context: format!("creating schema {schema}"),
+                    source: e,
+                })
+            }
+        }
     }
 }
 
@@ -737,6 +801,26 @@ mod tests {
         })
         .unwrap();
         w.finish().unwrap()
+    }
+
+    #[test]
+    fn a_schema_created_by_two_connections_at_once_is_not_an_error() {
+        let wh = Warehouse::open_in_memory().unwrap();
+        let first = wh.connect().unwrap();
+        let second = wh.connect().unwrap();
+        first
+            .execute_batch("BEGIN TRANSACTION; CREATE SCHEMA racing")
+            .unwrap();
+        // The plain statement conflicts while the first transaction is open.
+        let plain = second.execute_batch("CREATE SCHEMA IF NOT EXISTS racing");
+        assert!(
+            plain.is_err_and(|e| e.to_string().contains("write-write conflict")),
+            "DuckDB no longer reports the conflict: this helper may be unneeded"
+        );
+        let waiter = std::thread::spawn(move || ensure_schema(&second, "racing"));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        first.execute_batch("COMMIT").unwrap();
+        waiter.join().unwrap().unwrap();
     }
 
     #[test]

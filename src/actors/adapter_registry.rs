@@ -7,7 +7,6 @@
 use super::status_publisher::{Notice, StatusPublisher};
 use super::Shared;
 use crate::engine::Config;
-use crate::warehouse::quote_ident;
 use actix::prelude::*;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -93,7 +92,9 @@ fn reload(shared: &Shared) -> String {
     engine.set_config(fresh);
     if let Ok(conn) = engine.warehouse().connect() {
         for s in schemas {
-            let _ = conn.execute_batch(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(&s)));
+            if let Err(e) = crate::warehouse::ensure_schema(&conn, &s) {
+                tracing::warn!(error = %e, "after a reload");
+            }
         }
     }
     summary

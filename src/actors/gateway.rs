@@ -284,8 +284,8 @@ struct Sessions(Arc<Mutex<SessionMap>>);
 #[derive(Default)]
 struct SessionMap {
     open: HashMap<String, SessionSlot>,
-    /// Sessions closed before their first statement had opened them (a client
-    /// interrupted at once): that statement must not open them again.
+    /// Sessions their client closed (kept ten minutes): a statement of theirs still on
+    /// its way must neither run nor open them again.
     closed: HashMap<String, std::time::Instant>,
 }
 
@@ -325,12 +325,16 @@ impl Sessions {
         Ok(slot)
     }
 
-    /// Close session `id` (or remember it closed, if it is still being opened).
+    /// Close session `id`, and remember it closed: a statement of it still on its way
+    /// (being opened, or waiting for the session's lock) must not run.
     fn close(&self, id: &str) {
         let mut map = self.lock();
-        if map.open.remove(id).is_none() {
-            map.closed.insert(id.to_string(), std::time::Instant::now());
-        }
+        map.open.remove(id);
+        map.closed.insert(id.to_string(), std::time::Instant::now());
+    }
+
+    fn is_closed(&self, id: &str) -> bool {
+        self.lock().closed.contains_key(id)
     }
 
     /// Note that session `id` just finished a statement.
@@ -343,7 +347,7 @@ impl Sessions {
     /// Close sessions idle for `ttl` that are not running a statement.
     fn expire(&self, ttl: std::time::Duration) -> usize {
         let mut map = self.lock();
-        // A close that raced an opening matters for seconds, not longer.
+        // A close that raced a statement matters for seconds, not longer.
         map.closed
             .retain(|_, at| at.elapsed() < std::time::Duration::from_secs(600));
         let before = map.open.len();
@@ -410,6 +414,9 @@ impl Handler<ClientRequest> for Gateway {
                         };
                         let reply = {
                             let mut s = slot.lock().unwrap_or_else(|e| e.into_inner());
+                            if sessions.is_closed(&session) {
+                                return Reply::error("the session was closed by its client");
+                            }
                             interpreter.execute(&mut s, &text)
                         };
                         sessions.touch(&session);
@@ -638,5 +645,10 @@ mod tests {
         let err = sessions.get_or_open(&interpreter, "c").unwrap_err();
         assert!(err.contains("closed"), "{err}");
         assert!(!sessions.lock().open.contains_key("c"));
+        // An open session that is closed refuses the statements still on their way.
+        sessions.get_or_open(&interpreter, "d").unwrap();
+        sessions.close("d");
+        assert!(sessions.is_closed("d"));
+        assert!(sessions.get_or_open(&interpreter, "d").is_err());
     }
 }

@@ -1360,7 +1360,7 @@ impl Bench {
             dir.display()
         );
         let mut cmd = self.unify_cmd(home.path(), false, &sql);
-        // A statement runs under UNIFY_QUERY_MEMORY_LIMIT (default half the RAM); fixed
+        // A statement runs under UNIFY_QUERY_MEMORY_LIMIT (default DuckDB's); fixed
         // here so the reference does not depend on the machine's RAM.
         cmd.env("UNIFY_QUERY_MEMORY_LIMIT", "4GB");
         self.finish_run(&mut row, run_measured(&mut cmd), expected_issues(records));

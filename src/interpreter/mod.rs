@@ -135,15 +135,9 @@ impl Interpreter {
             .connect()
             .map_err(|e| e.to_string())?;
         let config = self.engine.config();
-        let mut ddl = String::new();
+        // Sessions open concurrently (one blocking thread each).
         for c in &config.connections {
-            ddl.push_str(&format!(
-                "CREATE SCHEMA IF NOT EXISTS {};",
-                quote_ident(&c.schema)
-            ));
-        }
-        if !ddl.is_empty() {
-            conn.execute_batch(&ddl).map_err(|e| e.to_string())?;
+            crate::warehouse::ensure_schema(&conn, &c.schema).map_err(|e| e.to_string())?;
         }
         Ok(Session {
             id: id.to_string(),

@@ -17,7 +17,7 @@ pub fn db_error(e: &duckdb::Error) -> String {
     }
     if out.starts_with("Out of Memory Error") {
         out.push_str(
-            "; statements may use UNIFY_QUERY_MEMORY_LIMIT (default half the RAM): raise it and restart unifyd",
+            "; statements may use UNIFY_QUERY_MEMORY_LIMIT (default: DuckDB's, 80% of the memory available): set it higher, then restart unifyd if one runs",
         );
     }
     crate::secret::redact(&out)

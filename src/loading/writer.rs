@@ -207,9 +207,12 @@ impl<'c> StagingWriter<'c> {
             // The whole load is one transaction: DuckDB writes full row groups straight
             // to the database file instead of through the write-ahead log, memory stays
             // bounded, and a failed or killed load leaves nothing behind.
+            crate::warehouse::ensure_schema(self.conn, &self.schema).map_err(|e| WriteError {
+                table: format!("{}.{}", self.schema, self.table),
+                message: e.to_string(),
+            })?;
             let sql = format!(
-                "CREATE SCHEMA IF NOT EXISTS {}; BEGIN TRANSACTION; DROP TABLE IF EXISTS {staging}; CREATE TABLE {staging} ({})",
-                quote_ident(&self.schema),
+                "BEGIN TRANSACTION; DROP TABLE IF EXISTS {staging}; CREATE TABLE {staging} ({})",
                 defs.join(", ")
             );
             if let Err(e) = self.conn.execute_batch(&sql) {

@@ -509,25 +509,30 @@ async fn peek_count_clear_rename_drop_and_last_table() {
 #[tokio::test(flavor = "multi_thread")]
 async fn ctrl_c_interrupts_a_script_and_exits_130() {
     let t = TestHome::new();
-    let child = Command::new(env!("CARGO_BIN_EXE_unify"))
-        .arg("--no-daemon")
-        .arg("--home")
-        .arg(t.dir.path())
-        .args([
-            "-c",
-            "select sum(range % 7) from range(100000000000); select 'after'",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Long enough for start-up (the handler is set when the script starts); the query
-    // itself would run for minutes.
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-    let out = interrupt_and_wait(child, std::time::Duration::from_secs(30)).await;
-    assert_eq!(out.status.code(), Some(130));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(!stdout.contains("after"), "the script stopped: {stdout}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Interrupted."));
+    let running = Running::spawn(
+        Command::new(env!("CARGO_BIN_EXE_unify"))
+            .arg("--no-daemon")
+            .arg("--home")
+            .arg(t.dir.path())
+            .args([
+                "--format",
+                "csv",
+                "-c",
+                // The second statement would run for minutes.
+                "select 'ready' as r; select sum(range % 7) from range(100000000000); select 'after'",
+            ]),
+    );
+    running
+        .wait_for_stdout("ready", std::time::Duration::from_secs(60))
+        .await;
+    let out = running
+        .interrupt_and_wait(std::time::Duration::from_secs(30))
+        .await;
+    assert_eq!(out.code, Some(130), "{}", out.stderr);
+    assert!(
+        !out.stdout.contains("after"),
+        "the script stopped: {}",
+        out.stdout
+    );
+    assert!(out.stderr.contains("Interrupted."), "{}", out.stderr);
 }

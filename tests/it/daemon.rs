@@ -562,15 +562,12 @@ async fn system_restart_daemon_brings_up_a_new_daemon_that_keeps_the_data() {
 async fn ctrl_c_on_a_script_waiting_for_a_load_cancels_the_load() {
     let (t, slow, _m) = slow_home(100, Duration::from_millis(200), "").await;
     let d = TestDaemon::start(&t.home, &[]).await;
-    let child = Command::new(env!("CARGO_BIN_EXE_unify"))
-        .arg("--home")
-        .arg(t.home.root())
-        .args(["-c", "select count(*) from slow.t; select 'after'"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let running = Running::spawn(
+        Command::new(env!("CARGO_BIN_EXE_unify"))
+            .arg("--home")
+            .arg(t.home.root())
+            .args(["-c", "select count(*) from slow.t; select 'after'"]),
+    );
     let start = Instant::now();
     while slow.received_requests().await.unwrap().len() < 3 {
         assert!(
@@ -579,9 +576,9 @@ async fn ctrl_c_on_a_script_waiting_for_a_load_cancels_the_load() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let out = interrupt_and_wait(child, Duration::from_secs(20)).await;
-    assert_eq!(out.status.code(), Some(130));
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("after"));
+    let out = running.interrupt_and_wait(Duration::from_secs(20)).await;
+    assert_eq!(out.code, Some(130), "{}", out.stderr);
+    assert!(!out.stdout.contains("after"));
     // The daemon stopped the load instead of finishing it for nobody.
     let z = d.client().await;
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -215,29 +215,103 @@ pub async fn requests_to(server: &MockServer, p: &str) -> Vec<Request> {
         .collect()
 }
 
-/// Send SIGINT to `child` and collect its output; panics if it has not exited within
-/// `within` (it is killed then).
-pub async fn interrupt_and_wait(
-    mut child: std::process::Child,
-    within: std::time::Duration,
-) -> std::process::Output {
-    // SAFETY: signalling our own child.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
-    }
-    tokio::task::spawn_blocking(move || {
-        let started = std::time::Instant::now();
-        loop {
-            if child.try_wait().unwrap().is_some() {
-                return child.wait_with_output().unwrap();
-            }
-            if started.elapsed() > within {
-                let _ = child.kill();
-                panic!("the process did not stop on SIGINT");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
+/// A child process whose stdout and stderr are read as they come (so a chatty child
+/// never blocks on a full pipe).
+pub struct Running {
+    child: std::process::Child,
+    stdout: Arc<std::sync::Mutex<String>>,
+    stderr: Arc<std::sync::Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// Finished: exit code (`None` when killed by a signal) and everything it printed.
+pub struct Exited {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Running {
+    /// Spawn `cmd` with piped stdout and stderr and no stdin.
+    pub fn spawn(cmd: &mut std::process::Command) -> Running {
+        use std::io::Read;
+        use std::process::Stdio;
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the process starts");
+        let stdout: Arc<std::sync::Mutex<String>> = Arc::default();
+        let stderr: Arc<std::sync::Mutex<String>> = Arc::default();
+        let mut readers = Vec::new();
+        let pipes: [(Box<dyn Read + Send>, _); 2] = [
+            (Box::new(child.stdout.take().unwrap()), stdout.clone()),
+            (Box::new(child.stderr.take().unwrap()), stderr.clone()),
+        ];
+        for (mut pipe, into) in pipes {
+            readers.push(std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = pipe.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    into.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            }));
         }
-    })
-    .await
-    .unwrap()
+        Running {
+            child,
+            stdout,
+            stderr,
+            readers,
+        }
+    }
+
+    /// Wait until stdout contains `needle`.
+    pub async fn wait_for_stdout(&self, needle: &str, within: std::time::Duration) {
+        let started = std::time::Instant::now();
+        while !self.stdout.lock().unwrap().contains(needle) {
+            assert!(
+                started.elapsed() < within,
+                "no {needle:?} on stdout; stderr: {}",
+                self.stderr.lock().unwrap()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Send SIGINT and wait for the exit; panics (after killing it) past `within`.
+    pub async fn interrupt_and_wait(mut self, within: std::time::Duration) -> Exited {
+        // SAFETY: signalling our own child.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGINT);
+        }
+        tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let status = loop {
+                if let Some(status) = self.child.try_wait().unwrap() {
+                    break status;
+                }
+                if started.elapsed() > within {
+                    let _ = self.child.kill();
+                    panic!("the process did not stop on SIGINT");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            };
+            for r in self.readers {
+                let _ = r.join();
+            }
+            let take = |s: &Arc<std::sync::Mutex<String>>| std::mem::take(&mut *s.lock().unwrap());
+            Exited {
+                code: status.code(),
+                stdout: take(&self.stdout),
+                stderr: take(&self.stderr),
+            }
+        })
+        .await
+        .unwrap()
+    }
 }
