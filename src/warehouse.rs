@@ -54,8 +54,8 @@ pub const DEFAULT_MEMORY_LIMIT: &str = "64MB";
 /// one ends; lowering makes DuckDB drop cached blocks, so an idle daemon stays small.
 struct MemoryLimits {
     idle: String,
-    /// `None`: DuckDB's own default (80 % of the memory it may use, container limits
-    /// included), restored with `RESET`.
+    /// `None` until [`Warehouse::open`] reads DuckDB's own default (80 % of the memory
+    /// it may use, container limits included).
     busy: Option<String>,
     state: Mutex<MemoryState>,
 }
@@ -216,13 +216,25 @@ impl Warehouse {
         .ctx(|| format!("opening {}", path.display()))?;
         // DuckDB would cache up to 80 % of RAM; a loader daemon should stay small, and
         // DuckDB spills to disk beyond its limit.
-        let limits = MemoryLimits::from_env(
+        let mut limits = MemoryLimits::from_env(
             conn.try_clone()
                 .ctx(|| "opening a connection for memory settings".into())?,
         );
-        if let Some(busy) = &limits.busy {
-            conn.execute_batch(&format!("SET memory_limit = {}", quote_literal(busy)))
-                .ctx(|| format!("setting memory_limit to {busy} (UNIFY_QUERY_MEMORY_LIMIT)"))?;
+        match &limits.busy {
+            Some(busy) => conn
+                .execute_batch(&format!("SET memory_limit = {}", quote_literal(busy)))
+                .ctx(|| format!("setting memory_limit to {busy} (UNIFY_QUERY_MEMORY_LIMIT)"))?,
+            // DuckDB's default, computed once: `RESET` reads the system's (and the
+            // container's) memory every time, which a one-row query would pay for.
+            None => {
+                let default: String = conn
+                    .execute_batch("RESET memory_limit")
+                    .and_then(|()| {
+                        conn.query_row("SELECT current_setting('memory_limit')", [], |r| r.get(0))
+                    })
+                    .ctx(|| "reading DuckDB's default memory_limit".into())?;
+                limits.busy = Some(default);
+            }
         }
         conn.execute_batch(&format!(
             "SET memory_limit = {}",
