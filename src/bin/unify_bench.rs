@@ -1074,6 +1074,12 @@ struct Row {
 }
 
 impl Row {
+    /// The scenario could not run: why, and no claim of correctness.
+    fn fail(&mut self, e: &anyhow::Error) {
+        self.error = Some(format!("{e:#}"));
+        self.correct = false;
+    }
+
     fn new(scenario: &str, paging: &str, mode: &str, records: u64, latency_ms: u64) -> Row {
         Row {
             scenario: scenario.into(),
@@ -1180,10 +1186,7 @@ impl Bench {
                     ));
                 }
             }
-            Err(e) => {
-                row.correct = false;
-                row.error = Some(format!("{e:#}"));
-            }
+            Err(e) => row.fail(&e),
         }
     }
 
@@ -1223,8 +1226,7 @@ impl Bench {
         let home = match make_home(&self.base) {
             Ok(h) => h,
             Err(e) => {
-                row.error = Some(format!("{e:#}"));
-                row.correct = false;
+                row.fail(&e);
                 return row;
             }
         };
@@ -1241,10 +1243,7 @@ impl Bench {
                     row.error = Some(m.stderr);
                 }
             }
-            Err(e) => {
-                row.correct = false;
-                row.error = Some(format!("{e:#}"));
-            }
+            Err(e) => row.fail(&e),
         }
         let what = "process start, open the warehouse, one query, shut down: included in every --no-daemon wall time";
         row.note = if row.note.is_empty() {
@@ -1269,8 +1268,7 @@ impl Bench {
         let home = match make_home(&self.base) {
             Ok(h) => h,
             Err(e) => {
-                row.error = Some(format!("{e:#}"));
-                row.correct = false;
+                row.fail(&e);
                 return row;
             }
         };
@@ -1309,8 +1307,7 @@ impl Bench {
         let home = match make_home(&self.base) {
             Ok(h) => h,
             Err(e) => {
-                row.error = Some(format!("{e:#}"));
-                row.correct = false;
+                row.fail(&e);
                 return row;
             }
         };
@@ -1349,8 +1346,7 @@ impl Bench {
         {
             Ok(h) => h,
             Err(e) => {
-                row.error = Some(format!("{e:#}"));
-                row.correct = false;
+                row.fail(&e);
                 return row;
             }
         };
@@ -1385,8 +1381,7 @@ impl Bench {
         let home = match make_home(&self.base) {
             Ok(h) => h,
             Err(e) => {
-                row.error = Some(format!("{e:#}"));
-                row.correct = false;
+                row.fail(&e);
                 return row;
             }
         };

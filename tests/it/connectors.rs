@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use unify::adapters::catalog::Catalog;
 use unify::adapters::connections::{resolve, ConnectionEntry};
 use unify::adapters::spec::{parse_spec, Parsed};
+use unify::engine::Engine;
 use unify::protocol::Action;
 use wiremock::matchers::{
     basic_auth, bearer_token, body_partial_json, header, header_regex, method, path, query_param,
@@ -221,6 +222,17 @@ fn has_column(cols: &[String], name: &str) -> bool {
     cols.iter().any(|c| c == name)
 }
 
+/// `schema.table` has every column of `has` and none of `lacks` (dropped by `select`).
+fn assert_columns(engine: &Engine, schema: &str, table: &str, has: &[&str], lacks: &[&str]) {
+    let cols = columns(engine, schema, table);
+    for c in has {
+        assert!(has_column(&cols, c), "{table} lacks {c}: {cols:?}");
+    }
+    for c in lacks {
+        assert!(!has_column(&cols, c), "select keeps {c}");
+    }
+}
+
 // ----------------------------------------------------------------------------------------
 // jsonplaceholder: no auth, pageAndCount, a sql@ dependent table, a view over two tables
 
@@ -275,10 +287,13 @@ async fn jsonplaceholder_comments_load_posts_first_then_one_request_per_post() {
     load(&engine, "demo", "posts_per_user", Action::Load)
         .await
         .unwrap();
-    let cols = columns(&engine, "demo", "users");
-    for c in ["address_geo_lat", "address_city", "company_name", "email"] {
-        assert!(has_column(&cols, c), "users lacks {c}: {cols:?}");
-    }
+    assert_columns(
+        &engine,
+        "demo",
+        "users",
+        &["address_geo_lat", "address_city", "company_name", "email"],
+        &[],
+    );
     assert_eq!(
         scalar::<i64>(
             &engine,
@@ -389,27 +404,27 @@ async fn github_pulls_follow_link_headers_over_the_non_archived_repos_of_my_repo
             .is_empty(),
         "archived repositories are skipped"
     );
-    let cols = columns(&engine, GH, "pulls");
-    for c in [
-        "number",
-        "title",
-        "user_login",
-        "merged_at",
-        "base_repo_owner_login",
-        "base_repo_name",
-        "head_ref",
-        "labels",
-    ] {
-        assert!(has_column(&cols, c), "pulls lacks {c}: {cols:?}");
-    }
-    for c in [
-        "head_repo_id",
-        "diff_url",
-        "_links_self_href",
-        "base_user_login",
-    ] {
-        assert!(!has_column(&cols, c), "select keeps {c}");
-    }
+    assert_columns(
+        &engine,
+        GH,
+        "pulls",
+        &[
+            "number",
+            "title",
+            "user_login",
+            "merged_at",
+            "base_repo_owner_login",
+            "base_repo_name",
+            "head_ref",
+            "labels",
+        ],
+        &[
+            "head_repo_id",
+            "diff_url",
+            "_links_self_href",
+            "base_user_login",
+        ],
+    );
     assert_eq!(
         scalar::<i64>(
             &engine,
@@ -473,27 +488,27 @@ async fn github_commits_of_the_last_90_days_then_refresh_since_the_last_load() {
             .rows,
         3
     );
-    let cols = columns(&engine, GH, "commits");
-    for c in [
-        "sha",
-        "owner",
-        "repo",
-        "commit_message",
-        "commit_author_name",
-        "commit_author_date",
-        "author_login",
-        "parents",
-    ] {
-        assert!(has_column(&cols, c), "commits lacks {c}: {cols:?}");
-    }
-    for c in [
-        "since",
-        "commit_tree_sha",
-        "author_avatar_url",
-        "comments_url",
-    ] {
-        assert!(!has_column(&cols, c), "select keeps {c}");
-    }
+    assert_columns(
+        &engine,
+        GH,
+        "commits",
+        &[
+            "sha",
+            "owner",
+            "repo",
+            "commit_message",
+            "commit_author_name",
+            "commit_author_date",
+            "author_login",
+            "parents",
+        ],
+        &[
+            "since",
+            "commit_tree_sha",
+            "author_avatar_url",
+            "comments_url",
+        ],
+    );
     assert_eq!(
         scalar::<String>(
             &engine,
@@ -705,19 +720,23 @@ async fn jira_issues_follow_next_page_token_and_refresh_with_an_updated_jql_clau
         3
     );
     let cols = columns(&engine, JIRA, "issues");
-    for c in [
-        "id",
-        "key",
-        "summary",
-        "status_name",
-        "status_statusCategory_name",
-        "assignee_displayName",
-        "project_key",
-        "labels",
-        "parent_key",
-    ] {
-        assert!(has_column(&cols, c), "issues lacks {c}: {cols:?}");
-    }
+    assert_columns(
+        &engine,
+        JIRA,
+        "issues",
+        &[
+            "id",
+            "key",
+            "summary",
+            "status_name",
+            "status_statusCategory_name",
+            "assignee_displayName",
+            "project_key",
+            "labels",
+            "parent_key",
+        ],
+        &[],
+    );
     assert!(!cols.iter().any(|c| c.starts_with("fields_")), "{cols:?}");
     assert_eq!(
         scalar::<String>(
@@ -814,15 +833,18 @@ async fn stripe_charges_page_with_starting_after_until_has_more_is_false() {
         ),
         16900
     );
-    let cols = columns(&engine, "stripe", "charges");
-    for c in [
-        "payment_method_details_card_brand",
-        "outcome_risk_level",
-        "metadata_order_id",
-        "billing_details_address_country",
-    ] {
-        assert!(has_column(&cols, c), "charges lacks {c}: {cols:?}");
-    }
+    assert_columns(
+        &engine,
+        "stripe",
+        "charges",
+        &[
+            "payment_method_details_card_brand",
+            "outcome_risk_level",
+            "metadata_order_id",
+            "billing_details_address_country",
+        ],
+        &[],
+    );
 }
 
 // ----------------------------------------------------------------------------------------
@@ -867,16 +889,20 @@ async fn hubspot_contacts_follow_paging_next_after_and_lose_the_properties_prefi
         .unwrap();
     assert_eq!(summary.rows, 3);
     let cols = columns(&engine, "crm", "contacts");
-    for c in [
-        "id",
-        "email",
-        "firstname",
-        "lifecyclestage",
-        "hs_object_id",
-        "associations_companies_results",
-    ] {
-        assert!(has_column(&cols, c), "contacts lacks {c}: {cols:?}");
-    }
+    assert_columns(
+        &engine,
+        "crm",
+        "contacts",
+        &[
+            "id",
+            "email",
+            "firstname",
+            "lifecyclestage",
+            "hs_object_id",
+            "associations_companies_results",
+        ],
+        &[],
+    );
     assert!(
         !cols.iter().any(|c| c.starts_with("properties_")),
         "{cols:?}"
@@ -977,17 +1003,20 @@ async fn aws_costs_posts_signed_bodies_carrying_the_next_page_token_and_builds_t
     }
     assert_eq!(body(&requests[1])["NextPageToken"], token);
 
-    let cols = columns(&engine, "aws", "costs_by_service");
-    for c in [
-        "Keys",
-        "Metrics_UnblendedCost_Amount",
-        "Metrics_UsageQuantity_Unit",
-        "ResultsByTime_TimePeriod_Start",
-        "ResultsByTime_TimePeriod_End",
-        "ResultsByTime_Estimated",
-    ] {
-        assert!(has_column(&cols, c), "costs_by_service lacks {c}: {cols:?}");
-    }
+    assert_columns(
+        &engine,
+        "aws",
+        "costs_by_service",
+        &[
+            "Keys",
+            "Metrics_UnblendedCost_Amount",
+            "Metrics_UsageQuantity_Unit",
+            "ResultsByTime_TimePeriod_Start",
+            "ResultsByTime_TimePeriod_End",
+            "ResultsByTime_Estimated",
+        ],
+        &[],
+    );
     assert_eq!(
         scalar::<f64>(
             &engine,
@@ -1108,18 +1137,21 @@ async fn linear_issues_page_through_graphql_cursors_and_refresh_by_updated_at() 
     let query_text = body(first)["query"].as_str().unwrap().to_string();
     assert!(query_text.starts_with("query Issues("), "{query_text}");
     assert!(query_text.contains("pageInfo { hasNextPage endCursor }"));
-    let cols = columns(&engine, "linear", "issues");
-    for c in [
-        "identifier",
-        "title",
-        "state_name",
-        "team_key",
-        "assignee_email",
-        "labels_nodes",
-        "cycle_number",
-    ] {
-        assert!(has_column(&cols, c), "issues lacks {c}: {cols:?}");
-    }
+    assert_columns(
+        &engine,
+        "linear",
+        "issues",
+        &[
+            "identifier",
+            "title",
+            "state_name",
+            "team_key",
+            "assignee_email",
+            "labels_nodes",
+            "cycle_number",
+        ],
+        &[],
+    );
 
     let summary = load(&engine, "linear", "issues", Action::Refresh)
         .await
@@ -1196,17 +1228,20 @@ async fn notion_pages_search_posts_start_cursor_in_the_body() {
         .unwrap();
     assert_eq!(summary.rows, 3);
     assert_eq!(summary.requests, 2);
-    let cols = columns(&engine, "notion", "pages");
-    for c in [
-        "id",
-        "last_edited_time",
-        "parent_database_id",
-        "properties_Name_title",
-        "properties_Status_select_name",
-        "url",
-    ] {
-        assert!(has_column(&cols, c), "pages lacks {c}: {cols:?}");
-    }
+    assert_columns(
+        &engine,
+        "notion",
+        "pages",
+        &[
+            "id",
+            "last_edited_time",
+            "parent_database_id",
+            "properties_Name_title",
+            "properties_Status_select_name",
+            "url",
+        ],
+        &[],
+    );
     assert_eq!(
         scalar::<i64>(
             &engine,
@@ -1278,17 +1313,20 @@ async fn zendesk_tickets_follow_links_next_while_has_more() {
         summary.requests, 2,
         "page 2 has has_more false: its links.next is not followed"
     );
-    let cols = columns(&engine, "support", "tickets");
-    for c in [
-        "subject",
-        "status",
-        "via_channel",
-        "tags",
-        "custom_fields",
-        "assignee_id",
-    ] {
-        assert!(has_column(&cols, c), "tickets lacks {c}: {cols:?}");
-    }
+    assert_columns(
+        &engine,
+        "support",
+        "tickets",
+        &[
+            "subject",
+            "status",
+            "via_channel",
+            "tags",
+            "custom_fields",
+            "assignee_id",
+        ],
+        &[],
+    );
     assert_eq!(
         scalar::<String>(
             &engine,
@@ -1412,16 +1450,19 @@ async fn datadog_hosts_send_both_keys_and_page_by_start_and_count() {
         .await
         .unwrap();
     assert_eq!(summary.rows, 3);
-    let cols = columns(&engine, "datadog", "hosts");
-    for c in [
-        "host_name",
-        "up",
-        "apps",
-        "meta_agent_version",
-        "tags_by_source_Datadog",
-    ] {
-        assert!(has_column(&cols, c), "hosts lacks {c}: {cols:?}");
-    }
+    assert_columns(
+        &engine,
+        "datadog",
+        "hosts",
+        &[
+            "host_name",
+            "up",
+            "apps",
+            "meta_agent_version",
+            "tags_by_source_Datadog",
+        ],
+        &[],
+    );
     assert_eq!(
         scalar::<i64>(&engine, "select count(*) from datadog.hosts where not up"),
         1
