@@ -45,6 +45,8 @@ pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 /// daemon to exit (restart). Returns Ok without doing anything when another daemon
 /// already serves this home.
 pub fn run(home: Home, wait_lock: bool) -> anyhow::Result<()> {
+    // Pin this build's identity before the binary on disk can be replaced.
+    let _ = crate::protocol::running_build();
     home.ensure_dirs()
         .with_context(|| format!("creating {}", home.root().display()))?;
     let lock = if wait_lock {

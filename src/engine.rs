@@ -61,7 +61,7 @@ impl Config {
 
     /// Read `connections.yaml` against a given catalog.
     pub fn with_catalog(home: &Home, catalog: Catalog) -> Config {
-        let env = |k: &str| std::env::var(k).ok();
+        let env = |k: &str| connections::env_var(k);
         match connections::read_entries(&home.connections_file()) {
             Ok(read) => {
                 let (connections, mut errors) =
@@ -84,6 +84,14 @@ impl Config {
     /// The connection named `schema`.
     pub fn connection(&self, schema: &str) -> Option<&Arc<Connection>> {
         self.connections.iter().find(|c| c.schema == schema)
+    }
+
+    /// Why the connection named `schema` is configured but unusable, if it is.
+    pub fn connection_error(&self, schema: &str) -> Option<&ConnectionError> {
+        if self.connection(schema).is_some() {
+            return None;
+        }
+        self.errors.iter().find(|e| e.schema() == Some(schema))
     }
 }
 
@@ -382,7 +390,7 @@ impl Engine {
             connector: entry.connector.clone(),
             options: entry.options.clone(),
         };
-        let env = |k: &str| std::env::var(k).ok();
+        let env = |k: &str| connections::env_var(k);
         let conn =
             Arc::new(connections::resolve(&raw, &config.catalog, &env).map_err(|e| e.to_string())?);
         let table = conn
@@ -448,7 +456,7 @@ impl Engine {
             connector: entry.connector.clone(),
             options: entry.options.clone(),
         };
-        let env = |k: &str| std::env::var(k).ok();
+        let env = |k: &str| connections::env_var(k);
         connections::resolve(&raw, &config.catalog, &env).map_err(|e| e.to_string())?;
         connections::append_entry(&self.home.connections_file(), &raw)
             .map_err(|e| format!("writing {}: {e}", self.home.connections_file().display()))?;
@@ -1058,13 +1066,7 @@ impl Engine {
 }
 
 fn error_names(err: &ConnectionError, schema: &str) -> bool {
-    match err {
-        ConnectionError::UnknownConnector { schema: s, .. }
-        | ConnectionError::MissingEnv { schema: s, .. }
-        | ConnectionError::MissingParam { schema: s, .. }
-        | ConnectionError::Invalid { schema: s, .. } => s == schema,
-        ConnectionError::File { .. } => true,
-    }
+    err.schema().is_none_or(|s| s == schema)
 }
 
 /// True when two configurations of a connection would build the same client: the same

@@ -15,21 +15,25 @@ impl Home {
         Home { root: root.into() }
     }
 
-    /// Resolve the home from an explicit flag, then `$UNIFY_HOME`, then `~/.unify`.
+    /// Resolve the home from an explicit flag, then `$UNIFY_HOME`, then `~/.unify`, as a
+    /// canonical absolute path: `/x`, `/x/`, a relative path and a symlink to it all name
+    /// the same home, so they reach the same daemon.
     pub fn resolve(flag: Option<&Path>) -> Self {
-        if let Some(dir) = flag {
-            return Home::new(dir);
-        }
-        if let Some(dir) = std::env::var_os("UNIFY_HOME").filter(|v| !v.is_empty()) {
-            return Home::new(PathBuf::from(dir));
-        }
-        let base = std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("."));
-        Home::new(base.join(".unify"))
+        let raw = match flag {
+            Some(dir) => dir.to_path_buf(),
+            None => match std::env::var_os("UNIFY_HOME").filter(|v| !v.is_empty()) {
+                Some(dir) => PathBuf::from(dir),
+                None => std::env::var_os("HOME")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| PathBuf::from("."))
+                    .join(".unify"),
+            },
+        };
+        Home::new(canonical(&raw))
     }
 
-    /// Create the directories unify writes into (idempotent).
+    /// Create the directories unify writes into (idempotent). A new home is created
+    /// with mode 0700, its parents included.
     pub fn ensure_dirs(&self) -> std::io::Result<()> {
         // A new home is private: it holds API data and, maybe, secrets.
         if !self.root.exists() {
@@ -99,5 +103,73 @@ impl Home {
     /// `history` — the REPL's line history.
     pub fn history_file(&self) -> PathBuf {
         self.root.join("history")
+    }
+}
+
+/// `path` made absolute and canonical: symlinks resolved for the part that exists, `.`
+/// and `..` removed from the part that does not exist yet (a home may be created later).
+pub fn canonical(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        match std::env::current_dir() {
+            Ok(cwd) => cwd.join(path),
+            Err(_) => path.to_path_buf(),
+        }
+    };
+    // Left to right, keeping `out` canonical: an existing prefix has its symlinks
+    // resolved, so a `..` after it goes where the file system would go.
+    let mut out = PathBuf::from("/");
+    for component in absolute.components() {
+        match component {
+            Component::Normal(name) => {
+                out.push(name);
+                if let Ok(real) = out.canonicalize() {
+                    out = real;
+                }
+            }
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spellings_of_one_home_are_the_same_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let home = root.join("home");
+        std::fs::create_dir(&home).unwrap();
+        std::os::unix::fs::symlink(&home, root.join("link")).unwrap();
+        assert_eq!(canonical(&home), home);
+        assert_eq!(canonical(&root.join("home/")), home);
+        assert_eq!(canonical(&root.join("link")), home);
+        assert_eq!(canonical(&root.join("link/../home/./")), home);
+        // Not created yet: the missing part is kept, normalised.
+        assert_eq!(
+            canonical(&root.join("link/new/../new2/")),
+            home.join("new2")
+        );
+    }
+
+    #[test]
+    fn a_missing_home_is_created_private_with_its_parents() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path().join("a/b/home"));
+        home.ensure_dirs().unwrap();
+        for p in [home.root().to_path_buf(), home.run_dir(), home.logs_dir()] {
+            assert!(p.is_dir(), "{}", p.display());
+        }
+        let mode = std::fs::metadata(home.root()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
     }
 }

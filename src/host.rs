@@ -188,14 +188,14 @@ impl Host {
             shared.clone(),
             poller.clone(),
             publisher,
-            registry,
+            registry.clone(),
         ));
         let interpreter = Arc::new(Interpreter::new(
             engine,
             jobs.clone(),
             tokio::runtime::Handle::current(),
         ));
-        let gateway = Gateway::new(shared.clone(), interpreter).start();
+        let gateway = Gateway::new(shared.clone(), interpreter, registry).start();
         for w in &shared.engine.config().catalog.warnings {
             tracing::warn!("{w}");
         }

@@ -7,6 +7,36 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The version of both binaries (and so of this protocol).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Identifies one build of an executable: its size and modification time. A client
+/// compares the running daemon's (taken when it started) with the `unifyd` file it would
+/// start now, so a rebuilt or upgraded daemon binary is noticed.
+pub fn build_id(exe: &std::path::Path) -> String {
+    match std::fs::metadata(exe) {
+        Ok(m) => {
+            let mtime = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            format!("{VERSION}-{}-{mtime}", m.len())
+        }
+        Err(_) => VERSION.to_string(),
+    }
+}
+
+/// The build of the running process, taken the first time it is asked (the daemon asks
+/// at start, before its binary could be replaced).
+pub fn running_build() -> &'static str {
+    static BUILD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BUILD.get_or_init(|| match std::env::current_exe() {
+        Ok(exe) => build_id(&exe),
+        Err(_) => VERSION.to_string(),
+    })
+}
+
 /// What a loader job does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -167,8 +197,17 @@ pub struct ResultTable {
 pub enum Output {
     /// A result table (stdout).
     Table(ResultTable),
-    /// Result text, e.g. a variable's value (stdout).
+    /// Text for a person, e.g. help or the value a variable was set to (stdout in the
+    /// human formats, stderr in csv/json/jsonl).
     Text(String),
+    /// One named value, e.g. a variable's (its text in the human formats, a one-row
+    /// result in csv/json/jsonl).
+    Value {
+        /// The name (the column of the one-row result).
+        name: String,
+        /// The value.
+        value: serde_json::Value,
+    },
     /// Information for the user (stderr).
     Message(String),
 }
@@ -207,6 +246,11 @@ pub struct Reply {
     pub after: Option<AfterJobs>,
     /// The statement asks the client to exit.
     pub exit: bool,
+    /// The last table of `outputs` holds only the first rows of its result: ask for the
+    /// rest with [`Request::Fetch`] and this cursor, until [`Response::Rows`] says no
+    /// more follow. Large results travel in bounded chunks, read as they are sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub more: Option<String>,
 }
 
 impl Reply {
@@ -230,6 +274,13 @@ pub enum Request {
         /// The statement text.
         text: String,
     },
+    /// The next rows of a result whose reply named `cursor` in [`Reply::more`].
+    Fetch {
+        /// Session id.
+        session: String,
+        /// The cursor.
+        cursor: String,
+    },
     /// Interrupt the statement running in a session.
     Interrupt {
         /// Session id.
@@ -252,6 +303,12 @@ pub enum Request {
     },
     /// Is the daemon there? Answers with its pid.
     Ping,
+    /// Values of the environment variables the connections read (`$NAME` options), as
+    /// the client sees them: a variable exported after the daemon started is used.
+    SetEnv {
+        /// (name, value) pairs.
+        vars: Vec<(String, crate::secret::Secret)>,
+    },
     /// The connectors available and the connections configured (for `connect`).
     Connectors,
     /// Try a connection without saving it: one request to one of its tables.
@@ -299,6 +356,13 @@ pub struct ConnectorInfo {
 pub enum Response {
     /// The reply to `Execute`.
     Reply(Reply),
+    /// The reply to `Fetch`.
+    Rows {
+        /// The next rows.
+        rows: Vec<Vec<serde_json::Value>>,
+        /// More rows follow.
+        more: bool,
+    },
     /// The reply to `JobStatus`.
     Jobs {
         /// One status per known id.
@@ -312,6 +376,9 @@ pub enum Response {
         tables: Vec<String>,
         /// Column names of loaded tables.
         columns: Vec<String>,
+        /// The columns of each loaded table, by `schema.table`.
+        #[serde(default)]
+        table_columns: std::collections::BTreeMap<String, Vec<String>>,
     },
     /// The reply to `Ping`.
     Pong {
@@ -319,6 +386,15 @@ pub enum Response {
         pid: u32,
         /// The daemon's home.
         home: String,
+        /// The daemon's version ([`VERSION`]); empty from daemons older than the field.
+        #[serde(default)]
+        version: String,
+        /// The daemon's build ([`running_build`]).
+        #[serde(default)]
+        build: String,
+        /// Jobs running in the daemon now.
+        #[serde(default)]
+        running: usize,
     },
     /// The reply to `Connectors`.
     Connectors {

@@ -7,7 +7,8 @@ use std::fmt;
 use std::sync::{Arc, RwLock};
 
 /// A secret string. `Debug` and `Display` print `***`; use [`Secret::expose`] to read it.
-#[derive(Clone, PartialEq, Eq, Default, serde::Deserialize)]
+/// It serializes as its value: only for the daemon's private socket (`SetEnv`).
+#[derive(Clone, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
 #[serde(transparent)]
 pub struct Secret(String);
 

@@ -27,6 +27,13 @@ pub enum Checked {
 /// Validate `text` (from `label`).
 pub fn check(label: &str, text: &str) -> Checked {
     match parse_spec(label, text) {
+        // A disabled table is a problem to whoever writes the spec.
+        Ok(Parsed::Spec(s)) if !s.disabled.is_empty() => Checked::Problems(
+            s.disabled
+                .iter()
+                .flat_map(|d| d.problems.iter().map(|p| p.to_string()))
+                .collect(),
+        ),
         Ok(Parsed::Spec(s)) => Checked::Spec(s),
         Ok(Parsed::Disabled { name }) => {
             Checked::Skipped(format!("spec '{name}' is disabled (enabled: false)"))

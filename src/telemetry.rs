@@ -43,12 +43,21 @@ impl<'a> MakeWriter<'a> for Redacting {
     }
 }
 
-/// Log to stderr at `default` level (e.g. "warn") unless `RUST_LOG` says otherwise.
+/// True when colours may be written to stderr: it is a terminal and `NO_COLOR` is not
+/// set (<https://no-color.org>).
+pub fn color() -> bool {
+    use std::io::IsTerminal;
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+}
+
+/// Log to stderr at `default` level (e.g. "warn") unless `RUST_LOG` says otherwise;
+/// colours only when [`color`] allows them.
 pub fn init_stderr(default: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(Redacting::new(Box::new(std::io::stderr())))
+        .with_ansi(color())
         .with_target(false)
         .try_init();
 }

@@ -721,6 +721,41 @@ pub fn query(
     conn: &duckdb::Connection,
     sql: &str,
 ) -> Result<Option<crate::protocol::ResultTable>, duckdb::Error> {
+    let mut table: Option<crate::protocol::ResultTable> = None;
+    query_chunks(conn, sql, usize::MAX, |chunk| {
+        let t = table.get_or_insert_with(|| crate::protocol::ResultTable {
+            columns: chunk.columns.to_vec(),
+            types: chunk.types.to_vec(),
+            rows: Vec::new(),
+        });
+        t.rows.extend(chunk.rows);
+        true
+    })?;
+    Ok(table)
+}
+
+/// A piece of a statement's result.
+pub struct Chunk<'a> {
+    /// Column names.
+    pub columns: &'a [String],
+    /// Their types.
+    pub types: &'a [String],
+    /// The next rows (at most the chunk size).
+    pub rows: Vec<Vec<serde_json::Value>>,
+    /// No rows follow.
+    pub last: bool,
+}
+
+/// Run one statement and hand its result to `sink` `size` rows at a time, reading the
+/// next rows only when `sink` returns true: DuckDB streams the result, so memory stays
+/// bounded by one chunk whatever the result's size. A statement without columns (DDL
+/// run as a batch) calls `sink` never; otherwise it is called at least once.
+pub fn query_chunks(
+    conn: &duckdb::Connection,
+    sql: &str,
+    size: usize,
+    mut sink: impl FnMut(Chunk<'_>) -> bool,
+) -> Result<(), duckdb::Error> {
     let mut stmt = match conn.prepare(sql) {
         Ok(stmt) => stmt,
         Err(e)
@@ -728,15 +763,28 @@ pub fn query(
                 || e.to_string().contains("more than one statement") =>
         {
             conn.execute_batch(sql)?;
-            return Ok(None);
+            return Ok(());
         }
         Err(e) => return Err(e),
     };
-    let mut rows = stmt.query([])?;
+    // Execute as a streaming result, then read it row by row: chunks are fetched from
+    // DuckDB as the rows are read, never all at once.
+    drop(stmt.stream_arrow([])?);
+    let mut rows = stmt.raw_query();
     let (columns, types, nulls) = match rows.as_ref() {
         Some(s) => {
             let n = s.column_count();
-            let names: Vec<String> = s.column_names();
+            let names: Vec<String> = s
+                .column_names()
+                .into_iter()
+                .map(|c| {
+                    if c == "count_star()" {
+                        "count".to_string()
+                    } else {
+                        c
+                    }
+                })
+                .collect();
             let arrow: Vec<_> = (0..n).map(|i| s.column_type(i)).collect();
             let types: Vec<String> = arrow.iter().map(type_name).collect();
             // duckdb-rs cannot read a column of type NULL (`select NULL`).
@@ -748,37 +796,38 @@ pub fn query(
         }
         None => (Vec::new(), Vec::new(), Vec::new()),
     };
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        let mut cells = Vec::with_capacity(columns.len());
-        for (i, is_null) in nulls.iter().enumerate() {
-            if *is_null {
-                cells.push(serde_json::Value::Null);
-                continue;
-            }
-            let v: duckdb::types::Value = row.get(i)?;
-            cells.push(crate::values::to_json(v));
-        }
-        out.push(cells);
-    }
     if columns.is_empty() {
-        return Ok(None);
+        return Ok(());
     }
-    let columns = columns
-        .into_iter()
-        .map(|c| {
-            if c == "count_star()" {
-                "count".to_string()
-            } else {
-                c
+    loop {
+        let mut out = Vec::new();
+        let mut done = false;
+        while out.len() < size {
+            let Some(row) = rows.next()? else {
+                done = true;
+                break;
+            };
+            let mut cells = Vec::with_capacity(columns.len());
+            for (i, is_null) in nulls.iter().enumerate() {
+                if *is_null {
+                    cells.push(serde_json::Value::Null);
+                    continue;
+                }
+                let v: duckdb::types::Value = row.get(i)?;
+                cells.push(crate::values::to_json(v));
             }
-        })
-        .collect();
-    Ok(Some(crate::protocol::ResultTable {
-        columns,
-        types,
-        rows: out,
-    }))
+            out.push(cells);
+        }
+        let chunk = Chunk {
+            columns: &columns,
+            types: &types,
+            rows: out,
+            last: done,
+        };
+        if !sink(chunk) || done {
+            return Ok(());
+        }
+    }
 }
 
 fn type_name(t: &duckdb::arrow::datatypes::DataType) -> String {

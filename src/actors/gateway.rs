@@ -8,7 +8,7 @@ use super::adapter_registry::{AdapterRegistry, Reload};
 use super::queue_poller::{QueuePoller, Wake};
 use super::status_publisher::{Notice, Publish, StatusPublisher};
 use super::Shared;
-use crate::interpreter::{Interpreter, JobControl, Session};
+use crate::interpreter::{FetchRows, Interpreter, JobControl, Outlet, Session};
 use crate::parser::{CancelTarget, SystemCommand};
 use crate::protocol::{
     Action, JobRef, JobState, Output, Reply, Request, Requester, Response, ResultTable,
@@ -138,6 +138,9 @@ impl HostJobs {
         let config = s.engine.config();
         for e in &config.errors {
             out.push(Output::Message(format!("connection problem: {e}")));
+        }
+        for w in &config.catalog.warnings {
+            out.push(Output::Message(format!("spec problem: {w}")));
         }
         Ok(out)
     }
@@ -284,6 +287,9 @@ struct Sessions(Arc<Mutex<SessionMap>>);
 #[derive(Default)]
 struct SessionMap {
     open: HashMap<String, SessionSlot>,
+    /// The result each session streams (its cursor id and the way to ask for rows): at
+    /// most one; replacing or removing it ends the stream and frees the session.
+    cursors: HashMap<String, (String, std::sync::mpsc::SyncSender<FetchRows>)>,
     /// Sessions their client closed (kept ten minutes): a statement of theirs still on
     /// its way must neither run nor open them again.
     closed: HashMap<String, std::time::Instant>,
@@ -325,11 +331,37 @@ impl Sessions {
         Ok(slot)
     }
 
+    /// A cursor for the next statement of session `id`. It replaces the session's
+    /// open result, whose stream then ends (and frees the session for that statement).
+    fn open_cursor(&self, id: &str) -> (String, std::sync::mpsc::Receiver<FetchRows>) {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let cursor = uuid::Uuid::new_v4().simple().to_string();
+        self.lock()
+            .cursors
+            .insert(id.to_string(), (cursor.clone(), tx));
+        (cursor, rx)
+    }
+
+    /// The way to ask session `id` for the next rows of result `cursor`.
+    fn cursor(&self, id: &str, cursor: &str) -> Option<std::sync::mpsc::SyncSender<FetchRows>> {
+        self.lock()
+            .cursors
+            .get(id)
+            .filter(|(c, _)| c == cursor)
+            .map(|(_, tx)| tx.clone())
+    }
+
+    /// End the result session `id` streams, if any.
+    fn close_cursor(&self, id: &str) {
+        self.lock().cursors.remove(id);
+    }
+
     /// Close session `id`, and remember it closed: a statement of it still on its way
     /// (being opened, or waiting for the session's lock) must not run.
     fn close(&self, id: &str) {
         let mut map = self.lock();
         map.open.remove(id);
+        map.cursors.remove(id);
         map.closed.insert(id.to_string(), std::time::Instant::now());
     }
 
@@ -366,15 +398,22 @@ impl Sessions {
 pub struct Gateway {
     shared: Arc<Shared>,
     interpreter: Arc<Interpreter>,
+    registry: Addr<AdapterRegistry>,
     sessions: Sessions,
 }
 
 impl Gateway {
-    /// A gateway running statements with `interpreter`.
-    pub fn new(shared: Arc<Shared>, interpreter: Arc<Interpreter>) -> Self {
+    /// A gateway running statements with `interpreter`; configuration changes a client
+    /// brings (its environment) are reloaded through `registry`.
+    pub fn new(
+        shared: Arc<Shared>,
+        interpreter: Arc<Interpreter>,
+        registry: Addr<AdapterRegistry>,
+    ) -> Self {
         Gateway {
             shared,
             interpreter,
+            registry,
             sessions: Sessions::default(),
         }
     }
@@ -406,30 +445,77 @@ impl Handler<ClientRequest> for Gateway {
             Request::Execute { session, text } => {
                 let sessions = self.sessions.clone();
                 let interpreter = self.interpreter.clone();
+                // A new statement ends the session's open result, if any.
+                let (cursor, fetches) = sessions.open_cursor(&session);
                 Box::pin(async move {
-                    let result = tokio::task::spawn_blocking(move || {
+                    // The reply comes back early (a large result streams on afterwards)
+                    // or when the statement ends.
+                    let (reply_tx, mut reply_rx) = tokio::sync::oneshot::channel();
+                    let task = tokio::task::spawn_blocking(move || {
                         let slot = match sessions.get_or_open(&interpreter, &session) {
                             Ok(slot) => slot,
-                            Err(e) => return Reply::error(e),
+                            Err(e) => {
+                                let _ = reply_tx.send(Reply::error(e));
+                                return;
+                            }
                         };
-                        let reply = {
+                        {
                             let mut s = slot.lock().unwrap_or_else(|e| e.into_inner());
                             if sessions.is_closed(&session) {
-                                return Reply::error("the session was closed by its client");
+                                let _ = reply_tx
+                                    .send(Reply::error("the session was closed by its client"));
+                                return;
                             }
-                            interpreter.execute(&mut s, &text)
-                        };
+                            s.outlet = Some(Outlet {
+                                cursor,
+                                reply: reply_tx,
+                                fetches,
+                            });
+                            let reply = interpreter.execute(&mut s, &text);
+                            if let Some(outlet) = s.outlet.take() {
+                                let _ = outlet.reply.send(reply);
+                            }
+                        }
                         sessions.touch(&session);
-                        reply
-                    })
-                    .await;
-                    match result {
-                        Ok(reply) => Response::Reply(reply),
-                        Err(e) => Response::Reply(Reply::error(format!("internal error: {e}"))),
+                    });
+                    tokio::select! {
+                        biased;
+                        reply = &mut reply_rx => match reply {
+                            Ok(reply) => Response::Reply(reply),
+                            Err(_) => Response::Reply(Reply::error("internal error: the statement ended without an answer")),
+                        },
+                        ended = task => match (reply_rx.try_recv(), ended) {
+                            (Ok(reply), _) => Response::Reply(reply),
+                            (Err(_), Err(e)) => Response::Reply(Reply::error(format!("internal error: {e}"))),
+                            (Err(_), Ok(())) => Response::Reply(Reply::error("internal error: the statement ended without an answer")),
+                        },
+                    }
+                })
+            }
+            Request::Fetch { session, cursor } => {
+                let rows = self.sessions.cursor(&session, &cursor);
+                Box::pin(async move {
+                    let closed = || {
+                        Response::Error {
+                        message: "the result is closed (interrupted, or another statement ran in this session)".into(),
+                    }
+                    };
+                    let Some(rows) = rows else {
+                        return closed();
+                    };
+                    let (answer, answered) = tokio::sync::oneshot::channel();
+                    if rows.try_send(FetchRows(answer)).is_err() {
+                        return closed();
+                    }
+                    match answered.await {
+                        Ok(Ok((rows, more))) => Response::Rows { rows, more },
+                        Ok(Err(message)) => Response::Error { message },
+                        Err(_) => closed(),
                     }
                 })
             }
             Request::Interrupt { session } => {
+                self.sessions.close_cursor(&session);
                 if let Some(slot) = self.sessions.lock().open.get(&session) {
                     slot.interrupt.interrupt();
                 }
@@ -438,6 +524,27 @@ impl Handler<ClientRequest> for Gateway {
             Request::CloseSession { session } => {
                 self.sessions.close(&session);
                 Box::pin(async { Response::Ok })
+            }
+            Request::SetEnv { vars } => {
+                let vars: Vec<(String, String)> = vars
+                    .into_iter()
+                    .map(|(k, v)| {
+                        crate::secret::register(v.expose());
+                        (k, v.expose().to_string())
+                    })
+                    .collect();
+                let registry = self.registry.clone();
+                Box::pin(async move {
+                    if crate::adapters::connections::set_env(&vars) {
+                        // Connections that missed a variable may work now.
+                        if let Err(e) = registry.send(Reload).await {
+                            return Response::Error {
+                                message: e.to_string(),
+                            };
+                        }
+                    }
+                    Response::Ok
+                })
             }
             Request::JobStatus { ids } => {
                 let queue = self.shared.queue.clone();
@@ -518,10 +625,19 @@ impl Handler<ClientRequest> for Gateway {
             }
             Request::Ping => {
                 let home = self.shared.engine.home().root().display().to_string();
+                let running = self
+                    .shared
+                    .running
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .len();
                 Box::pin(async move {
                     Response::Pong {
                         pid: std::process::id(),
                         home,
+                        version: crate::protocol::VERSION.to_string(),
+                        build: crate::protocol::running_build().to_string(),
+                        running,
                     }
                 })
             }
@@ -565,19 +681,33 @@ fn completions(engine: &crate::engine::Engine) -> Result<Response, String> {
         }
     }
     let mut stmt = conn
-        .prepare("select distinct column_name from information_schema.columns where table_schema not in ('unify', 'information_schema', 'pg_catalog') order by 1 limit 5000")
+        .prepare("select table_schema, table_name, column_name from information_schema.columns where table_schema not in ('unify', 'information_schema', 'pg_catalog') order by table_schema, table_name, ordinal_position limit 20000")
         .map_err(|e| e.to_string())?;
-    let columns: Vec<String> = stmt
-        .query_map([], |r| r.get(0))
-        .map_err(|e| e.to_string())?
-        .filter_map(Result::ok)
-        .collect();
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })
+        .map_err(|e| e.to_string())?;
+    let mut table_columns: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (s, t, c) in rows.filter_map(Result::ok) {
+        if !t.starts_with(crate::loading::writer::STAGING_PREFIX) {
+            table_columns.entry(format!("{s}.{t}")).or_default().push(c);
+        }
+    }
+    let mut columns: Vec<String> = table_columns.values().flatten().cloned().collect();
+    columns.sort();
+    columns.dedup();
     schemas.sort();
     tables.sort();
     Ok(Response::Completions {
         schemas,
         tables,
         columns,
+        table_columns,
     })
 }
 

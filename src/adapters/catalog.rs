@@ -19,6 +19,9 @@ pub struct Catalog {
     from_user: std::collections::BTreeSet<String>,
     /// One line per skipped spec (file and key path of every problem).
     pub warnings: Vec<String>,
+    /// Specs that do not load, by name: their problems in one line (so a connection
+    /// using one can say why).
+    broken: BTreeMap<String, String>,
 }
 
 /// True for the file names the original tool loaded (`*spec.yaml`, `*spec.yml`).
@@ -81,6 +84,13 @@ impl Catalog {
         match parse_spec(label, text) {
             Ok(Parsed::Spec(spec)) => {
                 let name = spec.name.clone();
+                for d in &spec.disabled {
+                    self.warnings.push(format!(
+                        "{label}: '{}' of spec '{name}' is disabled: {}",
+                        d.name,
+                        d.reason()
+                    ));
+                }
                 let taken = if is_user {
                     self.from_user.contains(&name)
                 } else {
@@ -95,6 +105,7 @@ impl Catalog {
                 if is_user {
                     self.from_user.insert(name.clone());
                 }
+                self.broken.remove(&name);
                 self.specs.insert(name, Arc::from(spec));
             }
             Ok(Parsed::Disabled { name }) => {
@@ -103,15 +114,30 @@ impl Catalog {
                 }
             }
             Ok(Parsed::Unsupported { name, reason }) => {
-                self.warnings
-                    .push(format!("{label}: spec '{name}' skipped: {reason}"));
+                let line = format!("{label}: spec '{name}' skipped: {reason}");
+                self.broken.insert(name, line.clone());
+                self.warnings.push(line);
             }
             Err(e) => {
-                for problem in e.problems {
-                    self.warnings.push(problem.to_string());
+                let problems: Vec<String> = e.problems.iter().map(|p| p.to_string()).collect();
+                if let Some(name) = spec_name(label, text) {
+                    if !self.specs.contains_key(&name) {
+                        self.broken.insert(name, problems.join("; "));
+                    }
                 }
+                self.warnings.extend(problems);
             }
         }
+    }
+
+    /// Specs that do not load: (name, problems).
+    pub fn broken_specs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.broken.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The problems of the spec named `name` when it exists but does not load.
+    pub fn broken(&self, name: &str) -> Option<&str> {
+        self.broken.get(name).map(String::as_str)
     }
 
     /// Add an already validated spec (replacing one of the same name).
@@ -133,6 +159,23 @@ impl Catalog {
     pub fn names(&self) -> Vec<String> {
         self.specs.keys().cloned().collect()
     }
+}
+
+/// The name a spec file gives itself (its `name:` key), else its file name without
+/// `_spec.yaml`: what a connection calls it.
+fn spec_name(label: &str, text: &str) -> Option<String> {
+    let named = serde_yaml::from_str::<serde_yaml::Value>(text)
+        .ok()
+        .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(str::to_string));
+    named.or_else(|| {
+        let file = label.rsplit('/').next()?;
+        let stem = file
+            .trim_end_matches(".yaml")
+            .trim_end_matches(".yml")
+            .trim_end_matches("spec")
+            .trim_end_matches(['_', '-', '.']);
+        (!stem.is_empty()).then(|| stem.to_string())
+    })
 }
 
 #[cfg(test)]

@@ -63,6 +63,16 @@ pub enum ConnectionError {
         /// Known connector names.
         available: String,
     },
+    /// The connector exists as a spec file that does not load.
+    #[error("connection '{schema}': its connector spec '{connector}' does not load: {problems} (fix the spec; `unify spec check FILE` lists every problem)")]
+    BrokenConnector {
+        /// Connection name.
+        schema: String,
+        /// The broken connector.
+        connector: String,
+        /// The spec's problems: file, key and what is wrong.
+        problems: String,
+    },
     /// An option refers to an unset environment variable.
     #[error("Authentication for {schema} failed, missing env var '{var}'")]
     MissingEnv {
@@ -89,6 +99,75 @@ pub enum ConnectionError {
         /// What is wrong.
         message: String,
     },
+}
+
+impl ConnectionError {
+    /// The connection this error is about (`None` for the whole file).
+    pub fn schema(&self) -> Option<&str> {
+        match self {
+            ConnectionError::UnknownConnector { schema, .. }
+            | ConnectionError::BrokenConnector { schema, .. }
+            | ConnectionError::MissingEnv { schema, .. }
+            | ConnectionError::MissingParam { schema, .. }
+            | ConnectionError::Invalid { schema, .. } => Some(schema),
+            ConnectionError::File { .. } => None,
+        }
+    }
+}
+
+/// Values given for `$NAME` options by the clients (`unify` sends the variables its
+/// connections use): a variable exported after the daemon started is still seen.
+static ENV_OVERRIDES: std::sync::RwLock<BTreeMap<String, String>> =
+    std::sync::RwLock::new(BTreeMap::new());
+
+/// The value of environment variable `name` for `$NAME` options: as a client last gave
+/// it, else this process's environment.
+pub fn env_var(name: &str) -> Option<String> {
+    let overrides = ENV_OVERRIDES.read().unwrap_or_else(|e| e.into_inner());
+    overrides
+        .get(name)
+        .cloned()
+        .or_else(|| std::env::var(name).ok())
+}
+
+/// Record variables a client gave; true when any value is new or changed.
+pub fn set_env(vars: &[(String, String)]) -> bool {
+    let mut changed = false;
+    for (k, v) in vars {
+        changed |= env_var(k).as_deref() != Some(v.as_str());
+        ENV_OVERRIDES
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(k.clone(), v.clone());
+    }
+    changed
+}
+
+/// The environment variables the connections of `path` read (`$NAME` option values),
+/// with their values in this process's environment (unset ones are left out).
+pub fn referenced_env(path: &Path) -> Vec<(String, String)> {
+    let Ok(read) = read_entries(path) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, String)> = Vec::new();
+    for entry in &read.entries {
+        for (_, raw) in &entry.options {
+            if let Some(var) = env_reference(raw) {
+                if let Ok(value) = std::env::var(var) {
+                    if !out.iter().any(|(k, _)| k == var) {
+                        out.push((var.to_string(), value));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `NAME` when an option value is `$NAME` (an environment variable reference).
+pub fn env_reference(raw: &str) -> Option<&str> {
+    raw.strip_prefix('$')
+        .filter(|var| !var.is_empty() && !var.starts_with('{'))
 }
 
 /// Entries read from a connections file, and the entries that are malformed (each
@@ -250,23 +329,29 @@ pub fn resolve(
             message: "a connection name must be a plain identifier and not one of main, files, unify, information_schema, pg_catalog, temp, system".into(),
         });
     }
-    let spec = catalog
-        .get(&entry.connector)
-        .ok_or_else(|| ConnectionError::UnknownConnector {
-            schema: schema.clone(),
-            connector: entry.connector.clone(),
-            available: catalog.names().join(", "),
-        })?;
+    let spec =
+        catalog
+            .get(&entry.connector)
+            .ok_or_else(|| match catalog.broken(&entry.connector) {
+                Some(problems) => ConnectionError::BrokenConnector {
+                    schema: schema.clone(),
+                    connector: entry.connector.clone(),
+                    problems: problems.to_string(),
+                },
+                None => ConnectionError::UnknownConnector {
+                    schema: schema.clone(),
+                    connector: entry.connector.clone(),
+                    available: catalog.names().join(", "),
+                },
+            })?;
     let mut options = BTreeMap::new();
     for (k, raw) in &entry.options {
-        let value = match raw.strip_prefix('$') {
-            Some(var) if !var.is_empty() && !var.starts_with('{') => {
-                env(var).ok_or_else(|| ConnectionError::MissingEnv {
-                    schema: schema.clone(),
-                    var: var.to_string(),
-                })?
-            }
-            _ => raw.clone(),
+        let value = match env_reference(raw) {
+            Some(var) => env(var).ok_or_else(|| ConnectionError::MissingEnv {
+                schema: schema.clone(),
+                var: var.to_string(),
+            })?,
+            None => raw.clone(),
         };
         options.insert(k.clone(), value);
     }
@@ -431,29 +516,22 @@ pub fn append_entry(path: &Path, entry: &ConnectionEntry) -> std::io::Result<()>
         .map(str::trim_end)
         .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
         .is_some_and(|l| !l.starts_with('-') && !l.starts_with("---"));
-    let mut block = String::new();
-    let indent = if mapping_form {
-        block.push_str(&format!("{}:\n", yaml_key(&entry.schema)));
-        "  "
-    } else {
-        block.push_str(&format!("- {}:\n", yaml_key(&entry.schema)));
-        "    "
-    };
-    block.push_str(&format!(
-        "{indent}connector: {}\n",
-        yaml_scalar(&entry.connector)
-    ));
-    if !entry.options.is_empty() {
-        block.push_str(&format!("{indent}options:\n"));
-        for (k, v) in &entry.options {
-            block.push_str(&format!("{indent}  {}: {}\n", yaml_key(k), yaml_scalar(v)));
-        }
-    }
+    let block = entry_yaml(entry, !mapping_form)?;
     let mut text = existing;
     if !text.is_empty() && !text.ends_with('\n') {
         text.push('\n');
     }
     text.push_str(&block);
+    // Never write a file that would not read back with this entry in it.
+    let check = parse_entries(&path.display().to_string(), &text)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    if !check.entries.iter().any(|e| e == entry) {
+        return Err(std::io::Error::other(format!(
+            "the new entry '{}' would not read back from {}",
+            entry.schema,
+            path.display()
+        )));
+    }
     write_private(path, &text)
 }
 
@@ -513,32 +591,32 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
 }
 
-fn yaml_key(k: &str) -> String {
-    if k.chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        && !k.is_empty()
-    {
-        k.to_string()
-    } else {
-        yaml_scalar(k)
+/// One entry as YAML text, written by the YAML library so any value (`@abc`, `-`,
+/// `yes`, `a: b`, quotes) reads back as the same string: an item of a list
+/// (`- schema: …`) or a key of a mapping.
+fn entry_yaml(entry: &ConnectionEntry, list_form: bool) -> std::io::Result<String> {
+    use serde_yaml::Mapping;
+    let mut options = Mapping::new();
+    for (k, v) in &entry.options {
+        options.insert(Value::String(k.clone()), Value::String(v.clone()));
     }
-}
-
-/// A YAML scalar that always reads back as the same string.
-fn yaml_scalar(v: &str) -> String {
-    let plain = !v.is_empty()
-        && v.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-./@$".contains(c))
-        && !matches!(
-            v.to_ascii_lowercase().as_str(),
-            "true" | "false" | "yes" | "no" | "null" | "on" | "off" | "~"
-        )
-        && v.parse::<f64>().is_err();
-    if plain {
-        v.to_string()
-    } else {
-        format!("'{}'", v.replace('\'', "''"))
+    let mut body = Mapping::new();
+    body.insert(
+        Value::String("connector".into()),
+        Value::String(entry.connector.clone()),
+    );
+    if !options.is_empty() {
+        body.insert(Value::String("options".into()), Value::Mapping(options));
     }
+    let mut top = Mapping::new();
+    top.insert(Value::String(entry.schema.clone()), Value::Mapping(body));
+    let doc = if list_form {
+        Value::Sequence(vec![Value::Mapping(top)])
+    } else {
+        Value::Mapping(top)
+    };
+    let text = serde_yaml::to_string(&doc).map_err(std::io::Error::other)?;
+    Ok(text.trim_start_matches("---\n").to_string())
 }
 
 /// Schema names unify keeps for itself.
@@ -743,6 +821,58 @@ mod tests {
             .unwrap()
             .starts_with("# my connections\n"));
         assert!(!remove_entry(&path, "nosuch").unwrap());
+    }
+
+    #[test]
+    fn values_yaml_treats_specially_are_written_so_they_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        for existing in [
+            "",
+            "# list form\n- a:\n    connector: x\n",
+            "a:\n  connector: x\n",
+        ] {
+            let path = dir.path().join("connections.yaml");
+            std::fs::write(&path, existing).unwrap();
+            let tricky = [
+                "@abc",
+                "-",
+                "yes",
+                "123",
+                "a: b",
+                "'q",
+                "\"dq",
+                "#hash",
+                "x # y",
+                "*star",
+                "&anchor",
+                "!tag",
+                "%pct",
+                "`tick",
+                "{brace",
+                "[br",
+                "|",
+                ">",
+                "~",
+                "null",
+                " lead",
+                "trail ",
+                "multi\nline",
+                "",
+            ];
+            let entry = ConnectionEntry {
+                schema: "demo".into(),
+                connector: "mocksvc".into(),
+                options: tricky
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (format!("k{i}"), v.to_string()))
+                    .collect(),
+            };
+            append_entry(&path, &entry).unwrap();
+            let entries = read_entries(&path).unwrap().entries;
+            let got = entries.iter().find(|e| e.schema == "demo").unwrap();
+            assert_eq!(got, &entry, "after {existing:?}");
+        }
     }
 
     #[test]

@@ -55,9 +55,32 @@ pub struct Spec {
     pub tables: Vec<TableSpec>,
     /// Views (re)created after their source tables load.
     pub views: Vec<ViewSpec>,
+    /// Tables and views of the file that do not load, each with its problems: one bad
+    /// table disables that table only, not the whole spec.
+    pub disabled: Vec<Disabled>,
+}
+
+/// A table or view of a spec that does not load, and why.
+#[derive(Debug, Clone)]
+pub struct Disabled {
+    /// Its name (or its key path when it has none).
+    pub name: String,
+    /// Every problem, with file and key path.
+    pub problems: Vec<Problem>,
+}
+
+impl Disabled {
+    /// The problems in one line.
+    pub fn reason(&self) -> String {
+        render_problems(&self.problems)
+    }
 }
 
 impl Spec {
+    /// The disabled table or view named `name`, if it is one.
+    pub fn disabled(&self, name: &str) -> Option<&Disabled> {
+        self.disabled.iter().find(|d| d.name == name)
+    }
     /// Look up a table by name.
     pub fn table(&self, name: &str) -> Option<&TableSpec> {
         self.tables.iter().find(|t| t.name == name)
@@ -571,12 +594,30 @@ fn validate(file: &str, root: &Value, p: &mut Problems) -> Option<Parsed> {
     };
 
     let mut tables = Vec::new();
+    let mut disabled = Vec::new();
     match get(&top, "tables") {
         Some(Value::Sequence(items)) => {
             for (i, item) in items.iter().enumerate() {
                 let path = format!("tables[{i}]");
-                if let Some(t) = parse_table(item, &path, spec_paging.as_ref(), p) {
-                    tables.push(t);
+                // A table's own problems disable that table only.
+                let mut tp = Problems::new(file);
+                let parsed = parse_table(item, &path, spec_paging.as_ref(), &mut tp);
+                if let Some(t) = &parsed {
+                    check_updates(t, query_date_format.is_some(), &mut tp);
+                }
+                match parsed {
+                    Some(t) if tp.is_empty() => tables.push(t),
+                    parsed => disabled.push(Disabled {
+                        name: parsed
+                            .map(|t| t.name)
+                            .or_else(|| {
+                                item.get("name")
+                                    .and_then(|n| n.as_str())
+                                    .map(str::to_string)
+                            })
+                            .unwrap_or(path),
+                        problems: tp.list,
+                    }),
                 }
             }
         }
@@ -585,6 +626,12 @@ fn validate(file: &str, root: &Value, p: &mut Problems) -> Option<Parsed> {
             format!("expected a list of tables, found {}", yaml::kind(other)),
         ),
         None => p.push("tables", "missing: a spec needs at least one table"),
+    }
+    if tables.is_empty() {
+        // Nothing usable: the spec does not load, with every table's problems.
+        for d in disabled.drain(..) {
+            p.list.extend(d.problems);
+        }
     }
     let mut seen = std::collections::HashSet::new();
     for (i, t) in tables.iter().enumerate() {
@@ -622,8 +669,20 @@ fn validate(file: &str, root: &Value, p: &mut Problems) -> Option<Parsed> {
             Value::Sequence(items) => {
                 for (i, item) in items.iter().enumerate() {
                     let path = format!("views[{i}]");
-                    if let Some(view) = parse_view(item, &path, &table_names, p) {
-                        views.push(view);
+                    let mut vp = Problems::new(file);
+                    match parse_view(item, &path, &table_names, &mut vp) {
+                        Some(view) if vp.is_empty() => views.push(view),
+                        parsed => disabled.push(Disabled {
+                            name: parsed
+                                .map(|v| v.name)
+                                .or_else(|| {
+                                    item.get("name")
+                                        .and_then(|n| n.as_str())
+                                        .map(str::to_string)
+                                })
+                                .unwrap_or(path),
+                            problems: vp.list,
+                        }),
                     }
                 }
             }
@@ -642,26 +701,6 @@ fn validate(file: &str, root: &Value, p: &mut Problems) -> Option<Parsed> {
             );
         }
     }
-    for t in &tables {
-        if matches!(t.refresh, Refresh::Updates { .. }) {
-            if t.key_columns.is_empty() {
-                p.push(
-                    &format!("tables.{}.refresh", t.name),
-                    format!(
-                        "Table '{}' needs to define a key to use 'updates' refresh strategy",
-                        t.name
-                    ),
-                );
-            }
-            if query_date_format.is_none() {
-                p.push(
-                    &format!("tables.{}.refresh", t.name),
-                    "the 'updates' strategy needs a spec-level queryDateFormat",
-                );
-            }
-        }
-    }
-
     let spec = Spec {
         name: name?,
         source: file.to_string(),
@@ -678,8 +717,30 @@ fn validate(file: &str, root: &Value, p: &mut Problems) -> Option<Parsed> {
         error_path,
         tables,
         views,
+        disabled,
     };
     Some(Parsed::Spec(Box::new(spec)))
+}
+
+/// The `updates` refresh strategy needs a key and a spec-level `queryDateFormat`.
+fn check_updates(t: &TableSpec, has_date_format: bool, p: &mut Problems) {
+    if matches!(t.refresh, Refresh::Updates { .. }) {
+        if t.key_columns.is_empty() {
+            p.push(
+                &format!("tables.{}.refresh", t.name),
+                format!(
+                    "Table '{}' needs to define a key to use 'updates' refresh strategy",
+                    t.name
+                ),
+            );
+        }
+        if !has_date_format {
+            p.push(
+                &format!("tables.{}.refresh", t.name),
+                "the 'updates' strategy needs a spec-level queryDateFormat",
+            );
+        }
+    }
 }
 
 /// The longest duration a spec may give (a day): longer ones are mistakes, and would

@@ -5,29 +5,54 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
-use unify::client::{self, Client, Transport};
+use unify::client::{self, Client, ScriptOptions, Transport};
 use unify::home::Home;
 use unify::host::{HomeLock, Host, HostOptions};
 use unify::render::Format;
 
+const AFTER_HELP: &str = "\
+Formats (--format, or `format NAME` in a session): table (default), csv, json, jsonl,
+markdown, line. In csv, json and jsonl, stdout carries results only.
+
+Environment:
+  UNIFY_HOME                the home directory (default ~/.unify); --home overrides it
+  UNIFY_WORKERS             parallel loads in the daemon (default 4)
+  UNIFY_MEMORY_LIMIT        DuckDB's memory limit while only loads run (default 64MB)
+  UNIFY_QUERY_MEMORY_LIMIT  DuckDB's memory limit while statements run
+  NO_COLOR                  no colours
+  RUST_LOG                  log level (the daemon logs to $UNIFY_HOME/logs/unifyd.log)
+
+Examples:
+  unify                                          the REPL
+  unify -c \"select 1 as n\" --format csv
+  unify -f report.sql --bail
+  unify connect jsonplaceholder --schema demo
+  unify completions bash > ~/.local/share/bash-completion/completions/unify";
+
 /// Query any JSON REST API with SQL.
 #[derive(Parser, Debug)]
-#[command(name = "unify", version, about)]
+#[command(name = "unify", version, about, after_help = AFTER_HELP)]
 struct Args {
-    /// Run these statements (separated by `;`) and exit.
-    #[arg(short = 'c', long = "command")]
-    command: Option<String>,
+    /// Run these statements (separated by `;`) and exit; repeatable, run in order.
+    #[arg(short = 'c', long = "command", value_name = "STATEMENTS")]
+    commands: Vec<String>,
+    /// Run the statements in FILE (`-` for stdin) and exit; repeatable, in order with -c.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Stop at the first statement that fails.
+    #[arg(long)]
+    bail: bool,
     /// Result format.
-    #[arg(long, default_value = "table")]
+    #[arg(long, value_enum, default_value_t = Format::Table, global = true)]
     format: Format,
     /// Run the engine in this process instead of talking to unifyd.
-    #[arg(long)]
+    #[arg(long, global = true)]
     no_daemon: bool,
-    /// The unify home directory (default $UNIFY_HOME or ~/.unify).
+    /// The unify home directory (default $UNIFY_HOME, else ~/.unify).
     #[arg(long, value_name = "DIR", global = true)]
     home: Option<PathBuf>,
     #[command(subcommand)]
@@ -52,6 +77,11 @@ enum Cmd {
         #[command(subcommand)]
         action: SpecCmd,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish or powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -69,6 +99,62 @@ enum SpecCmd {
     },
 }
 
+/// Where the statements of a script come from, in command-line order.
+enum Source {
+    Text(String),
+    File(PathBuf),
+}
+
+/// `-c` and `-f` values in the order they were given.
+fn sources(matches: &clap::ArgMatches, args: &Args) -> Vec<Source> {
+    let mut ordered: Vec<(usize, Source)> = Vec::new();
+    if let Some(indices) = matches.indices_of("commands") {
+        ordered.extend(
+            indices
+                .zip(&args.commands)
+                .map(|(i, c)| (i, Source::Text(c.clone()))),
+        );
+    }
+    if let Some(indices) = matches.indices_of("files") {
+        ordered.extend(
+            indices
+                .zip(&args.files)
+                .map(|(i, f)| (i, Source::File(f.clone()))),
+        );
+    }
+    ordered.sort_by_key(|(i, _)| *i);
+    ordered.into_iter().map(|(_, s)| s).collect()
+}
+
+/// The script to run: `-c`/`-f` in order, else stdin when it is not a terminal.
+fn read_script(sources: Vec<Source>) -> anyhow::Result<Option<String>> {
+    if sources.is_empty() {
+        if std::io::stdin().is_terminal() {
+            return Ok(None);
+        }
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text)?;
+        return Ok(Some(text));
+    }
+    let mut script = String::new();
+    for source in sources {
+        let text = match source {
+            Source::Text(t) => t,
+            Source::File(path) if path.as_os_str() == "-" => {
+                let mut text = String::new();
+                std::io::stdin().read_to_string(&mut text)?;
+                text
+            }
+            Source::File(path) => std::fs::read_to_string(&path)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?,
+        };
+        script.push_str(&text);
+        // Each source ends its last statement.
+        script.push_str("\n;\n");
+    }
+    Ok(Some(script))
+}
+
 fn key_values(options: &[String]) -> anyhow::Result<Vec<(String, String)>> {
     options
         .iter()
@@ -82,10 +168,14 @@ fn key_values(options: &[String]) -> anyhow::Result<Vec<(String, String)>> {
 
 fn main() {
     unify::no_huge_pages();
-    let args = Args::parse();
-    unify::telemetry::init_stderr("warn");
+    let matches = Args::command().get_matches();
+    let args = match Args::from_arg_matches(&matches) {
+        Ok(a) => a,
+        Err(e) => e.exit(),
+    };
     let home = Home::resolve(args.home.as_deref());
-    let code = match run(args, home) {
+    let sources = sources(&matches, &args);
+    let code = match run(args, sources, home) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("Error: {e:#}");
@@ -95,30 +185,49 @@ fn main() {
     std::process::exit(code);
 }
 
-fn run(args: Args, home: Home) -> anyhow::Result<i32> {
-    if let Some(Cmd::Spec {
-        action: SpecCmd::Check {
-            file,
-            live,
-            options,
-        },
-    }) = &args.command_name
-    {
-        return spec_check(file, *live, key_values(options)?, args.format);
+fn run(args: Args, sources: Vec<Source>, home: Home) -> anyhow::Result<i32> {
+    if !args.no_daemon {
+        unify::telemetry::init_stderr("warn");
     }
-    let script = match &args.command {
-        _ if matches!(args.command_name, Some(Cmd::Connect { .. })) => None,
-        Some(c) => Some(c.clone()),
-        None if !std::io::stdin().is_terminal() => {
-            let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text)?;
-            Some(text)
+    match &args.command_name {
+        Some(Cmd::Spec {
+            action:
+                SpecCmd::Check {
+                    file,
+                    live,
+                    options,
+                },
+        }) => {
+            unify::telemetry::init_stderr("warn");
+            return spec_check(file, *live, key_values(options)?, args.format);
         }
-        None => None,
+        Some(Cmd::Completions { shell }) => {
+            clap_complete::generate(
+                *shell,
+                &mut Args::command(),
+                "unify",
+                &mut std::io::stdout(),
+            );
+            return Ok(0);
+        }
+        _ => {}
+    }
+    let script = match &args.command_name {
+        Some(Cmd::Connect { .. }) => None,
+        _ => read_script(sources)?,
     };
+    let options = ScriptOptions { bail: args.bail };
     if args.no_daemon {
-        home.ensure_dirs()?;
+        home.ensure_dirs().map_err(|e| {
+            anyhow::anyhow!(
+                "cannot create the unify home {}: {e}",
+                home.root().display()
+            )
+        })?;
         let _lock = HomeLock::acquire(&home)?;
+        // The engine runs here: its log goes where the daemon's would, so the terminal
+        // gets one line per failure (the client's), not the engine's log lines too.
+        unify::telemetry::init_file(&home.daemon_log(), "info")?;
         let system = actix::System::with_tokio_rt(|| {
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -128,7 +237,15 @@ fn run(args: Args, home: Home) -> anyhow::Result<i32> {
         system.block_on(async move {
             let host = Arc::new(Host::start(home.clone(), HostOptions::from_env(false)).await?);
             let transport: Arc<dyn Transport> = Arc::new(client::InProcess::new(host.clone()));
-            let code = drive(transport, args.format, script, args.command_name, &home).await;
+            let code = drive(
+                transport,
+                args.format,
+                script,
+                options,
+                args.command_name,
+                &home,
+            )
+            .await;
             host.shutdown(std::time::Duration::from_secs(5)).await;
             Ok(code)
         })
@@ -137,8 +254,16 @@ fn run(args: Args, home: Home) -> anyhow::Result<i32> {
             .enable_all()
             .build()?;
         rt.block_on(async move {
-            let transport: Arc<dyn Transport> = Arc::new(client::connect_or_start(&home).await?);
-            Ok(drive(transport, args.format, script, args.command_name, &home).await)
+            let transport: Arc<dyn Transport> = Arc::new(client::Daemon::connect(&home).await?);
+            Ok(drive(
+                transport,
+                args.format,
+                script,
+                options,
+                args.command_name,
+                &home,
+            )
+            .await)
         })
     }
 }
@@ -147,6 +272,7 @@ async fn drive(
     transport: Arc<dyn Transport>,
     format: Format,
     script: Option<String>,
+    options: ScriptOptions,
     command: Option<Cmd>,
     home: &Home,
 ) -> i32 {
@@ -196,7 +322,7 @@ async fn drive(
             let session = client.session().to_string();
             let waiting = client.waiting();
             let code = tokio::select! {
-                code = client::run_script(&mut client, &text, ui.as_mut()) => code,
+                code = client::run_script(&mut client, &text, ui.as_mut(), options) => code,
                 _ = tokio::signal::ctrl_c() => {
                     std::thread::spawn(|| {
                         std::thread::sleep(std::time::Duration::from_secs(5));
@@ -254,7 +380,7 @@ fn spec_check(
         .build()?;
     let (table, problems) = rt.block_on(unify::speccheck::live(*spec, options));
     let mut out = std::io::stdout();
-    unify::render::render(&mut out, &table, format, false)?;
+    unify::render::render(&mut out, &table, format, unify::render::Layout::default())?;
     for p in &problems {
         eprintln!("{p}");
     }

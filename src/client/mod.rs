@@ -5,13 +5,13 @@
 
 pub mod transport;
 
-pub use transport::{connect_or_start, spawn_daemon, InProcess, Transport, Zmq};
+pub use transport::{connect_or_start, spawn_daemon, Daemon, InProcess, Transport, Zmq};
 
-use crate::parser;
+use crate::parser::{self, Statement};
 use crate::protocol::{
-    AfterJobs, Event, JobRef, JobState, LoaderStatus, Output, Reply, Request, Response,
+    AfterJobs, Event, JobRef, JobState, LoaderStatus, Output, Reply, Request, Response, ResultTable,
 };
-use crate::render::{self, Format};
+use crate::render::{self, Format, Layout};
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
@@ -61,6 +61,11 @@ pub struct Client {
     transport: Arc<dyn Transport>,
     session: String,
     format: Format,
+    /// A person reads the results (the REPL): large results are cut to their first and
+    /// last rows and tables fit the terminal's width.
+    interactive: bool,
+    /// Print how long each statement took (`timing on`).
+    timing: bool,
     /// Jobs moved to the background, announced when they finish.
     pub background: Arc<std::sync::Mutex<Vec<JobRef>>>,
     /// The jobs the running statement waits for (cancelled when a script is interrupted).
@@ -77,6 +82,8 @@ impl Client {
             transport,
             session: uuid::Uuid::new_v4().simple().to_string(),
             format,
+            interactive: false,
+            timing: false,
             background: Arc::default(),
             waiting: Arc::default(),
         }
@@ -97,9 +104,52 @@ impl Client {
         &self.session
     }
 
-    /// Run one statement: execute, wait for loads (re-running when asked), print.
+    /// Results are for a person at a terminal (the REPL): cut large results to their
+    /// first and last rows and fit tables to the terminal's width.
+    pub fn set_interactive(&mut self, interactive: bool) {
+        self.interactive = interactive;
+    }
+
+    /// The current result format.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Run one statement: client settings (`format`, `timing`) here, everything else
+    /// on the host: execute, wait for loads (re-running when asked), print.
     pub async fn run_statement(&mut self, text: &str, ui: &mut dyn WaitUi) -> Outcome {
-        let wide = parser::parse(text).map(|p| p.wide).unwrap_or(false);
+        let parsed = parser::parse(text);
+        match parsed.as_ref().map(|p| &p.statement) {
+            Ok(Statement::SetFormat { format }) => {
+                return match format.parse::<Format>() {
+                    Ok(f) => {
+                        self.format = f;
+                        eprintln!("Result format: {}", f.name());
+                        Outcome::Ok
+                    }
+                    Err(e) => {
+                        eprintln!("Error: {e}");
+                        Outcome::Failed
+                    }
+                };
+            }
+            Ok(Statement::Timing { on }) => {
+                self.timing = *on;
+                eprintln!("Timing is {}", if *on { "on" } else { "off" });
+                return Outcome::Ok;
+            }
+            _ => {}
+        }
+        let wide = parsed.map(|p| p.wide).unwrap_or(false);
+        let started = Instant::now();
+        let outcome = self.execute(text, wide, ui).await;
+        if self.timing && matches!(outcome, Outcome::Ok | Outcome::Failed) {
+            eprintln!("Time: {:.3} s", started.elapsed().as_secs_f64());
+        }
+        outcome
+    }
+
+    async fn execute(&mut self, text: &str, wide: bool, ui: &mut dyn WaitUi) -> Outcome {
         for _ in 0..MAX_RERUNS {
             let response = self
                 .transport
@@ -123,7 +173,10 @@ impl Client {
                     return Outcome::Disconnected;
                 }
             };
-            self.print(&reply, wide);
+            if let Err(e) = self.print(&reply, wide).await {
+                eprintln!("Error: {e:#}");
+                return Outcome::Failed;
+            }
             if let Some(error) = &reply.error {
                 eprintln!("Error: {error}");
                 return Outcome::Failed;
@@ -167,17 +220,7 @@ impl Client {
                 .collect();
             if !failed.is_empty() {
                 for s in failed {
-                    match s.state {
-                        JobState::Cancelled => eprintln!(
-                            "Error: loading {} was cancelled; its previous data is unchanged",
-                            s.table_name()
-                        ),
-                        _ => eprintln!(
-                            "Error: loading {} failed: {}",
-                            s.table_name(),
-                            s.error.as_deref().unwrap_or("unknown error")
-                        ),
-                    }
+                    eprintln!("Error: {}", failure_text(s));
                 }
                 return Outcome::Failed;
             }
@@ -305,25 +348,104 @@ impl Client {
         done
     }
 
-    /// Print a reply's outputs: results to stdout, messages to stderr.
-    pub fn print(&self, reply: &Reply, wide: bool) {
-        let stdout = std::io::stdout();
-        for output in &reply.outputs {
+    /// How results are laid out for this client.
+    fn layout(&self, wide: bool) -> Layout {
+        if !self.interactive {
+            return Layout {
+                wide,
+                ..Layout::default()
+            };
+        }
+        Layout {
+            wide,
+            max_width: (!wide && std::io::stdout().is_terminal()).then(terminal_columns),
+            max_rows: Some(MAX_SHOWN_ROWS),
+        }
+    }
+
+    /// Print a reply's outputs: results to stdout, messages to stderr. Text that is not
+    /// a result table (help, a variable's value) goes to stderr in the machine formats,
+    /// whose stdout carries results only. A large result ([`Reply::more`]) is fetched
+    /// and written chunk by chunk as it arrives.
+    pub async fn print(&self, reply: &Reply, wide: bool) -> anyhow::Result<()> {
+        let layout = self.layout(wide);
+        let last_table = reply
+            .outputs
+            .iter()
+            .rposition(|o| matches!(o, Output::Table(_)));
+        for (i, output) in reply.outputs.iter().enumerate() {
             match output {
-                Output::Table(t) => {
-                    let mut buf = Vec::new();
-                    if render::render(&mut buf, t, self.format, wide).is_ok() {
-                        page_or_print(&buf, self.format == Format::Table);
+                Output::Table(t) => match (&reply.more, Some(i) == last_table) {
+                    (Some(cursor), true) => self.stream(t, cursor, layout).await?,
+                    _ => {
+                        let mut buf = Vec::new();
+                        render::render(&mut buf, t, self.format, layout)?;
+                        page_or_print(&buf, !self.format.is_machine());
                     }
+                },
+                Output::Value { name, value } if self.format.is_machine() => {
+                    let table = ResultTable {
+                        columns: vec![name.clone()],
+                        types: vec![String::new()],
+                        rows: vec![vec![value.clone()]],
+                    };
+                    let mut buf = Vec::new();
+                    render::render(&mut buf, &table, self.format, layout)?;
+                    std::io::stdout().lock().write_all(&buf)?;
                 }
+                Output::Value { value, .. } => {
+                    let text = match value {
+                        serde_json::Value::String(s) => s.clone(),
+                        serde_json::Value::Null => "NULL".into(),
+                        other => other.to_string(),
+                    };
+                    writeln!(std::io::stdout().lock(), "{text}")?;
+                }
+                Output::Text(text) if self.format.is_machine() => eprintln!("{text}"),
                 Output::Text(text) => {
-                    let mut out = stdout.lock();
-                    let _ = writeln!(out, "{text}");
+                    let mut out = std::io::stdout().lock();
+                    writeln!(out, "{text}")?;
                 }
                 Output::Message(m) => eprintln!("{m}"),
             }
         }
-        let _ = stdout.lock().flush();
+        std::io::stdout().lock().flush()?;
+        Ok(())
+    }
+
+    /// Write a result whose first rows are `first`, fetching the rest from `cursor`.
+    async fn stream(
+        &self,
+        first: &ResultTable,
+        cursor: &str,
+        layout: Layout,
+    ) -> anyhow::Result<()> {
+        let mut out = std::io::BufWriter::new(std::io::stdout());
+        let mut writer =
+            render::ResultWriter::new(&mut out, self.format, layout, &first.columns, &first.types)?;
+        writer.rows(first.rows.clone())?;
+        loop {
+            let response = self
+                .transport
+                .request(Request::Fetch {
+                    session: self.session.clone(),
+                    cursor: cursor.to_string(),
+                })
+                .await?;
+            match response {
+                Response::Rows { rows, more } => {
+                    writer.rows(rows)?;
+                    if !more {
+                        break;
+                    }
+                }
+                Response::Error { message } => anyhow::bail!(message),
+                other => anyhow::bail!("unexpected answer from the engine: {other:?}"),
+            }
+        }
+        writer.finish()?;
+        out.flush()?;
+        Ok(())
     }
 
     /// Close the session on the host.
@@ -334,6 +456,28 @@ impl Client {
                 session: self.session.clone(),
             })
             .await;
+    }
+}
+
+/// Rows the REPL shows of a large result: the first and the last half (as the duckdb
+/// shell does); scripts and the machine formats get every row.
+pub const MAX_SHOWN_ROWS: usize = 40;
+
+/// One line for a job that did not finish: `loading X failed: <cause>`, the cause
+/// without a repeated `loading X:` prefix.
+pub fn failure_text(s: &LoaderStatus) -> String {
+    let table = s.table_name();
+    match s.state {
+        JobState::Cancelled => {
+            format!("loading {table} was cancelled; its previous data is unchanged")
+        }
+        _ => {
+            let error = s.error.as_deref().unwrap_or("unknown error");
+            let cause = error
+                .strip_prefix(&format!("loading {table}: "))
+                .unwrap_or(error);
+            format!("loading {table} failed: {cause}")
+        }
     }
 }
 
@@ -375,18 +519,28 @@ fn page_or_print(bytes: &[u8], may_page: bool) {
 
 /// Rows of the terminal (24 when unknown).
 pub fn terminal_rows() -> usize {
-    // SAFETY: TIOCGWINSZ fills a winsize struct we own.
-    unsafe {
-        let mut ws: libc::winsize = std::mem::zeroed();
-        if libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) == 0 && ws.ws_row > 0 {
-            return ws.ws_row as usize;
-        }
-    }
-    24
+    terminal_size().map_or(24, |(rows, _)| rows)
 }
 
-/// Run a script (statements from `-c` or stdin), in order; exit status 1 when any
-/// failed. A connection failure stops the script.
+/// Columns of the terminal (80 when unknown).
+pub fn terminal_columns() -> usize {
+    terminal_size().map_or(80, |(_, cols)| cols)
+}
+
+/// The terminal's (rows, columns), from stdout or else stderr.
+fn terminal_size() -> Option<(usize, usize)> {
+    for fd in [libc::STDOUT_FILENO, libc::STDERR_FILENO] {
+        // SAFETY: TIOCGWINSZ fills a winsize struct we own.
+        unsafe {
+            let mut ws: libc::winsize = std::mem::zeroed();
+            if libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) == 0 && ws.ws_row > 0 && ws.ws_col > 0 {
+                return Some((ws.ws_row as usize, ws.ws_col as usize));
+            }
+        }
+    }
+    None
+}
+
 /// Exit status of a script stopped by Ctrl-C (128 + SIGINT, as shells report it).
 pub const INTERRUPTED: i32 = 130;
 
@@ -402,7 +556,21 @@ pub async fn cancel_waiting(transport: &Arc<dyn Transport>, session: &str, ids: 
     }
 }
 
-pub async fn run_script(client: &mut Client, script: &str, ui: &mut dyn WaitUi) -> i32 {
+/// How a script runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScriptOptions {
+    /// Stop at the first statement that fails (`--bail`).
+    pub bail: bool,
+}
+
+/// Run a script (statements from `-c`, `-f` or stdin), in order; exit status 1 when any
+/// failed. A connection failure stops the script, and so does any failure with `bail`.
+pub async fn run_script(
+    client: &mut Client,
+    script: &str,
+    ui: &mut dyn WaitUi,
+    options: ScriptOptions,
+) -> i32 {
     let mut status = 0;
     for statement in parser::split_statements(script) {
         if let Ok(p) = parser::parse(&statement) {
@@ -415,11 +583,15 @@ pub async fn run_script(client: &mut Client, script: &str, ui: &mut dyn WaitUi) 
                     statement.trim()
                 );
                 status = 1;
+                if options.bail {
+                    return status;
+                }
                 continue;
             }
         }
         match client.run_statement(&statement, ui).await {
             Outcome::Ok => {}
+            Outcome::Failed if options.bail => return 1,
             Outcome::Failed => status = 1,
             Outcome::Disconnected => return 1,
             Outcome::Interrupted => return INTERRUPTED,

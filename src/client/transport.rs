@@ -4,7 +4,7 @@
 
 use crate::daemon::Endpoints;
 use crate::home::Home;
-use crate::host::{HomeLock, Host};
+use crate::host::{HomeLock, Host, LockError};
 use crate::protocol::{Event, Request, Response};
 use anyhow::{anyhow, Context as _};
 use std::collections::HashMap;
@@ -54,11 +54,32 @@ pub struct Zmq {
     events: broadcast::Sender<Event>,
     /// The daemon's pid: a request whose daemon died fails instead of waiting.
     pid: u32,
+    /// The task receiving events (it would wait forever on a dead daemon).
+    subscriber: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Zmq {
+    fn drop(&mut self) {
+        self.subscriber.abort();
+    }
 }
 
 impl Zmq {
     /// Connect to the daemon at `endpoints`.
     pub async fn connect(endpoints: &Endpoints) -> anyhow::Result<Zmq> {
+        Zmq::connect_with(endpoints, broadcast::channel(1024).0).await
+    }
+
+    /// The daemon's pid.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Connect, delivering events into `events`.
+    async fn connect_with(
+        endpoints: &Endpoints,
+        events: broadcast::Sender<Event>,
+    ) -> anyhow::Result<Zmq> {
         let mut dealer = zeromq::DealerSocket::new();
         tokio::time::timeout(Duration::from_secs(3), dealer.connect(&endpoints.request))
             .await
@@ -70,9 +91,8 @@ impl Zmq {
             .map_err(|_| anyhow!("timed out connecting to {}", endpoints.events))?
             .with_context(|| format!("connecting to {}", endpoints.events))?;
         sub.subscribe("").await?;
-        let (events, _) = broadcast::channel(1024);
         let ev = events.clone();
-        tokio::spawn(async move {
+        let subscriber = tokio::spawn(async move {
             while let Ok(msg) = sub.recv().await {
                 if let Some(body) = msg.get(1) {
                     if let Ok(event) = serde_json::from_slice::<Event>(body) {
@@ -135,6 +155,7 @@ impl Zmq {
             outgoing,
             events,
             pid: endpoints.pid,
+            subscriber,
         })
     }
 }
@@ -179,16 +200,45 @@ pub fn process_alive(pid: u32) -> bool {
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
-/// Ping a daemon at `endpoints` (false when nothing answers within `wait`).
-pub async fn ping(endpoints: &Endpoints, home: &Home, wait: Duration) -> bool {
+/// What a daemon says of itself when pinged.
+#[derive(Debug, Clone)]
+pub struct DaemonInfo {
+    /// Its pid.
+    pub pid: u32,
+    /// Its version.
+    pub version: String,
+    /// Its build ([`crate::protocol::running_build`]).
+    pub build: String,
+    /// Jobs it is running.
+    pub running: usize,
+}
+
+/// Ping the daemon of `home` at `endpoints` (`None` when nothing answers within `wait`).
+pub async fn ping_info(endpoints: &Endpoints, home: &Home, wait: Duration) -> Option<DaemonInfo> {
     let attempt = async {
         let z = Zmq::connect(endpoints).await.ok()?;
         match z.request(Request::Ping).await.ok()? {
-            Response::Pong { home: h, .. } => Some(h == home.root().display().to_string()),
+            Response::Pong {
+                pid,
+                home: h,
+                version,
+                build,
+                running,
+            } if h == home.root().display().to_string() => Some(DaemonInfo {
+                pid,
+                version,
+                build,
+                running,
+            }),
             _ => None,
         }
     };
-    matches!(tokio::time::timeout(wait, attempt).await, Ok(Some(true)))
+    tokio::time::timeout(wait, attempt).await.ok().flatten()
+}
+
+/// Ping a daemon at `endpoints` (false when nothing answers within `wait`).
+pub async fn ping(endpoints: &Endpoints, home: &Home, wait: Duration) -> bool {
+    ping_info(endpoints, home, wait).await.is_some()
 }
 
 /// Start `unifyd` for `home` as a detached process (own session, output to the log).
@@ -216,8 +266,14 @@ pub fn spawn_daemon(home: &Home, wait_lock: bool) -> anyhow::Result<()> {
             Ok(())
         });
     }
-    cmd.spawn()
+    let mut child = cmd
+        .spawn()
         .with_context(|| format!("starting {}", exe.display()))?;
+    // Reap it when it exits: a dead child left a zombie looks alive to `kill(pid, 0)`,
+    // and a client waiting on it would never notice its death.
+    std::thread::spawn(move || {
+        let _ = child.wait();
+    });
     Ok(())
 }
 
@@ -233,15 +289,46 @@ fn daemon_binary() -> anyhow::Result<std::path::PathBuf> {
 }
 
 /// Connect to the home's daemon, starting it when none answers. Two clients starting at
-/// once both spawn one; the home's lock lets only one of them run.
+/// once both spawn one; the home's lock lets only one of them run. A home that does not
+/// exist yet is created first (mode 0700). A daemon running another build of unify (the
+/// `unifyd` file was rebuilt or upgraded since it started) is restarted when it is idle;
+/// when it is loading, the error says what to run.
 pub async fn connect_or_start(home: &Home) -> anyhow::Result<Zmq> {
+    connect_or_start_with(home, broadcast::channel(1024).0).await
+}
+
+async fn connect_or_start_with(
+    home: &Home,
+    events: broadcast::Sender<Event>,
+) -> anyhow::Result<Zmq> {
     if let Some(ep) = Endpoints::read(home) {
-        if ping(&ep, home, Duration::from_secs(2)).await {
-            return Zmq::connect(&ep).await;
+        if let Some(info) = ping_info(&ep, home, Duration::from_secs(2)).await {
+            match stale(&info) {
+                None => return Zmq::connect_with(&ep, events).await,
+                Some(why) if info.running > 0 => {
+                    return Err(anyhow!(
+                        "unifyd (pid {}) {why}, and it is running {} load{}: run `unifyd stop` to restart it (its loads are re-queued and resume in the new one)",
+                        info.pid,
+                        info.running,
+                        if info.running == 1 { "" } else { "s" }
+                    ))
+                }
+                Some(why) => {
+                    eprintln!("unifyd (pid {}) {why}: restarting it.", info.pid);
+                    stop_daemon(home, info.pid).await?;
+                }
+            }
         }
     }
-    // Nobody answered. If the lock is free, no daemon is alive: start one.
-    let free = HomeLock::acquire(home).is_ok();
+    home.ensure_dirs()
+        .with_context(|| format!("creating the unify home {}", home.root().display()))?;
+    // Nobody answered. If the lock is free, no daemon is alive: start one. Any other
+    // failure to take the lock (permissions, a read-only disk) is reported as it is.
+    let free = match HomeLock::acquire(home) {
+        Ok(_) => true,
+        Err(LockError::Held { .. }) => false,
+        Err(e) => return Err(e.into()),
+    };
     if free {
         spawn_daemon(home, false)?;
     }
@@ -257,7 +344,7 @@ pub async fn connect_or_start(home: &Home) -> anyhow::Result<Zmq> {
         tokio::time::sleep(Duration::from_millis(100)).await;
         if let Some(ep) = Endpoints::read(home) {
             if ping(&ep, home, Duration::from_secs(2)).await {
-                return Zmq::connect(&ep).await;
+                return Zmq::connect_with(&ep, events).await;
             }
         }
     }
@@ -266,4 +353,131 @@ pub async fn connect_or_start(home: &Home) -> anyhow::Result<Zmq> {
         deadline.as_secs(),
         home.daemon_log().display()
     ))
+}
+
+/// Why a running daemon is not the one this client would start, if it is not.
+fn stale(info: &DaemonInfo) -> Option<String> {
+    if info.version != crate::protocol::VERSION {
+        let theirs = if info.version.is_empty() {
+            "an older version".to_string()
+        } else {
+            format!("version {}", info.version)
+        };
+        return Some(format!(
+            "is {theirs}, this unify is version {}",
+            crate::protocol::VERSION
+        ));
+    }
+    let ours = daemon_binary()
+        .ok()
+        .map(|exe| crate::protocol::build_id(&exe))?;
+    // Without a file to compare with (unifyd found on PATH only), the version decides.
+    if ours == crate::protocol::VERSION || info.build == ours {
+        return None;
+    }
+    Some("was started from another build of unifyd (it was rebuilt or upgraded since)".into())
+}
+
+/// Stop the daemon `pid` of `home` and wait for its lock to be free.
+pub async fn stop_daemon(home: &Home, pid: u32) -> anyhow::Result<()> {
+    // SAFETY: kill only sends SIGTERM to a pid the daemon itself reported.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGTERM);
+    }
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        match HomeLock::acquire(home) {
+            Ok(_) => return Ok(()),
+            Err(LockError::Held { .. }) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(anyhow!("unifyd (pid {pid}) did not stop within 30 s"))
+}
+
+/// The home's daemon, followed across restarts: when it has died (killed, crashed,
+/// stopped), the next request starts a new one and goes there. Requests that are safe to
+/// repeat (job status, completions, …) are repeated on the new daemon, so a client waiting
+/// for a load keeps waiting; a statement that was running when the daemon died is
+/// reported as failed, not run twice.
+pub struct Daemon {
+    home: Home,
+    current: tokio::sync::Mutex<Arc<Zmq>>,
+    events: broadcast::Sender<Event>,
+}
+
+impl Daemon {
+    /// Connect to the home's daemon, starting it when none answers.
+    pub async fn connect(home: &Home) -> anyhow::Result<Daemon> {
+        let events = broadcast::channel(1024).0;
+        let zmq = connect_or_start_with(home, events.clone()).await?;
+        send_env(&zmq, home).await;
+        Ok(Daemon {
+            home: home.clone(),
+            current: tokio::sync::Mutex::new(Arc::new(zmq)),
+            events,
+        })
+    }
+
+    /// The daemon to talk to: the current one, or a new one when it has died.
+    async fn live(&self) -> anyhow::Result<Arc<Zmq>> {
+        let mut current = self.current.lock().await;
+        if !process_alive(current.pid) {
+            let old = current.pid;
+            let fresh = connect_or_start_with(&self.home, self.events.clone()).await?;
+            send_env(&fresh, &self.home).await;
+            eprintln!(
+                "unifyd (pid {old}) stopped; now talking to unifyd (pid {}). Session variables were reset.",
+                fresh.pid
+            );
+            *current = Arc::new(fresh);
+        }
+        Ok(current.clone())
+    }
+}
+
+/// Give the daemon the values this client sees of the environment variables the
+/// connections read, so one exported after the daemon started is used.
+async fn send_env(zmq: &Zmq, home: &Home) {
+    let vars: Vec<(String, crate::secret::Secret)> =
+        crate::adapters::connections::referenced_env(&home.connections_file())
+            .into_iter()
+            .map(|(k, v)| (k, crate::secret::Secret::new(v)))
+            .collect();
+    if !vars.is_empty() {
+        if let Err(e) = zmq.request(Request::SetEnv { vars }).await {
+            tracing::debug!(error = %e, "sending the environment to unifyd failed");
+        }
+    }
+}
+
+/// Requests that may be sent again to a new daemon when the first one died answering.
+fn repeatable(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::JobStatus { .. }
+            | Request::Ping
+            | Request::Completions { .. }
+            | Request::Connectors
+            | Request::CloseSession { .. }
+            | Request::Interrupt { .. }
+    )
+}
+
+#[async_trait::async_trait]
+impl Transport for Daemon {
+    async fn request(&self, request: Request) -> anyhow::Result<Response> {
+        let zmq = self.live().await?;
+        match zmq.request(request.clone()).await {
+            Ok(r) => Ok(r),
+            Err(e) if repeatable(&request) && !process_alive(zmq.pid) => {
+                tracing::debug!(error = %e, "unifyd died during a request; repeating it");
+                self.live().await?.request(request).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+    fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
 }

@@ -38,9 +38,10 @@ fn shown_source(source: &str) -> String {
     }
 }
 
-/// Download `url` to `to`, streaming (a large file is never held in memory). Errors
-/// name the URL as [`shown_source`] does.
-async fn download(url: &str, to: &Path) -> Result<(), String> {
+/// Download `url` to `to`, streaming (a large file is never held in memory); returns
+/// the format the server's `Content-Type` names, if it names one. Errors name the URL as
+/// [`shown_source`] does.
+async fn download(url: &str, to: &Path) -> Result<Option<Format>, String> {
     use std::io::Write as _;
     let shown = shown_source(url);
     let fail = |e: &dyn std::fmt::Display| format!("cannot download {shown}: {e}");
@@ -58,6 +59,11 @@ async fn download(url: &str, to: &Path) -> Result<(), String> {
     if !resp.status().is_success() {
         return Err(fail(&format!("HTTP {}", resp.status())));
     }
+    let served = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(Format::from_content_type);
     let mut out = std::io::BufWriter::new(
         std::fs::File::create(to).map_err(|e| format!("cannot write a temporary file: {e}"))?,
     );
@@ -66,7 +72,8 @@ async fn download(url: &str, to: &Path) -> Result<(), String> {
             .map_err(|e| format!("cannot write a temporary file: {e}"))?;
     }
     out.flush()
-        .map_err(|e| format!("cannot write a temporary file: {e}"))
+        .map_err(|e| format!("cannot write a temporary file: {e}"))?;
+    Ok(served)
 }
 
 /// File formats unify reads and writes.
@@ -100,6 +107,25 @@ impl Format {
         })
     }
 
+    /// The format a `Content-Type` header names (`text/csv; charset=utf-8` → CSV).
+    pub fn from_content_type(value: &str) -> Option<Format> {
+        let mime = value.split(';').next()?.trim().to_ascii_lowercase();
+        Some(match mime.as_str() {
+            "text/csv" | "application/csv" | "text/tab-separated-values" => Format::Csv,
+            "application/vnd.apache.parquet" | "application/parquet" | "application/x-parquet" => {
+                Format::Parquet
+            }
+            "application/x-ndjson"
+            | "application/ndjson"
+            | "application/jsonl"
+            | "application/x-jsonlines"
+            | "application/jsonlines"
+            | "application/json-seq" => Format::Ndjson,
+            "application/json" | "text/json" => Format::Json,
+            _ => return None,
+        })
+    }
+
     fn name(self) -> &'static str {
         match self {
             Format::Csv => "csv",
@@ -118,6 +144,22 @@ impl Format {
             _ => return None,
         })
     }
+}
+
+fn is_url(source: &str) -> bool {
+    source.starts_with("http://") || source.starts_with("https://")
+}
+
+fn unknown_format(source: &str) -> String {
+    format!(
+        "cannot tell the format of '{}': name it .csv, .parquet, .json, .ndjson or .jsonl{}",
+        shown_source(source),
+        if is_url(source) {
+            " (the server did not send a Content-Type that names one)"
+        } else {
+            ""
+        }
+    )
 }
 
 /// The original's `convert_string_to_table_name`: lower-case, whitespace → `_`, a
@@ -153,17 +195,22 @@ impl Interpreter {
         }
     }
 
-    /// A local file for `source`: a URL is downloaded to a temporary file first.
-    fn local_source(&self, source: &str) -> Fallible<(PathBuf, Option<tempfile::TempPath>)> {
-        if source.starts_with("http://") || source.starts_with("https://") {
-            let ext = Format::from_path(source).map(Format::name).unwrap_or("csv");
+    /// A local file for `source` and its format: a URL is downloaded to a temporary file
+    /// first, and when its name has no known extension, the server's `Content-Type` tells
+    /// the format.
+    fn local_source(
+        &self,
+        source: &str,
+    ) -> Fallible<(PathBuf, Option<tempfile::TempPath>, Option<Format>)> {
+        let named = Format::from_path(source);
+        if is_url(source) {
             let file = tempfile::Builder::new()
-                .suffix(&format!(".{ext}"))
+                .prefix("unify-download-")
                 .tempfile()
                 .map_err(|e| format!("cannot create a temporary file: {e}"))?;
-            self.runtime.block_on(download(source, file.path()))?;
+            let served = self.runtime.block_on(download(source, file.path()))?;
             let path = file.into_temp_path();
-            return Ok((path.to_path_buf(), Some(path)));
+            return Ok((path.to_path_buf(), Some(path), named.or(served)));
         }
         let path = self.resolve_path(source);
         if !path.is_file() {
@@ -177,7 +224,7 @@ impl Interpreter {
                 )
             });
         }
-        Ok((path, None))
+        Ok((path, None, named))
     }
 
     pub(super) fn import(
@@ -188,12 +235,10 @@ impl Interpreter {
         mode: Option<WriteMode>,
         options: ImportOptions,
     ) -> Fallible<Reply> {
-        let format = Format::from_path(source).ok_or_else(|| {
-            format!(
-                "cannot tell the format of '{}': name it .csv, .parquet, .json, .ndjson or .jsonl",
-                shown_source(source)
-            )
-        })?;
+        let format = Format::from_path(source);
+        if format.is_none() && !is_url(source) {
+            return Err(unknown_format(source));
+        }
         let (schema, table) = match target {
             Some(TableRef { schema, table }) => (schema.unwrap_or_else(|| "files".into()), table),
             None => {
@@ -218,13 +263,14 @@ impl Interpreter {
         &self,
         s: &mut Session,
         source: &str,
-        format: Format,
+        format: Option<Format>,
         schema: &str,
         table: &str,
         mode: Option<WriteMode>,
         options: ImportOptions,
     ) -> Fallible<Reply> {
-        let (path, _temp) = self.local_source(source)?;
+        let (path, _temp, detected) = self.local_source(source)?;
+        let format = format.or(detected).ok_or_else(|| unknown_format(source))?;
         let exists =
             warehouse::relation_exists(&s.conn, schema, table).map_err(|e| e.to_string())?;
         if exists && mode.is_none() {
@@ -312,7 +358,7 @@ impl Interpreter {
         self.import_into(
             s,
             &source,
-            format,
+            Some(format),
             "files",
             table,
             Some(WriteMode::Overwrite),
@@ -411,10 +457,9 @@ impl Interpreter {
     }
 
     pub(super) fn peek_file(&self, s: &mut Session, source: &str, n: u64) -> Fallible<Reply> {
-        let (path, _temp) = self.local_source(source)?;
-        match Format::from_path(source) {
-            Some(Format::Parquet) | Some(Format::Json) | Some(Format::Ndjson) => {
-                let format = Format::from_path(source).unwrap_or(Format::Csv);
+        let (path, _temp, format) = self.local_source(source)?;
+        match format {
+            Some(format @ (Format::Parquet | Format::Json | Format::Ndjson)) => {
                 let mut result = query_table(
                     &s.conn,
                     &format!(
@@ -435,20 +480,28 @@ impl Interpreter {
                 })
             }
             _ => {
+                // Text: its first lines as they are, numbered.
                 use std::io::BufRead;
                 let file = std::fs::File::open(&path)
                     .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                let mut out = String::new();
+                let mut rows = Vec::new();
                 for (i, line) in std::io::BufReader::new(file)
                     .lines()
                     .take(n as usize)
                     .enumerate()
                 {
                     let line = line.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                    out.push_str(&format!("{} {}\n", i + 1, line));
+                    rows.push(vec![
+                        serde_json::Value::from(i as u64 + 1),
+                        serde_json::Value::String(line),
+                    ]);
                 }
                 Ok(Reply {
-                    outputs: vec![Output::Text(out.trim_end().to_string())],
+                    outputs: vec![Output::Table(ResultTable {
+                        columns: vec!["line".into(), "text".into()],
+                        types: vec!["BIGINT".into(), "VARCHAR".into()],
+                        rows,
+                    })],
                     ..Default::default()
                 })
             }

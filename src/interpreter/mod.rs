@@ -49,10 +49,38 @@ pub enum Var {
     Table(String),
 }
 
+/// Rows sent per chunk of a large result ([`Outlet`]).
+pub const CHUNK_ROWS: usize = 1000;
+
+/// A client that read none of an open result for this long has gone: the result is
+/// closed (its session can run statements again).
+pub const CURSOR_IDLE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// How a large result leaves while DuckDB reads it: the reply goes out at once with the
+/// first [`CHUNK_ROWS`] rows and a cursor, and each further chunk is read only when the
+/// client asks for it ([`Request::Fetch`](crate::protocol::Request::Fetch)). Set on a
+/// session by whoever runs the statement; without one, results are returned whole.
+pub struct Outlet {
+    /// The cursor id the reply names.
+    pub cursor: String,
+    /// Where the reply goes, once: early (with the first rows) or at the end.
+    pub reply: tokio::sync::oneshot::Sender<Reply>,
+    /// Requests for the next chunk. Closed (the sender dropped) when the client moves on.
+    pub fetches: std::sync::mpsc::Receiver<FetchRows>,
+}
+
+/// The next rows of an open result and whether more follow, or why it failed.
+pub type Rows = Result<(Vec<Vec<serde_json::Value>>, bool), String>;
+
+/// A request for the next chunk of an open result.
+pub struct FetchRows(pub tokio::sync::oneshot::Sender<Rows>);
+
 /// One client's state: its DuckDB connection, variables, recent tables.
 pub struct Session {
     /// Session id.
     pub id: String,
+    /// Where the next statement's large result streams to.
+    pub outlet: Option<Outlet>,
     conn: duckdb::Connection,
     vars: BTreeMap<String, Var>,
     recent: Vec<(String, String)>,
@@ -141,6 +169,7 @@ impl Interpreter {
         }
         Ok(Session {
             id: id.to_string(),
+            outlet: None,
             conn,
             vars: BTreeMap::new(),
             recent: Vec::new(),
@@ -312,6 +341,9 @@ impl Interpreter {
             S::Connect | S::DeleteConnection { .. } => Err(
                 "connect and delete connection are interactive: run them in the unify REPL (or pipe answers to `unify connect`)".into(),
             ),
+            S::SetFormat { .. } | S::Timing { .. } => Err(
+                "format and timing are settings of the client: they take effect in the unify REPL or script that runs them".into(),
+            ),
             S::Exit => Ok(Reply {
                 exit: true,
                 ..Default::default()
@@ -335,8 +367,8 @@ impl Interpreter {
         if let Some(wait) = self.autoload(s, &refs)? {
             return Ok(wait);
         }
-        match query_table(&s.conn, &sql) {
-            Ok(table) => {
+        match self.query_streaming(s, &sql, &mut outputs) {
+            Ok(streamed) => {
                 let mut seen = Vec::new();
                 for (schema, name) in refs {
                     let system = matches!(schema.as_str(), "information_schema" | "pg_catalog");
@@ -347,8 +379,16 @@ impl Interpreter {
                 if !seen.is_empty() {
                     s.recent = seen;
                 }
-                if let Some(t) = table {
-                    outputs.push(Output::Table(t));
+                let Some(table) = streamed else {
+                    // The reply already left with the result.
+                    return Ok(Reply::default());
+                };
+                match table {
+                    Some(t) => match sql::command_message(&sql, &t) {
+                        Some(m) => outputs.push(Output::Message(m)),
+                        None => outputs.push(Output::Table(t)),
+                    },
+                    None => outputs.push(Output::Message("OK".into())),
                 }
                 Ok(Reply {
                     outputs,
@@ -371,6 +411,63 @@ impl Interpreter {
         }
     }
 
+    /// Run a query: `Some(table)` with the whole result, or `None` when the result was
+    /// large and has gone to the session's [`Outlet`] (the reply with `outputs` and the
+    /// first rows left early; the rest went chunk by chunk as the client asked).
+    fn query_streaming(
+        &self,
+        s: &mut Session,
+        sql: &str,
+        outputs: &mut Vec<Output>,
+    ) -> Result<Option<Option<ResultTable>>, duckdb::Error> {
+        let mut outlet = s.outlet.take();
+        // Set once the reply has left: the client's requests for the next chunks.
+        let mut fetches: Option<std::sync::mpsc::Receiver<FetchRows>> = None;
+        let mut pending: Option<FetchRows> = None;
+        let mut table: Option<ResultTable> = None;
+        let result = crate::warehouse::query_chunks(&s.conn, sql, CHUNK_ROWS, |chunk| {
+            if let Some(rx) = &fetches {
+                if let Some(FetchRows(answer)) = pending.take() {
+                    let _ = answer.send(Ok((chunk.rows, !chunk.last)));
+                }
+                return !chunk.last && next_fetch(rx, &mut pending);
+            }
+            let t = table.get_or_insert_with(|| ResultTable {
+                columns: chunk.columns.to_vec(),
+                types: chunk.types.to_vec(),
+                rows: Vec::new(),
+            });
+            t.rows.extend(chunk.rows);
+            if chunk.last {
+                return true;
+            }
+            let Some(o) = outlet.take() else {
+                return true; // nowhere to stream to: read the whole result
+            };
+            // A large result: the reply leaves with the first rows, the rest on request.
+            let mut first = std::mem::take(outputs);
+            first.extend(table.take().map(Output::Table));
+            let _ = o.reply.send(Reply {
+                outputs: first,
+                more: Some(o.cursor),
+                ..Default::default()
+            });
+            let more = next_fetch(&o.fetches, &mut pending);
+            fetches = Some(o.fetches);
+            more
+        });
+        if fetches.is_some() {
+            // An error after the reply left goes to the client's pending request.
+            if let (Err(e), Some(FetchRows(answer))) = (&result, pending.take()) {
+                let _ = answer.send(Err(sql::db_error(e)));
+            }
+            return Ok(None);
+        }
+        // Not streamed: the outlet stays for whoever runs the statement.
+        s.outlet = outlet;
+        result.map(|()| Some(table))
+    }
+
     /// Connector tables named `name` (in any connection) that are not loaded.
     fn unloaded_named(&self, s: &Session, name: &str) -> Vec<(String, String)> {
         let config = self.engine.config();
@@ -383,12 +480,36 @@ impl Interpreter {
             .collect()
     }
 
+    /// Why `schema.table` cannot be loaded when its connection or its definition is
+    /// broken: the connection's error (the variable, the spec file and key), or the
+    /// table's problems in its spec.
+    fn unusable(&self, schema: &str, table: &str) -> Option<String> {
+        let config = self.engine.config();
+        if let Some(e) = config.connection_error(schema) {
+            return Some(e.to_string());
+        }
+        let conn = config.connection(schema)?;
+        let d = conn.spec.disabled(table)?;
+        Some(format!(
+            "{schema}.{table} is disabled: its definition in connector '{}' does not load: {}",
+            conn.spec.name,
+            d.reason()
+        ))
+    }
+
     /// Enqueue loads for the referenced connector tables that are not loaded yet.
     /// `Some(reply)` asks the client to wait and re-run.
     fn autoload(&self, s: &mut Session, refs: &[(String, String)]) -> Fallible<Option<Reply>> {
         let mut wait = Vec::new();
         for (schema, table) in refs {
             if self.engine.connector_object(schema, table).is_none() {
+                // A table of a connection that does not work: say why, unless its data
+                // is here from before.
+                if let Some(why) = self.unusable(schema, table) {
+                    if !s.exists(schema, table)? {
+                        return Err(why);
+                    }
+                }
                 continue;
             }
             if s.exists(schema, table)? {
@@ -529,6 +650,18 @@ fn relation_kind(conn: &duckdb::Connection, schema: &str, name: &str) -> Fallibl
         )
         .map_err(|e| sql::db_error(&e))?;
     Ok(if ty == "VIEW" { "VIEW" } else { "TABLE" })
+}
+
+/// Wait for the client's next request for rows; false when it has moved on (closed the
+/// result, ran another statement, went away).
+fn next_fetch(rx: &std::sync::mpsc::Receiver<FetchRows>, pending: &mut Option<FetchRows>) -> bool {
+    match rx.recv_timeout(CURSOR_IDLE) {
+        Ok(next) => {
+            *pending = Some(next);
+            true
+        }
+        Err(_) => false,
+    }
 }
 
 fn message(m: String) -> Reply {

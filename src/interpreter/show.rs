@@ -302,21 +302,34 @@ impl Interpreter {
         let config = self.engine.config();
         let mut rows = Vec::new();
         for c in &config.connections {
+            let mut status = "ok".to_string();
+            for d in &c.spec.disabled {
+                status.push_str(&format!("; '{}' disabled: {}", d.name, d.reason()));
+            }
             rows.push(vec![
                 txt(&c.schema),
                 txt(&c.spec.name),
                 txt(&c.base_url),
                 Value::from(c.spec.tables.len() as u64),
-                txt("ok"),
+                txt(status),
             ]);
         }
         for e in &config.errors {
             rows.push(vec![
-                Value::Null,
+                e.schema().map_or(Value::Null, txt),
                 Value::Null,
                 Value::Null,
                 Value::Null,
                 txt(format!("error: {e}")),
+            ]);
+        }
+        for (name, problems) in config.catalog.broken_specs() {
+            rows.push(vec![
+                Value::Null,
+                txt(name),
+                Value::Null,
+                Value::Null,
+                txt(format!("spec does not load: {problems}")),
             ]);
         }
         if rows.is_empty() {

@@ -2,6 +2,7 @@
 //! line, and a small lexer that finds `schema.table` references anywhere in a
 //! statement (joins, sub-queries, CTEs) for auto-loading and for `??`.
 
+use crate::protocol::ResultTable;
 pub use crate::warehouse::query as query_table;
 
 /// A DuckDB error as one clear line (its first line), secrets redacted.
@@ -78,6 +79,84 @@ pub fn replace_last_table(sql: &str, recent: &[(String, String)]) -> Result<Stri
     }
     out.push_str(&sql[from..]);
     Ok(out)
+}
+
+/// A one-line message for DDL, which DuckDB answers with a `Count` column (empty, or the
+/// rows a `CREATE TABLE … AS` wrote): `CREATE TABLE`, `CREATE TABLE (12 rows)`. Queries
+/// stay tables, and so does DML's count of rows changed (as in the duckdb shell).
+pub fn command_message(sql: &str, t: &ResultTable) -> Option<String> {
+    let words: Vec<String> = sql
+        .split(|c: char| c.is_whitespace() || c == '(' || c == ';')
+        .filter(|w| !w.is_empty())
+        .take(8)
+        .map(|w| w.to_ascii_lowercase())
+        .collect();
+    let first = words.first()?.as_str();
+    let is_query = matches!(
+        first,
+        "insert"
+            | "update"
+            | "delete"
+            | "select"
+            | "with"
+            | "from"
+            | "values"
+            | "table"
+            | "show"
+            | "describe"
+            | "desc"
+            | "summarize"
+            | "pragma"
+            | "call"
+            | "explain"
+            | "pivot"
+            | "unpivot"
+    );
+    let counted = t.columns.len() == 1 && t.columns[0] == "Count";
+    if is_query || !(counted || t.columns.is_empty()) {
+        return None;
+    }
+    let count = t
+        .rows
+        .first()
+        .and_then(|r| r.first())
+        .and_then(|v| v.as_u64());
+    let rows = |n: u64| format!("{n} row{}", if n == 1 { "" } else { "s" });
+    const SKIP: &[&str] = &[
+        "or",
+        "replace",
+        "temp",
+        "temporary",
+        "unique",
+        "persistent",
+        "if",
+        "not",
+        "exists",
+    ];
+    let mut tag = first.to_ascii_uppercase();
+    let object = words[1..].iter().find(|w| !SKIP.contains(&w.as_str()));
+    if let Some(object) = object.filter(|o| {
+        matches!(
+            o.as_str(),
+            "table"
+                | "view"
+                | "schema"
+                | "index"
+                | "sequence"
+                | "macro"
+                | "function"
+                | "type"
+                | "secret"
+                | "database"
+        )
+    }) {
+        tag.push(' ');
+        tag.push_str(&object.to_ascii_uppercase());
+    }
+    Some(match count {
+        Some(n) if n > 0 => format!("{tag} ({})", rows(n)),
+        _ => tag,
+    })
 }
 
 /// Byte offsets of the non-overlapping occurrences of `needle` in SQL code: not inside
@@ -238,6 +317,51 @@ mod tests {
             vec![pair("m", "b")]
         );
         assert_eq!(refs("select m.fn(1) from cat.s.t"), vec![]);
+    }
+
+    #[test]
+    fn statements_that_are_not_queries_get_a_one_line_message() {
+        let count = |n: Option<u64>| ResultTable {
+            columns: vec!["Count".into()],
+            types: vec!["BIGINT".into()],
+            rows: n.map(|n| vec![serde_json::json!(n)]).into_iter().collect(),
+        };
+        let m = |sql: &str, t: &ResultTable| command_message(sql, t);
+        // DML keeps its count table, as in the duckdb shell.
+        assert_eq!(m("insert into t values (1), (2)", &count(Some(2))), None);
+        assert_eq!(m("UPDATE t SET a = 1", &count(Some(1))), None);
+        assert_eq!(
+            m("create table t (a int)", &count(None)).unwrap(),
+            "CREATE TABLE"
+        );
+        assert_eq!(
+            m(
+                "create or replace temp table t as select 1",
+                &count(Some(12))
+            )
+            .unwrap(),
+            "CREATE TABLE (12 rows)"
+        );
+        assert_eq!(
+            m("drop view if exists v", &count(None)).unwrap(),
+            "DROP VIEW"
+        );
+        // Queries stay tables, even with a column named Count.
+        assert_eq!(
+            m("select count(*) as \"Count\" from t", &count(Some(3))),
+            None
+        );
+        assert_eq!(
+            m("with x as (select 1) select * from x", &count(Some(3))),
+            None
+        );
+        // DML with RETURNING returns rows: a table.
+        let returning = ResultTable {
+            columns: vec!["id".into()],
+            types: vec!["BIGINT".into()],
+            rows: vec![vec![serde_json::json!(1)]],
+        };
+        assert_eq!(m("insert into t values (1) returning id", &returning), None);
     }
 
     #[test]

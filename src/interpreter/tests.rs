@@ -97,6 +97,10 @@ fn texts(outputs: &[Output]) -> Vec<String> {
         .iter()
         .filter_map(|o| match o {
             Output::Text(t) | Output::Message(t) => Some(t.clone()),
+            Output::Value { value, .. } => Some(match value {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            }),
             _ => None,
         })
         .collect()

@@ -217,7 +217,10 @@ impl Interpreter {
     pub(super) fn show_variable(&self, s: &mut Session, name: &str) -> Fallible<Reply> {
         match lookup(s, name)? {
             Some(Var::Scalar(v)) => Ok(Reply {
-                outputs: vec![Output::Text(display(&v))],
+                outputs: vec![Output::Value {
+                    name: name.to_string(),
+                    value: v,
+                }],
                 ..Default::default()
             }),
             Some(Var::Table(t)) => {

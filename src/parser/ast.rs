@@ -257,6 +257,16 @@ pub enum Statement {
     },
     /// `exit` or `quit`.
     Exit,
+    /// `format <name>`: the result format of this session (handled by the client).
+    SetFormat {
+        /// The format's name, as typed.
+        format: String,
+    },
+    /// `timing on|off`: print how long each statement took (handled by the client).
+    Timing {
+        /// On or off.
+        on: bool,
+    },
 }
 
 impl Statement {
@@ -374,5 +384,10 @@ pub(crate) const HELP_LINES: &[(&str, &str)] = &[
     ),
     ("!<sql>", "send SQL to the database unchanged"),
     ("<statement>!", "print the results at full width"),
+    (
+        "format table|csv|json|jsonl|markdown|line",
+        "switch the result format of this session",
+    ),
+    ("timing on|off", "show how long each statement takes"),
     ("exit | quit", "exit the application"),
 ];

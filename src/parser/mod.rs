@@ -118,7 +118,7 @@ pub fn is_meta_command(first_word: &str) -> bool {
 /// First words of the meta-commands (`??` and `$var` are handled apart).
 const META_COMMANDS: &[&str] = &[
     "show", "describe", "peek", "help", "count", "import", "export", "refresh", "reload", "clear",
-    "system", "connect", "exit", "quit", "unset",
+    "system", "connect", "exit", "quit", "unset", "format", "timing",
 ];
 
 const COMMAND_KEYWORDS: &[&str] = &[
@@ -161,6 +161,14 @@ const COMMAND_KEYWORDS: &[&str] = &[
     "delete connection",
     "exit",
     "quit",
+    "format table",
+    "format csv",
+    "format json",
+    "format jsonl",
+    "format markdown",
+    "format line",
+    "timing on",
+    "timing off",
 ];
 
 /// Whether `body` can only be a unify command, so a failed parse is an error, not SQL.
@@ -253,6 +261,8 @@ fn describe_rule(rule: Rule) -> Option<String> {
         Rule::cancel_all => "`all`",
         Rule::if_exists => "`if exists`",
         Rule::cascade => "`cascade`",
+        Rule::format_name => "a format (table, csv, json, jsonl, markdown, line)",
+        Rule::on_off => "`on` or `off`",
         Rule::like_clause => "`like`",
         Rule::into_clause => "`into`",
         Rule::skip_clause => "`skip`",
@@ -463,6 +473,17 @@ impl Builder<'_> {
                 schema: inner.take(Rule::ident).map(ident),
             },
             Rule::exit => Statement::Exit,
+            Rule::set_format => Statement::SetFormat {
+                format: inner
+                    .text(Rule::format_name)
+                    .unwrap_or_default()
+                    .to_ascii_lowercase(),
+            },
+            Rule::timing => Statement::Timing {
+                on: inner
+                    .text(Rule::on_off)
+                    .is_some_and(|v| v.eq_ignore_ascii_case("on")),
+            },
             Rule::connector_command => Statement::ConnectorCommand {
                 schema: inner.take(Rule::ident).map(ident).unwrap_or_default(),
                 command: "help".to_string(),

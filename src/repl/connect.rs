@@ -209,6 +209,20 @@ pub async fn connect(client: &mut Client, ask: &mut dyn Ask, preset: Preset) -> 
             connector: info.name.clone(),
             options,
         };
+        // `$NAME` answers are read from this client's environment by the host.
+        let vars: Vec<(String, crate::secret::Secret)> = entry
+            .options
+            .iter()
+            .filter_map(|(_, v)| crate::adapters::connections::env_reference(v))
+            .filter_map(|name| {
+                std::env::var(name)
+                    .ok()
+                    .map(|v| (name.to_string(), crate::secret::Secret::new(v)))
+            })
+            .collect();
+        if !vars.is_empty() {
+            client.transport().request(Request::SetEnv { vars }).await?;
+        }
         eprintln!("Testing connection...");
         match client
             .transport()

@@ -1,12 +1,20 @@
-//! The rustyline helper: completion of commands, schemas, tables and columns, and
-//! multi-line input driven by the parser's idea of a complete statement.
+//! The rustyline helper: completion that knows where the cursor is (commands at the start
+//! of a statement, tables and schemas after `from`/`join`/…, the columns of the
+//! statement's tables after `select`/`where`/…, `alias.` → that table's columns), SQL
+//! highlighting, and hints from history. Colours only when allowed (`NO_COLOR` unset).
+//!
+//! Multi-line input is not this module's business: the REPL reads one line at a time
+//! and asks the parser whether the statement is complete; [`UnifyHelper::pending`] holds
+//! the lines typed so far so completion sees the whole statement.
 
-use crate::parser::{self, Completeness};
+use crate::parser;
 use rustyline::completion::Completer;
-use rustyline::highlight::Highlighter;
-use rustyline::hint::Hinter;
-use rustyline::validate::{ValidationContext, ValidationResult, Validator};
+use rustyline::highlight::{CmdKind, Highlighter};
+use rustyline::hint::{Hinter, HistoryHinter};
+use rustyline::validate::Validator;
 use rustyline::{Context, Helper};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 /// Names offered by tab completion, refreshed after each statement.
@@ -16,21 +24,51 @@ pub struct Completions {
     pub schemas: Vec<String>,
     /// `schema.table` names.
     pub tables: Vec<String>,
-    /// Column names.
+    /// Column names of every loaded table.
     pub columns: Vec<String>,
+    /// Columns of each loaded table, by `schema.table`.
+    pub table_columns: BTreeMap<String, Vec<String>>,
 }
 
 /// The editor helper.
 pub struct UnifyHelper {
     completions: Arc<Mutex<Completions>>,
+    /// Lines of the statement typed before the current one (multi-line input).
+    pub pending: Arc<Mutex<String>>,
+    hinter: HistoryHinter,
+    color: bool,
 }
 
 impl UnifyHelper {
-    /// A helper reading names from `completions`.
-    pub fn new(completions: Arc<Mutex<Completions>>) -> Self {
-        UnifyHelper { completions }
+    /// A helper reading names from `completions`; `color` enables highlighting.
+    pub fn new(completions: Arc<Mutex<Completions>>, color: bool) -> Self {
+        UnifyHelper {
+            completions,
+            pending: Arc::default(),
+            hinter: HistoryHinter::new(),
+            color,
+        }
     }
 }
+
+const SQL_STARTS: &[&str] = &[
+    "select",
+    "with",
+    "from",
+    "create",
+    "insert",
+    "delete",
+    "update",
+    "drop",
+    "alter",
+    "copy",
+    "attach",
+    "summarize",
+    "explain",
+    "pragma",
+    "set",
+    "values",
+];
 
 const SQL_WORDS: &[&str] = &[
     "select",
@@ -38,76 +76,303 @@ const SQL_WORDS: &[&str] = &[
     "where",
     "group by",
     "order by",
+    "having",
     "limit",
+    "offset",
     "join",
     "left join",
-    "with",
-    "insert into",
-    "create table",
-    "create view",
-    "delete from",
-    "update",
+    "inner join",
+    "on",
+    "as",
+    "and",
+    "or",
+    "not",
+    "null",
+    "is",
+    "in",
+    "like",
+    "ilike",
+    "between",
+    "case",
+    "when",
+    "then",
+    "else",
+    "end",
     "distinct",
+    "union",
+    "all",
     "count(*)",
+    "desc",
+    "asc",
 ];
 
-/// Candidates for the word `word` (the text before the cursor back to a separator).
-pub fn candidates(c: &Completions, line_start: &str, word: &str) -> Vec<String> {
+/// Words after which a table name comes.
+const TABLE_CONTEXT: &[&str] = &[
+    "from",
+    "join",
+    "into",
+    "update",
+    "table",
+    "describe",
+    "peek",
+    "at",
+    "count",
+    "export",
+    "refresh",
+    "reload",
+    "clear",
+    "summarize",
+];
+
+/// Words after which a column (or an expression) comes.
+const COLUMN_CONTEXT: &[&str] = &[
+    "select", "where", "and", "or", "by", "on", "having", "set", "distinct", "not", "when", "then",
+    "else", "case", ",", "(", "=", "<", ">", "<=", ">=", "<>", "!=", "+", "-", "*", "/", "||",
+];
+
+/// A token of the text before the cursor: a lower-cased word, `.`, or punctuation.
+fn tokens(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = text.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+        } else if c == '\'' {
+            chars.next();
+            for d in chars.by_ref() {
+                if d == '\'' {
+                    break;
+                }
+            }
+            out.push("'…'".to_string());
+        } else if c == '"' {
+            chars.next();
+            let mut word = String::new();
+            for d in chars.by_ref() {
+                if d == '"' {
+                    break;
+                }
+                word.push(d);
+            }
+            out.push(word);
+        } else if c.is_alphanumeric() || c == '_' || c == '$' {
+            let mut word = String::new();
+            while let Some(&d) = chars.peek() {
+                if d.is_alphanumeric() || d == '_' || d == '$' {
+                    word.push(d.to_ascii_lowercase());
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            out.push(word);
+        } else {
+            chars.next();
+            let mut op = c.to_string();
+            if let Some(&d) = chars.peek() {
+                if matches!(
+                    (c, d),
+                    ('<', '=') | ('>', '=') | ('<', '>') | ('!', '=') | ('|', '|')
+                ) {
+                    op.push(d);
+                    chars.next();
+                }
+            }
+            out.push(op);
+        }
+    }
+    out
+}
+
+/// `alias → schema.table` and the tables a statement reads (`schema.table`, or a bare
+/// name resolved against the known tables).
+fn statement_tables(c: &Completions, statement: &str) -> (Vec<String>, BTreeMap<String, String>) {
+    let toks = tokens(statement);
+    let mut tables = Vec::new();
+    let mut aliases = BTreeMap::new();
+    let mut i = 0;
+    while i < toks.len() {
+        let after_from = i > 0 && matches!(toks[i - 1].as_str(), "from" | "join" | ",");
+        if after_from
+            && !toks[i].is_empty()
+            && toks[i].chars().all(|c| c.is_alphanumeric() || c == '_')
+        {
+            let (name, next) =
+                if toks.get(i + 1).map(String::as_str) == Some(".") && i + 2 < toks.len() {
+                    (format!("{}.{}", toks[i], toks[i + 2]), i + 3)
+                } else {
+                    (toks[i].clone(), i + 1)
+                };
+            let full = if name.contains('.') {
+                Some(name.clone())
+            } else {
+                c.table_columns
+                    .keys()
+                    .chain(c.tables.iter())
+                    .find(|t| t.rsplit('.').next() == Some(name.as_str()))
+                    .cloned()
+            };
+            if let Some(full) = full {
+                let mut j = next;
+                if toks.get(j).map(String::as_str) == Some("as") {
+                    j += 1;
+                }
+                if let Some(alias) = toks.get(j) {
+                    let keyword = SQL_WORDS
+                        .iter()
+                        .any(|w| w.split(' ').next() == Some(alias.as_str()))
+                        || matches!(
+                            alias.as_str(),
+                            "left"
+                                | "right"
+                                | "inner"
+                                | "outer"
+                                | "full"
+                                | "cross"
+                                | "natural"
+                                | "using"
+                                | "group"
+                                | "order"
+                                | "limit"
+                        );
+                    if !keyword && alias.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                        aliases.insert(alias.clone(), full.clone());
+                    }
+                }
+                aliases.insert(
+                    full.rsplit('.').next().unwrap_or(&full).to_string(),
+                    full.clone(),
+                );
+                if !tables.contains(&full) {
+                    tables.push(full);
+                }
+            }
+            i = next;
+        } else {
+            i += 1;
+        }
+    }
+    (tables, aliases)
+}
+
+fn push_unique(out: &mut Vec<String>, s: String) {
+    if !out.contains(&s) {
+        out.push(s);
+    }
+}
+
+/// Candidates for `word`, the text before the cursor back to a separator; `before` is
+/// the statement's text before `word` and `statement` all of it (for its tables).
+pub fn candidates(c: &Completions, before: &str, word: &str, statement: &str) -> Vec<String> {
     let lower = word.to_lowercase();
     let mut out: Vec<String> = Vec::new();
-    let at_start = line_start.trim().is_empty();
-    if at_start {
+    let toks = tokens(before);
+    let first = toks.first().map(String::as_str).unwrap_or("");
+    let prev = toks.last().map(String::as_str).unwrap_or("");
+
+    // The start of a statement: commands.
+    if toks.is_empty() {
         for k in parser::command_keywords() {
             let first = k.split_whitespace().next().unwrap_or(k);
-            if first.starts_with(&lower) && !out.iter().any(|o| o == first) {
-                out.push(first.to_string());
+            if first.starts_with(&lower) {
+                push_unique(&mut out, first.to_string());
             }
         }
-        for k in [
-            "select", "with", "create", "insert", "delete", "update", "drop", "alter",
-        ] {
-            if k.starts_with(&lower) && !out.iter().any(|o| o == k) {
-                out.push(k.to_string());
+        for k in SQL_STARTS {
+            if k.starts_with(&lower) {
+                push_unique(&mut out, k.to_string());
             }
         }
-    } else {
-        // Sub-commands: `show t` → tables, …
-        let prefix = format!("{} {}", line_start.trim().to_lowercase(), lower);
+        return out;
+    }
+
+    // `schema.` → its tables; `alias.` or `table.` → that table's columns.
+    if let Some((prefix, rest)) = lower.rsplit_once('.') {
+        let (_, aliases) = statement_tables(c, statement);
+        let table = aliases.get(prefix).cloned().or_else(|| {
+            c.table_columns
+                .contains_key(prefix)
+                .then(|| prefix.to_string())
+        });
+        if let Some(table) = table.filter(|_| !c.schemas.iter().any(|s| s == prefix)) {
+            let written = &word[..prefix.len()];
+            for col in c.table_columns.get(&table).into_iter().flatten() {
+                if col.to_lowercase().starts_with(rest) {
+                    push_unique(&mut out, format!("{written}.{col}"));
+                }
+            }
+            return out;
+        }
+        for t in &c.tables {
+            if t.to_lowercase().starts_with(&lower) {
+                push_unique(&mut out, t.clone());
+            }
+        }
+        return out;
+    }
+
+    // Meta-commands: their next word, then tables.
+    if parser::is_meta_command(first) {
+        let typed = before.trim().to_lowercase();
+        let prefix = format!("{typed} {lower}");
         for k in parser::command_keywords() {
-            if k.starts_with(&prefix) && k.len() > line_start.trim().len() {
-                let rest = &k[line_start.trim().len()..].trim_start();
-                let next = rest.split_whitespace().next().unwrap_or("");
-                if !next.is_empty() && !out.iter().any(|o| o == next) {
-                    out.push(next.to_string());
+            if k.starts_with(&prefix) && k.len() > typed.len() {
+                let next = k[typed.len()..].split_whitespace().next().unwrap_or("");
+                if !next.is_empty() {
+                    push_unique(&mut out, next.to_string());
                 }
             }
         }
-        for w in SQL_WORDS {
-            if !lower.is_empty() && w.starts_with(&lower) && !out.iter().any(|o| o == w) {
-                out.push(w.to_string());
-            }
-        }
     }
-    for t in &c.tables {
-        if t.to_lowercase().starts_with(&lower) {
-            out.push(t.clone());
-        }
-    }
-    if !lower.contains('.') {
+
+    let tables_and_schemas = |out: &mut Vec<String>| {
         for s in &c.schemas {
             if s.to_lowercase().starts_with(&lower) {
-                out.push(format!("{s}."));
+                push_unique(out, format!("{s}."));
             }
         }
-        if !at_start && !lower.is_empty() {
-            for col in &c.columns {
-                if col.to_lowercase().starts_with(&lower) && !out.contains(col) {
-                    out.push(col.clone());
+        for t in &c.tables {
+            if t.to_lowercase().starts_with(&lower)
+                || t.rsplit('.')
+                    .next()
+                    .is_some_and(|n| n.to_lowercase().starts_with(&lower) && !lower.is_empty())
+            {
+                push_unique(out, t.clone());
+            }
+        }
+    };
+
+    if TABLE_CONTEXT.contains(&prev) || parser::is_meta_command(first) {
+        tables_and_schemas(&mut out);
+        return out;
+    }
+
+    if COLUMN_CONTEXT.contains(&prev) || SQL_STARTS.contains(&first) {
+        let (tables, _) = statement_tables(c, statement);
+        let columns: Vec<&String> = if tables.is_empty() {
+            c.columns.iter().collect()
+        } else {
+            tables
+                .iter()
+                .filter_map(|t| c.table_columns.get(t))
+                .flatten()
+                .collect()
+        };
+        for col in columns {
+            if col.to_lowercase().starts_with(&lower) {
+                push_unique(&mut out, col.clone());
+            }
+        }
+        if !lower.is_empty() {
+            for w in SQL_WORDS {
+                if w.starts_with(&lower) {
+                    push_unique(&mut out, w.to_string());
                 }
             }
         }
+        return out;
     }
-    out.dedup();
+    tables_and_schemas(&mut out);
     out
 }
 
@@ -120,31 +385,189 @@ impl Completer for UnifyHelper {
         pos: usize,
         _ctx: &Context<'_>,
     ) -> rustyline::Result<(usize, Vec<String>)> {
-        let before = &line[..pos];
-        let start = before
-            .rfind(|c: char| c.is_whitespace() || matches!(c, '(' | ',' | '='))
+        let current = &line[..pos];
+        let start = current
+            .rfind(|c: char| c.is_whitespace() || matches!(c, '(' | ',' | '=' | '<' | '>'))
             .map(|i| i + 1)
             .unwrap_or(0);
-        let word = &before[start..];
+        let word = &current[start..];
+        let pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let before = format!("{pending}{}", &current[..start]);
+        let statement = format!("{pending}{line}");
         let c = self.completions.lock().unwrap_or_else(|e| e.into_inner());
-        Ok((start, candidates(&c, &before[..start], word)))
+        Ok((start, candidates(&c, &before, word, &statement)))
     }
 }
 
 impl Hinter for UnifyHelper {
     type Hint = String;
-}
 
-impl Highlighter for UnifyHelper {}
-
-impl Validator for UnifyHelper {
-    fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
-        Ok(match parser::completeness(ctx.input()) {
-            Completeness::Complete => ValidationResult::Valid(None),
-            Completeness::Incomplete => ValidationResult::Incomplete,
-        })
+    fn hint(&self, line: &str, pos: usize, ctx: &Context<'_>) -> Option<String> {
+        self.hinter.hint(line, pos, ctx)
     }
 }
+
+const KEYWORDS: &[&str] = &[
+    "select",
+    "from",
+    "where",
+    "group",
+    "by",
+    "order",
+    "having",
+    "limit",
+    "offset",
+    "join",
+    "left",
+    "right",
+    "inner",
+    "outer",
+    "full",
+    "cross",
+    "on",
+    "using",
+    "as",
+    "and",
+    "or",
+    "not",
+    "null",
+    "is",
+    "in",
+    "like",
+    "ilike",
+    "between",
+    "case",
+    "when",
+    "then",
+    "else",
+    "end",
+    "distinct",
+    "union",
+    "all",
+    "with",
+    "insert",
+    "into",
+    "values",
+    "update",
+    "set",
+    "delete",
+    "create",
+    "table",
+    "view",
+    "schema",
+    "drop",
+    "alter",
+    "rename",
+    "to",
+    "if",
+    "exists",
+    "replace",
+    "true",
+    "false",
+    "asc",
+    "desc",
+    "show",
+    "describe",
+    "peek",
+    "count",
+    "import",
+    "export",
+    "refresh",
+    "reload",
+    "clear",
+    "system",
+    "help",
+    "format",
+    "timing",
+    "tables",
+    "columns",
+    "schemas",
+    "connections",
+    "variables",
+    "files",
+    "summarize",
+];
+
+/// `line` with ANSI colours: keywords, strings, numbers, comments.
+pub fn highlight_sql(line: &str) -> String {
+    const KEYWORD: &str = "\x1b[1;34m";
+    const STRING: &str = "\x1b[32m";
+    const NUMBER: &str = "\x1b[36m";
+    const COMMENT: &str = "\x1b[90m";
+    const RESET: &str = "\x1b[0m";
+    let mut out = String::with_capacity(line.len() + 16);
+    let chars: Vec<(usize, char)> = line.char_indices().collect();
+    let mut i = 0;
+    let end_of = |i: usize| chars.get(i).map_or(line.len(), |(b, _)| *b);
+    while i < chars.len() {
+        let (start, c) = chars[i];
+        let mut j = i + 1;
+        let color = if c == '\'' {
+            while j < chars.len() && chars[j].1 != '\'' {
+                j += 1;
+            }
+            j = (j + 1).min(chars.len());
+            Some(STRING)
+        } else if c == '-' && chars.get(i + 1).map(|x| x.1) == Some('-') {
+            j = chars.len();
+            Some(COMMENT)
+        } else if c.is_ascii_digit()
+            && (i == 0 || !chars[i - 1].1.is_alphanumeric() && chars[i - 1].1 != '_')
+        {
+            while j < chars.len() && (chars[j].1.is_ascii_digit() || chars[j].1 == '.') {
+                j += 1;
+            }
+            Some(NUMBER)
+        } else if c.is_alphabetic() || c == '_' {
+            while j < chars.len() && (chars[j].1.is_alphanumeric() || chars[j].1 == '_') {
+                j += 1;
+            }
+            let word = line[start..end_of(j)].to_ascii_lowercase();
+            KEYWORDS.contains(&word.as_str()).then_some(KEYWORD)
+        } else {
+            None
+        };
+        let text = &line[start..end_of(j)];
+        match color {
+            Some(color) => {
+                out.push_str(color);
+                out.push_str(text);
+                out.push_str(RESET);
+            }
+            None => out.push_str(text),
+        }
+        i = j;
+    }
+    out
+}
+
+impl Highlighter for UnifyHelper {
+    fn highlight<'l>(&self, line: &'l str, _pos: usize) -> Cow<'l, str> {
+        if self.color {
+            Cow::Owned(highlight_sql(line))
+        } else {
+            Cow::Borrowed(line)
+        }
+    }
+
+    fn highlight_hint<'h>(&self, hint: &'h str) -> Cow<'h, str> {
+        if self.color {
+            Cow::Owned(format!("\x1b[90m{hint}\x1b[0m"))
+        } else {
+            Cow::Borrowed(hint)
+        }
+    }
+
+    fn highlight_char(&self, _line: &str, _pos: usize, _kind: CmdKind) -> bool {
+        self.color
+    }
+}
+
+impl Validator for UnifyHelper {}
 
 impl Helper for UnifyHelper {}
 
@@ -153,23 +576,104 @@ mod tests {
     use super::*;
 
     fn names() -> Completions {
+        let mut table_columns = BTreeMap::new();
+        table_columns.insert(
+            "mocksvc.repos27".to_string(),
+            vec!["owner_login".to_string(), "name".to_string()],
+        );
+        table_columns.insert(
+            "gh.pulls".to_string(),
+            vec!["number".to_string(), "title".to_string()],
+        );
         Completions {
-            schemas: vec!["mocksvc".into(), "files".into()],
-            tables: vec!["mocksvc.repos27".into(), "mocksvc.repos100".into()],
-            columns: vec!["owner_login".into()],
+            schemas: vec!["mocksvc".into(), "files".into(), "gh".into()],
+            tables: vec![
+                "mocksvc.repos27".into(),
+                "mocksvc.repos100".into(),
+                "gh.pulls".into(),
+            ],
+            columns: vec![
+                "name".into(),
+                "number".into(),
+                "owner_login".into(),
+                "title".into(),
+            ],
+            table_columns,
         }
     }
 
+    fn complete(before: &str, word: &str, statement: &str) -> Vec<String> {
+        candidates(&names(), before, word, statement)
+    }
+
     #[test]
-    fn completes_commands_schemas_tables_and_columns() {
-        let c = names();
-        assert!(candidates(&c, "", "sh").contains(&"show".to_string()));
-        assert!(candidates(&c, "show ", "ta").contains(&"tables".to_string()));
+    fn commands_at_the_start_of_a_statement() {
+        let c = complete("", "sh", "sh");
+        assert!(c.contains(&"show".to_string()), "{c:?}");
+        assert!(complete("", "sel", "sel").contains(&"select".to_string()));
+        assert!(complete("show ", "ta", "show ta").contains(&"tables".to_string()));
+        assert!(complete("", "form", "form").contains(&"format".to_string()));
+    }
+
+    #[test]
+    fn schemas_and_tables_after_from_and_join() {
+        let c = complete("select * from ", "moc", "select * from moc");
+        assert!(c.contains(&"mocksvc.".to_string()), "{c:?}");
+        assert!(
+            !c.contains(&"owner_login".to_string()),
+            "no columns after from: {c:?}"
+        );
         assert_eq!(
-            candidates(&c, "select * from ", "mocksvc.repos1"),
+            complete(
+                "select * from ",
+                "mocksvc.repos1",
+                "select * from mocksvc.repos1"
+            ),
             ["mocksvc.repos100"]
         );
-        assert!(candidates(&c, "select * from ", "moc").contains(&"mocksvc.".to_string()));
-        assert!(candidates(&c, "select ", "owner").contains(&"owner_login".to_string()));
+        let c = complete("select * from mocksvc.repos27 r join ", "gh", "");
+        assert!(c.contains(&"gh.".to_string()), "{c:?}");
+        assert!(complete("peek ", "gh.p", "peek gh.p").contains(&"gh.pulls".to_string()));
+    }
+
+    #[test]
+    fn columns_of_the_statements_tables_after_select_and_where() {
+        let stmt = "select  from gh.pulls";
+        let c = complete("select ", "", stmt);
+        assert!(
+            c.contains(&"number".to_string()) && c.contains(&"title".to_string()),
+            "{c:?}"
+        );
+        assert!(
+            !c.contains(&"owner_login".to_string()),
+            "only gh.pulls' columns: {c:?}"
+        );
+        let stmt = "select * from mocksvc.repos27 where own";
+        assert_eq!(
+            complete("select * from mocksvc.repos27 where ", "own", stmt),
+            ["owner_login"]
+        );
+        // An alias, and a bare table name.
+        let stmt = "select p.ti from gh.pulls as p";
+        assert_eq!(complete("select ", "p.ti", stmt), ["p.title"]);
+        let stmt = "select pulls.nu from pulls";
+        assert_eq!(complete("select ", "pulls.nu", stmt), ["pulls.number"]);
+        // No table yet: every known column.
+        assert!(complete("select ", "own", "select own").contains(&"owner_login".to_string()));
+    }
+
+    #[test]
+    fn highlighting_colours_keywords_strings_and_numbers_only() {
+        let h = highlight_sql("select 'from' as x, 42 from t -- note");
+        assert!(h.starts_with("\x1b[1;34mselect\x1b[0m"), "{h:?}");
+        assert!(h.contains("\x1b[32m'from'\x1b[0m"), "{h:?}");
+        assert!(h.contains("\x1b[36m42\x1b[0m"), "{h:?}");
+        assert!(h.contains("\x1b[90m-- note\x1b[0m"), "{h:?}");
+        assert!(h.contains(" x, "), "identifiers are plain: {h:?}");
+        // Removing the colours gives the line back.
+        let plain = regex::Regex::new("\x1b\\[[0-9;]*m")
+            .unwrap()
+            .replace_all(&h, "");
+        assert_eq!(plain, "select 'from' as x, 42 from t -- note");
     }
 }

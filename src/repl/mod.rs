@@ -1,8 +1,10 @@
 //! The interactive REPL (client side only): a rustyline editor with history in
-//! `$UNIFY_HOME/history`, multi-line input (the parser says when a statement is
-//! complete), tab completion of commands, schemas, tables and columns, confirmation of
-//! destructive commands, Ctrl-C to interrupt a statement (not the REPL), Ctrl-D to exit,
-//! and announcements of background loads as they finish.
+//! `$UNIFY_HOME/history`, multi-line input with a continuation prompt (the parser says
+//! when a statement is complete), several statements on one line (each result shown),
+//! completion that knows the context, SQL highlighting and history hints, confirmation of
+//! destructive commands, Ctrl-C to interrupt a statement (not the REPL) or to drop the
+//! lines typed so far, Ctrl-D to exit, and announcements of background loads as they
+//! finish.
 
 pub mod connect;
 mod editor;
@@ -10,7 +12,7 @@ pub mod progress;
 
 use crate::client::{Client, Outcome};
 use crate::home::Home;
-use crate::parser::{self, Statement};
+use crate::parser::{self, Completeness, Statement};
 use crate::protocol::{JobState, Request, Response};
 use editor::{Completions, UnifyHelper};
 use rustyline::error::ReadlineError;
@@ -19,6 +21,11 @@ use rustyline::{Config, Editor, ExternalPrinter};
 use std::sync::{Arc, Mutex};
 
 type Ed = Editor<UnifyHelper, FileHistory>;
+
+/// The prompt of a new statement.
+pub const PROMPT: &str = "unify> ";
+/// The prompt of the following lines of an unfinished statement.
+pub const CONTINUATION: &str = "   ...> ";
 
 /// Run the REPL until `exit` or Ctrl-D. Returns the exit status.
 pub async fn run(mut client: Client, home: &Home) -> i32 {
@@ -34,8 +41,11 @@ pub async fn run(mut client: Client, home: &Home) -> i32 {
             return 1;
         }
     };
+    client.set_interactive(true);
     let completions = Arc::new(Mutex::new(Completions::default()));
-    editor.set_helper(Some(UnifyHelper::new(completions.clone())));
+    let helper = UnifyHelper::new(completions.clone(), crate::telemetry::color());
+    let pending = helper.pending.clone();
+    editor.set_helper(Some(helper));
     let _ = editor.load_history(&home.history_file());
     refresh_completions(&client, &completions).await;
     announce_background(&mut editor, &client);
@@ -57,10 +67,17 @@ pub async fn run(mut client: Client, home: &Home) -> i32 {
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
     let mut ed = Some(editor);
     let mut status = 0;
-    loop {
+    // The lines of the statement being typed.
+    let mut buffer = String::new();
+    'repl: loop {
         let Some(mut editor) = ed.take() else { break };
+        let prompt = if buffer.is_empty() {
+            PROMPT
+        } else {
+            CONTINUATION
+        };
         let (editor_back, line) = match tokio::task::spawn_blocking(move || {
-            let line = editor.readline("unify> ");
+            let line = editor.readline(prompt);
             (editor, line)
         })
         .await
@@ -72,73 +89,14 @@ pub async fn run(mut client: Client, home: &Home) -> i32 {
             }
         };
         let mut editor = editor_back;
-        match line {
-            Ok(line) => {
-                let text = line.trim();
-                if text.is_empty() {
-                    ed = Some(editor);
-                    continue;
-                }
-                let _ = editor.add_history_entry(text);
-                let _ = editor.append_history(&home.history_file());
-                let (editor, confirmed) = confirm(editor, text).await;
-                ed = Some(editor);
-                if !confirmed {
-                    continue;
-                }
-                match parser::parse(text).map(|p| p.statement) {
-                    Ok(Statement::Connect) => {
-                        let mut ask = connect::StdinAsk::new();
-                        if let Err(e) =
-                            connect::connect(&mut client, &mut ask, connect::Preset::default())
-                                .await
-                        {
-                            eprintln!("Error: {e:#}");
-                            status = 1;
-                        }
-                        refresh_completions(&client, &completions).await;
-                        continue;
-                    }
-                    Ok(Statement::DeleteConnection { schema }) => {
-                        let mut ask = connect::StdinAsk::new();
-                        if let Err(e) = connect::delete(&mut client, &mut ask, schema).await {
-                            eprintln!("Error: {e:#}");
-                            status = 1;
-                        }
-                        refresh_completions(&client, &completions).await;
-                        continue;
-                    }
-                    _ => {}
-                }
-                let mut ui = progress::TtyProgress::new();
-                let outcome = {
-                    let run = client.run_statement(text, &mut ui);
-                    tokio::pin!(run);
-                    loop {
-                        tokio::select! {
-                            o = &mut run => break o,
-                            _ = recv(&mut sigint) => {
-                                let _ = transport.request(Request::Interrupt { session: session.clone() }).await;
-                            }
-                        }
-                    }
-                };
-                match outcome {
-                    Outcome::Exit => break,
-                    Outcome::Disconnected => {
-                        status = 1;
-                        break;
-                    }
-                    Outcome::Failed | Outcome::Interrupted => status = 1,
-                    Outcome::Ok => {}
-                }
-                for s in client.finished_background().await {
-                    eprintln!("{}", finished_text(&s));
-                }
-                refresh_completions(&client, &completions).await;
-            }
+        let line = match line {
+            Ok(line) => line,
             Err(ReadlineError::Interrupted) => {
+                // Ctrl-C at the prompt drops what was typed, like psql.
+                buffer.clear();
+                set(&pending, "");
                 ed = Some(editor);
+                continue;
             }
             Err(ReadlineError::Eof) => break,
             Err(e) => {
@@ -146,10 +104,88 @@ pub async fn run(mut client: Client, home: &Home) -> i32 {
                 status = 1;
                 break;
             }
+        };
+        if buffer.is_empty() && line.trim().is_empty() {
+            ed = Some(editor);
+            continue;
         }
+        buffer.push_str(&line);
+        buffer.push('\n');
+        if parser::completeness(&buffer) == Completeness::Incomplete {
+            set(&pending, &buffer);
+            ed = Some(editor);
+            continue;
+        }
+        let text = std::mem::take(&mut buffer);
+        set(&pending, "");
+        let _ = editor.add_history_entry(text.trim());
+        let _ = editor.append_history(&home.history_file());
+        for statement in parser::split_statements(&text) {
+            let (editor_back, confirmed) = confirm(editor, &statement).await;
+            editor = editor_back;
+            if !confirmed {
+                continue;
+            }
+            match parser::parse(&statement).map(|p| p.statement) {
+                Ok(Statement::Connect) => {
+                    let mut ask = connect::StdinAsk::new();
+                    if let Err(e) =
+                        connect::connect(&mut client, &mut ask, connect::Preset::default()).await
+                    {
+                        eprintln!("Error: {e:#}");
+                        status = 1;
+                    }
+                    refresh_completions(&client, &completions).await;
+                    continue;
+                }
+                Ok(Statement::DeleteConnection { schema }) => {
+                    let mut ask = connect::StdinAsk::new();
+                    if let Err(e) = connect::delete(&mut client, &mut ask, schema).await {
+                        eprintln!("Error: {e:#}");
+                        status = 1;
+                    }
+                    refresh_completions(&client, &completions).await;
+                    continue;
+                }
+                _ => {}
+            }
+            let mut ui = progress::TtyProgress::new();
+            let outcome = {
+                let run = client.run_statement(&statement, &mut ui);
+                tokio::pin!(run);
+                loop {
+                    tokio::select! {
+                        o = &mut run => break o,
+                        _ = recv(&mut sigint) => {
+                            let _ = transport.request(Request::Interrupt { session: session.clone() }).await;
+                        }
+                    }
+                }
+            };
+            match outcome {
+                Outcome::Exit => break 'repl,
+                Outcome::Disconnected => {
+                    status = 1;
+                    break 'repl;
+                }
+                Outcome::Failed | Outcome::Interrupted => status = 1,
+                Outcome::Ok => {}
+            }
+            for s in client.finished_background().await {
+                eprintln!("{}", finished_text(&s));
+            }
+        }
+        refresh_completions(&client, &completions).await;
+        ed = Some(editor);
     }
     client.close().await;
     status
+}
+
+fn set(pending: &Arc<Mutex<String>>, text: &str) {
+    let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+    p.clear();
+    p.push_str(text);
 }
 
 async fn recv(sig: &mut Option<tokio::signal::unix::Signal>) {
@@ -207,12 +243,14 @@ async fn refresh_completions(client: &Client, completions: &Arc<Mutex<Completion
         schemas,
         tables,
         columns,
+        table_columns,
     }) = client.transport().request(request).await
     {
         let mut c = completions.lock().unwrap_or_else(|e| e.into_inner());
         c.schemas = schemas;
         c.tables = tables;
         c.columns = columns;
+        c.table_columns = table_columns;
     }
 }
 
@@ -223,12 +261,7 @@ fn finished_text(s: &crate::protocol::LoaderStatus) -> String {
             s.table_name(),
             s.rows
         ),
-        JobState::Cancelled => format!("Background load of {} was cancelled.", s.table_name()),
-        _ => format!(
-            "Background load of {} failed: {}",
-            s.table_name(),
-            s.error.as_deref().unwrap_or("unknown error")
-        ),
+        _ => format!("Background {}", crate::client::failure_text(s)),
     }
 }
 

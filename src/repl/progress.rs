@@ -1,33 +1,39 @@
-//! Progress of the loads a statement waits for: an animated line on stderr (pages,
-//! rows, rate), and the keys that move the wait to the background (`b` or Enter) or
-//! cancel it (Ctrl-C). Only used when stdin and stderr are terminals.
+//! Progress of the loads a statement waits for: one line per job on stderr (indicatif:
+//! a spinner, pages, rows, rate; cut to the terminal's width), a hint line with the keys
+//! that move the wait to the background (`b` or Enter) or cancel it (Ctrl-C). Nothing is
+//! drawn unless stdin and stderr are terminals.
 
 use crate::client::WaitUi;
-use crate::protocol::LoaderStatus;
-use std::io::{IsTerminal, Write};
+use crate::protocol::{JobState, LoaderStatus};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
-
-const SPINNER: &[&str] = &["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
 /// The terminal progress display.
 pub struct TtyProgress {
     enabled: bool,
-    frame: usize,
-    drawn: bool,
-    started: Instant,
+    multi: MultiProgress,
+    bars: HashMap<String, ProgressBar>,
+    hint: Option<ProgressBar>,
     keys: Option<KeyWatcher>,
 }
 
 impl TtyProgress {
     /// A display that is active only when stdin and stderr are terminals.
     pub fn new() -> Self {
+        let enabled = std::io::stderr().is_terminal() && std::io::stdin().is_terminal();
+        let target = if enabled {
+            ProgressDrawTarget::stderr_with_hz(10)
+        } else {
+            ProgressDrawTarget::hidden()
+        };
         TtyProgress {
-            enabled: std::io::stderr().is_terminal() && std::io::stdin().is_terminal(),
-            frame: 0,
-            drawn: false,
-            started: Instant::now(),
+            enabled,
+            multi: MultiProgress::with_draw_target(target),
+            bars: HashMap::new(),
+            hint: None,
             keys: None,
         }
     }
@@ -39,6 +45,24 @@ impl Default for TtyProgress {
     }
 }
 
+/// One job's line (without the spinner).
+pub fn job_line(j: &LoaderStatus) -> String {
+    match j.state {
+        JobState::Queued => format!("{}  queued", j.table_name()),
+        _ => {
+            let secs = (j.elapsed_ms as f64 / 1000.0).max(0.001);
+            format!(
+                "{}  {} pages · {} rows · {:.0} rows/s · {:.1}s",
+                j.table_name(),
+                j.pages,
+                j.rows,
+                j.rows as f64 / secs,
+                secs
+            )
+        }
+    }
+}
+
 impl WaitUi for TtyProgress {
     fn progress(&mut self, jobs: &[LoaderStatus]) {
         if !self.enabled {
@@ -47,45 +71,42 @@ impl WaitUi for TtyProgress {
         if self.keys.is_none() {
             self.keys = KeyWatcher::start();
         }
-        self.frame = (self.frame + 1) % SPINNER.len();
-        let secs = self.started.elapsed().as_secs_f64().max(0.001);
-        let parts: Vec<String> = if jobs.is_empty() {
-            vec!["waiting for the loader".into()]
-        } else {
-            jobs.iter()
-                .map(|j| {
-                    let state = match j.state {
-                        crate::protocol::JobState::Queued => "queued".to_string(),
-                        _ => format!(
-                            "{} pages, {} rows ({:.0} rows/s)",
-                            j.pages,
-                            j.rows,
-                            j.rows as f64 / secs
-                        ),
-                    };
-                    format!("{}: {state}", j.table_name())
-                })
-                .collect()
-        };
-        let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r\x1b[2K{} Loading {}  [b: background, Ctrl-C: cancel]",
-            SPINNER[self.frame],
-            parts.join("; ")
-        );
-        let _ = err.flush();
-        self.drawn = true;
+        let style = ProgressStyle::with_template("{spinner} {wide_msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner());
+        for j in jobs {
+            let bar = self.bars.entry(j.job_id.clone()).or_insert_with(|| {
+                let bar = ProgressBar::new_spinner().with_style(style.clone());
+                match &self.hint {
+                    Some(hint) => self.multi.insert_before(hint, bar),
+                    None => self.multi.add(bar),
+                }
+            });
+            bar.set_message(job_line(j));
+            bar.tick();
+        }
+        if self.hint.is_none() {
+            let hint = ProgressBar::new_spinner().with_style(
+                ProgressStyle::with_template("  {wide_msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            hint.set_message(if jobs.is_empty() {
+                "waiting for the loader…  b: continue in the background · Ctrl-C: cancel"
+            } else {
+                "b: continue in the background · Ctrl-C: cancel"
+            });
+            self.hint = Some(self.multi.add(hint));
+        }
     }
 
     fn clear(&mut self) {
         self.keys = None;
-        if self.drawn {
-            let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\r\x1b[2K");
-            let _ = err.flush();
-            self.drawn = false;
+        for (_, bar) in self.bars.drain() {
+            bar.finish_and_clear();
         }
+        if let Some(hint) = self.hint.take() {
+            hint.finish_and_clear();
+        }
+        let _ = self.multi.clear();
     }
 
     fn backgrounded(&mut self) -> bool {
@@ -99,6 +120,12 @@ impl WaitUi for TtyProgress {
         self.keys
             .as_ref()
             .is_some_and(|k| k.interrupted.load(Ordering::SeqCst))
+    }
+}
+
+impl Drop for TtyProgress {
+    fn drop(&mut self) {
+        self.clear();
     }
 }
 
@@ -183,5 +210,33 @@ impl Drop for KeyWatcher {
         unsafe {
             libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &self.saved);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_line_says_table_pages_rows_and_rate() {
+        let mut s = LoaderStatus {
+            job_id: "j".into(),
+            schema: "demo".into(),
+            table: "users".into(),
+            state: JobState::Queued,
+            pages: 0,
+            rows: 0,
+            elapsed_ms: 0,
+            error: None,
+        };
+        assert_eq!(job_line(&s), "demo.users  queued");
+        s.state = JobState::Running;
+        s.pages = 3;
+        s.rows = 300;
+        s.elapsed_ms = 2000;
+        assert_eq!(
+            job_line(&s),
+            "demo.users  3 pages · 300 rows · 150 rows/s · 2.0s"
+        );
     }
 }

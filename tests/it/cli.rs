@@ -168,9 +168,12 @@ async fn variables_session_global_and_query_valued() {
     )
     .await;
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(
-        r.stdout,
-        "joe\n100\n8080\napi.stripe.com\na,b\n1,2\n3,4\na,b\n1,2\n3,4\np,u\n8081,joe\n"
+    // In csv, stdout carries results only: the values set are echoed on stderr.
+    assert_eq!(r.stdout, "a,b\n1,2\n3,4\na,b\n1,2\n3,4\np,u\n8081,joe\n");
+    assert!(
+        r.stderr.contains("joe\n100\n8080\napi.stripe.com\n"),
+        "{}",
+        r.stderr
     );
     // A second run: globals survive, session variables do not.
     let r = c(
@@ -184,9 +187,10 @@ async fn variables_session_global_and_query_valued() {
     )
     .await;
     assert_eq!(r.code, 1, "the unknown $user fails");
+    // A variable's value is a one-row result in csv.
     assert_eq!(
         r.stdout,
-        "8080\napi.stripe.com\nvariable,value\nHOST,api.stripe.com\nPORT,8080\n"
+        "PORT\n8080\nHOST\napi.stripe.com\nvariable,value\nHOST,api.stripe.com\nPORT,8080\n"
     );
     assert!(
         r.stderr.contains("Error: unknown variable $user"),
@@ -356,7 +360,7 @@ async fn formats_and_exit_status_follow_the_contract() {
         "[{\"a\":1,\"b\":2.5,\"c\":null,\"d\":\"x\"}]\n[{\"a\":2}]\n"
     );
     let r = c(&t, &["-c", "select 7 as n"]).await;
-    assert_eq!(r.stdout, "n\n-\n7\n1 row\n");
+    assert_eq!(r.stdout, "┌───┐\n│ n │\n├───┤\n│ 7 │\n└───┘\n1 row\n");
     // A failing statement: one clear line on stderr, exit 1, the rest still runs.
     let r = c(
         &t,

@@ -6,6 +6,8 @@ mod connect;
 mod connectors;
 mod daemon;
 mod loading;
+mod newuser;
 mod pty;
+mod shell;
 mod soak;
 mod support;

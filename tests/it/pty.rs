@@ -115,6 +115,11 @@ impl Pty {
         }
     }
 
+    /// Everything printed so far.
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
     /// Wait for the process to exit.
     pub fn wait(&mut self, within: Duration) -> i32 {
         let start = Instant::now();
@@ -176,10 +181,10 @@ async fn repl_runs_a_multi_line_query_and_renders_the_table() {
     assert!(
         clean
             .lines()
-            .any(|l| l.starts_with("name ") && l.trim_end().ends_with("issues")),
+            .any(|l| l.starts_with("│ name ") && l.trim_end().ends_with("│ issues │")),
         "{out}"
     );
-    assert!(clean.contains("-----------------  ------"), "{out}");
+    assert!(clean.contains("├───────────────────┼────────┤"), "{out}");
     assert!(out.contains("application-infra"), "{out}");
     assert!(out2.contains("✓"), "{out2}");
     assert_eq!(code, 0);
@@ -235,10 +240,10 @@ async fn delete_connection_asks_for_confirmation_then_removes_the_entry_and_its_
     assert!(
         !after_show
             .lines()
-            .any(|l| l.trim_start_matches(['\r', '\n']).starts_with("mocksvc ")),
+            .any(|l| l.trim_start_matches(['\r', '\n']).starts_with("│ mocksvc ")),
         "{after_show}"
     );
-    assert!(after_show.contains("\nother "), "{after_show}");
+    assert!(after_show.contains("\n│ other "), "{after_show}");
     assert_eq!(code, 1, "the refused delete counts as a failed statement");
     assert_eq!(
         std::fs::read_to_string(t.home.connections_file()).unwrap(),
