@@ -200,8 +200,7 @@ fn socket_dir(run: &Path) -> anyhow::Result<std::path::PathBuf> {
         return Ok(run.to_path_buf());
     }
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-    // SAFETY: getuid has no preconditions.
-    let uid = unsafe { libc::getuid() };
+    let uid = rustix::process::getuid().as_raw();
     let hash = xxhash_rust::xxh3::xxh3_64(run.display().to_string().as_bytes());
     let dir = std::env::temp_dir().join(format!("unify-{uid}-{hash:016x}"));
     let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);

@@ -92,20 +92,23 @@ impl HomeLock {
                 path: path.display().to_string(),
                 source,
             })?;
-        use std::os::unix::io::AsRawFd;
-        // SAFETY: flock on a file descriptor we own; no memory is involved.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc != 0 {
-            let pid = std::fs::read_to_string(home.pid_file())
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or(0);
-            return Err(LockError::Held {
-                pid,
-                home: home.root().display().to_string(),
-            });
+        match file.try_lock() {
+            Ok(()) => Ok(HomeLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let pid = std::fs::read_to_string(home.pid_file())
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok())
+                    .unwrap_or(0);
+                Err(LockError::Held {
+                    pid,
+                    home: home.root().display().to_string(),
+                })
+            }
+            Err(std::fs::TryLockError::Error(source)) => Err(LockError::Io {
+                path: path.display().to_string(),
+                source,
+            }),
         }
-        Ok(HomeLock { _file: file })
     }
 
     /// Take the lock, waiting up to `timeout` for the holder to exit.

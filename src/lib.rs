@@ -49,8 +49,5 @@ pub mod warehouse;
 /// BENCHMARKS.md). Call first thing in `main`; harmless where unsupported.
 pub fn no_huge_pages() {
     #[cfg(target_os = "linux")]
-    // SAFETY: prctl with PR_SET_THP_DISABLE only sets a flag on this process.
-    unsafe {
-        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
-    }
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
 }

@@ -78,10 +78,7 @@ fn run(args: Args, home: Home) -> anyhow::Result<i32> {
                 println!("unifyd is not running");
                 return Ok(0);
             };
-            // SAFETY: sending SIGTERM to a pid read from our own pid file.
-            unsafe {
-                libc::kill(pid as i32, libc::SIGTERM);
-            }
+            unify::client::transport::terminate(pid);
             let start = Instant::now();
             while start.elapsed() < Duration::from_secs(30) {
                 if unify::host::HomeLock::acquire(&home).is_ok() {

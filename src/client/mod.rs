@@ -529,16 +529,13 @@ pub fn terminal_columns() -> usize {
 
 /// The terminal's (rows, columns), from stdout or else stderr.
 fn terminal_size() -> Option<(usize, usize)> {
-    for fd in [libc::STDOUT_FILENO, libc::STDERR_FILENO] {
-        // SAFETY: TIOCGWINSZ fills a winsize struct we own.
-        unsafe {
-            let mut ws: libc::winsize = std::mem::zeroed();
-            if libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) == 0 && ws.ws_row > 0 && ws.ws_col > 0 {
-                return Some((ws.ws_row as usize, ws.ws_col as usize));
-            }
-        }
-    }
-    None
+    let size = |ws: rustix::termios::Winsize| {
+        (ws.ws_row > 0 && ws.ws_col > 0).then_some((ws.ws_row as usize, ws.ws_col as usize))
+    };
+    rustix::termios::tcgetwinsize(std::io::stdout())
+        .ok()
+        .and_then(size)
+        .or_else(|| rustix::termios::tcgetwinsize(std::io::stderr()).ok().and_then(size))
 }
 
 /// Exit status of a script stopped by Ctrl-C (128 + SIGINT, as shells report it).

@@ -195,9 +195,13 @@ pub fn process_alive(pid: u32) -> bool {
     if pid == 0 {
         return true;
     }
-    // SAFETY: signal 0 only checks that the process exists.
-    let rc = unsafe { libc::kill(pid as i32, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    let Some(pid) = rustix::process::Pid::from_raw(pid as i32) else {
+        return false;
+    };
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) => true,
+        Err(e) => e == rustix::io::Errno::PERM,
+    }
 }
 
 /// What a daemon says of itself when pinged.
@@ -211,6 +215,13 @@ pub struct DaemonInfo {
     pub build: String,
     /// Jobs it is running.
     pub running: usize,
+}
+
+/// Send SIGTERM to process `pid` (a daemon asked to stop).
+pub fn terminate(pid: u32) {
+    if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    }
 }
 
 /// Ping the daemon of `home` at `endpoints` (`None` when nothing answers within `wait`).
@@ -259,10 +270,11 @@ pub fn spawn_daemon(home: &Home, wait_lock: bool) -> anyhow::Result<()> {
     cmd.stdin(std::process::Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
-    // SAFETY: setsid only detaches the child from our session; it touches no memory.
+    // SAFETY: setsid is async-signal-safe (a bare system call) and only detaches the
+    // child from our session.
     unsafe {
         cmd.pre_exec(|| {
-            libc::setsid();
+            let _ = rustix::process::setsid();
             Ok(())
         });
     }
@@ -380,10 +392,7 @@ fn stale(info: &DaemonInfo) -> Option<String> {
 
 /// Stop the daemon `pid` of `home` and wait for its lock to be free.
 pub async fn stop_daemon(home: &Home, pid: u32) -> anyhow::Result<()> {
-    // SAFETY: kill only sends SIGTERM to a pid the daemon itself reported.
-    unsafe {
-        libc::kill(pid as i32, libc::SIGTERM);
-    }
+    terminate(pid);
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(30) {
         match HomeLock::acquire(home) {

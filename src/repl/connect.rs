@@ -65,29 +65,22 @@ impl Ask for StdinAsk {
     }
 }
 
-fn set_echo(on: bool) -> Option<libc::termios> {
-    // SAFETY: tcgetattr/tcsetattr on stdin with termios structs we own.
-    unsafe {
-        let mut t: libc::termios = std::mem::zeroed();
-        if libc::tcgetattr(libc::STDIN_FILENO, &mut t) != 0 {
-            return None;
-        }
-        let saved = t;
-        if on {
-            t.c_lflag |= libc::ECHO;
-        } else {
-            t.c_lflag &= !libc::ECHO;
-        }
-        libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &t);
-        Some(saved)
-    }
+fn set_echo(on: bool) -> Option<rustix::termios::Termios> {
+    use rustix::termios::{tcgetattr, tcsetattr, LocalModes, OptionalActions};
+    let stdin = std::io::stdin();
+    let saved = tcgetattr(&stdin).ok()?;
+    let mut t = saved.clone();
+    t.local_modes.set(LocalModes::ECHO, on);
+    tcsetattr(&stdin, OptionalActions::Now, &t).ok()?;
+    Some(saved)
 }
 
-fn restore(t: &libc::termios) {
-    // SAFETY: restoring settings read by `set_echo`.
-    unsafe {
-        libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, t);
-    }
+fn restore(t: &rustix::termios::Termios) {
+    let _ = rustix::termios::tcsetattr(
+        std::io::stdin(),
+        rustix::termios::OptionalActions::Now,
+        t,
+    );
 }
 
 /// What the user already said on the command line.

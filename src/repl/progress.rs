@@ -132,7 +132,7 @@ impl Drop for TtyProgress {
 /// Reads single keys from the terminal while a load runs (canonical mode and echo
 /// off; restored on drop). Ctrl-C arrives as a key.
 struct KeyWatcher {
-    saved: libc::termios,
+    saved: rustix::termios::Termios,
     stop: Arc<AtomicBool>,
     key: Arc<AtomicU8>,
     interrupted: Arc<AtomicBool>,
@@ -141,44 +141,37 @@ struct KeyWatcher {
 
 impl KeyWatcher {
     fn start() -> Option<KeyWatcher> {
-        // SAFETY: tcgetattr/tcsetattr on stdin with termios structs we own.
-        let saved = unsafe {
-            let mut t: libc::termios = std::mem::zeroed();
-            if libc::tcgetattr(libc::STDIN_FILENO, &mut t) != 0 {
-                return None;
-            }
-            let saved = t;
-            t.c_lflag &= !(libc::ICANON | libc::ECHO | libc::ISIG);
-            t.c_cc[libc::VMIN] = 1;
-            t.c_cc[libc::VTIME] = 0;
-            if libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &t) != 0 {
-                return None;
-            }
-            saved
-        };
+        use rustix::termios::{tcgetattr, tcsetattr, LocalModes, OptionalActions, SpecialCodeIndex};
+        let stdin = std::io::stdin();
+        let saved = tcgetattr(&stdin).ok()?;
+        let mut raw = saved.clone();
+        raw.local_modes
+            .remove(LocalModes::ICANON | LocalModes::ECHO | LocalModes::ISIG);
+        raw.special_codes[SpecialCodeIndex::VMIN] = 1;
+        raw.special_codes[SpecialCodeIndex::VTIME] = 0;
+        tcsetattr(&stdin, OptionalActions::Now, &raw).ok()?;
         let stop = Arc::new(AtomicBool::new(false));
         let key = Arc::new(AtomicU8::new(0));
         let interrupted = Arc::new(AtomicBool::new(false));
         let (s, k, i) = (stop.clone(), key.clone(), interrupted.clone());
         let thread = std::thread::spawn(move || {
+            use rustix::event::{poll, PollFd, PollFlags, Timespec};
+            let stdin = std::io::stdin();
+            let tick = Timespec {
+                tv_sec: 0,
+                tv_nsec: 100_000_000,
+            };
             while !s.load(Ordering::SeqCst) {
-                let mut fds = libc::pollfd {
-                    fd: libc::STDIN_FILENO,
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-                // SAFETY: poll on one pollfd we own, then read one byte into a local.
-                let ready = unsafe { libc::poll(&mut fds, 1, 100) };
-                if ready > 0 {
-                    let mut b = 0u8;
-                    let n =
-                        unsafe { libc::read(libc::STDIN_FILENO, (&mut b as *mut u8).cast(), 1) };
-                    if n == 1 {
-                        if b == 3 {
-                            i.store(true, Ordering::SeqCst);
-                        } else {
-                            k.store(b, Ordering::SeqCst);
-                        }
+                let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
+                if !matches!(poll(&mut fds, Some(&tick)), Ok(n) if n > 0) {
+                    continue;
+                }
+                let mut b = [0u8; 1];
+                if let Ok(1) = rustix::io::read(&stdin, &mut b) {
+                    if b[0] == 3 {
+                        i.store(true, Ordering::SeqCst);
+                    } else {
+                        k.store(b[0], Ordering::SeqCst);
                     }
                 }
             }
@@ -206,10 +199,11 @@ impl Drop for KeyWatcher {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        // SAFETY: restore the terminal settings saved in `start`.
-        unsafe {
-            libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &self.saved);
-        }
+        let _ = rustix::termios::tcsetattr(
+            std::io::stdin(),
+            rustix::termios::OptionalActions::Now,
+            &self.saved,
+        );
     }
 }
 

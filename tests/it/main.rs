@@ -1,6 +1,5 @@
 //! Integration tests, in one binary so the large DuckDB library is linked once.
 
-mod bench_small;
 mod cli;
 mod connect;
 mod connectors;

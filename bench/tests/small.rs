@@ -21,9 +21,19 @@ fn small_benchmark_lands_every_record_once_within_the_memory_ceiling() {
     // Page-number paging one page at a time, page-number paging with a known total
     // (concurrent), and cursor paging; 1% of requests answered 429 so retries are
     // exercised. No latency: the test checks correctness, not speed.
-    let out = Command::new(env!("CARGO_BIN_EXE_unify_bench"))
-        .args(["--unify-bin", env!("CARGO_BIN_EXE_unify")])
-        .args(["--unifyd-bin", env!("CARGO_BIN_EXE_unifyd")])
+    // unify and unifyd are built next to this package's binary by the workspace's
+    // `cargo test` (the root package's tests need them).
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_unify_bench"));
+    let (unify, unifyd) = (bin.with_file_name("unify"), bin.with_file_name("unifyd"));
+    assert!(
+        unify.is_file() && unifyd.is_file(),
+        "build unify and unifyd first: `cargo build --bins` at the workspace root"
+    );
+    let out = Command::new(bin)
+        .arg("--unify-bin")
+        .arg(&unify)
+        .arg("--unifyd-bin")
+        .arg(&unifyd)
         .args(["--sizes", &RECORDS.to_string()])
         .args(["--latency-records", &RECORDS.to_string()])
         .args(["--scenarios", "load,paged,cursor"])
