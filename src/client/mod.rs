@@ -535,7 +535,11 @@ fn terminal_size() -> Option<(usize, usize)> {
     rustix::termios::tcgetwinsize(std::io::stdout())
         .ok()
         .and_then(size)
-        .or_else(|| rustix::termios::tcgetwinsize(std::io::stderr()).ok().and_then(size))
+        .or_else(|| {
+            rustix::termios::tcgetwinsize(std::io::stderr())
+                .ok()
+                .and_then(size)
+        })
 }
 
 /// Exit status of a script stopped by Ctrl-C (128 + SIGINT, as shells report it).

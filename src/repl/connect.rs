@@ -76,11 +76,7 @@ fn set_echo(on: bool) -> Option<rustix::termios::Termios> {
 }
 
 fn restore(t: &rustix::termios::Termios) {
-    let _ = rustix::termios::tcsetattr(
-        std::io::stdin(),
-        rustix::termios::OptionalActions::Now,
-        t,
-    );
+    let _ = rustix::termios::tcsetattr(std::io::stdin(), rustix::termios::OptionalActions::Now, t);
 }
 
 /// What the user already said on the command line.

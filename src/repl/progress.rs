@@ -141,7 +141,9 @@ struct KeyWatcher {
 
 impl KeyWatcher {
     fn start() -> Option<KeyWatcher> {
-        use rustix::termios::{tcgetattr, tcsetattr, LocalModes, OptionalActions, SpecialCodeIndex};
+        use rustix::termios::{
+            tcgetattr, tcsetattr, LocalModes, OptionalActions, SpecialCodeIndex,
+        };
         let stdin = std::io::stdin();
         let saved = tcgetattr(&stdin).ok()?;
         let mut raw = saved.clone();
