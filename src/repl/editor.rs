@@ -70,19 +70,26 @@ const SQL_STARTS: &[&str] = &[
     "values",
 ];
 
-const SQL_WORDS: &[&str] = &[
+/// SQL words offered after a word has begun (completion) and coloured (highlighting).
+const SQL_KEYWORDS: &[&str] = &[
     "select",
     "from",
     "where",
-    "group by",
-    "order by",
+    "group",
+    "by",
+    "order",
     "having",
     "limit",
     "offset",
     "join",
-    "left join",
-    "inner join",
+    "left",
+    "right",
+    "inner",
+    "outer",
+    "full",
+    "cross",
     "on",
+    "using",
     "as",
     "and",
     "or",
@@ -101,9 +108,61 @@ const SQL_WORDS: &[&str] = &[
     "distinct",
     "union",
     "all",
-    "count(*)",
-    "desc",
+    "with",
+    "insert",
+    "into",
+    "values",
+    "update",
+    "set",
+    "delete",
+    "create",
+    "table",
+    "view",
+    "schema",
+    "drop",
+    "alter",
+    "rename",
+    "to",
+    "if",
+    "exists",
+    "replace",
+    "true",
+    "false",
     "asc",
+    "desc",
+    "summarize",
+];
+
+/// Phrases completion offers as one.
+const SQL_PHRASES: &[&str] = &[
+    "group by",
+    "order by",
+    "left join",
+    "inner join",
+    "count(*)",
+];
+
+/// unify's own words, coloured like SQL keywords.
+const UNIFY_KEYWORDS: &[&str] = &[
+    "show",
+    "describe",
+    "peek",
+    "count",
+    "import",
+    "export",
+    "refresh",
+    "reload",
+    "clear",
+    "system",
+    "help",
+    "format",
+    "timing",
+    "tables",
+    "columns",
+    "schemas",
+    "connections",
+    "variables",
+    "files",
 ];
 
 /// Words after which a table name comes.
@@ -218,23 +277,8 @@ fn statement_tables(c: &Completions, statement: &str) -> (Vec<String>, BTreeMap<
                     j += 1;
                 }
                 if let Some(alias) = toks.get(j) {
-                    let keyword = SQL_WORDS
-                        .iter()
-                        .any(|w| w.split(' ').next() == Some(alias.as_str()))
-                        || matches!(
-                            alias.as_str(),
-                            "left"
-                                | "right"
-                                | "inner"
-                                | "outer"
-                                | "full"
-                                | "cross"
-                                | "natural"
-                                | "using"
-                                | "group"
-                                | "order"
-                                | "limit"
-                        );
+                    let keyword =
+                        SQL_KEYWORDS.contains(&alias.as_str()) || alias.as_str() == "natural";
                     if !keyword && alias.chars().all(|c| c.is_alphanumeric() || c == '_') {
                         aliases.insert(alias.clone(), full.clone());
                     }
@@ -364,7 +408,7 @@ pub fn candidates(c: &Completions, before: &str, word: &str, statement: &str) ->
             }
         }
         if !lower.is_empty() {
-            for w in SQL_WORDS {
+            for w in SQL_PHRASES.iter().chain(SQL_KEYWORDS) {
                 if w.starts_with(&lower) {
                     push_unique(&mut out, w.to_string());
                 }
@@ -411,87 +455,6 @@ impl Hinter for UnifyHelper {
     }
 }
 
-const KEYWORDS: &[&str] = &[
-    "select",
-    "from",
-    "where",
-    "group",
-    "by",
-    "order",
-    "having",
-    "limit",
-    "offset",
-    "join",
-    "left",
-    "right",
-    "inner",
-    "outer",
-    "full",
-    "cross",
-    "on",
-    "using",
-    "as",
-    "and",
-    "or",
-    "not",
-    "null",
-    "is",
-    "in",
-    "like",
-    "ilike",
-    "between",
-    "case",
-    "when",
-    "then",
-    "else",
-    "end",
-    "distinct",
-    "union",
-    "all",
-    "with",
-    "insert",
-    "into",
-    "values",
-    "update",
-    "set",
-    "delete",
-    "create",
-    "table",
-    "view",
-    "schema",
-    "drop",
-    "alter",
-    "rename",
-    "to",
-    "if",
-    "exists",
-    "replace",
-    "true",
-    "false",
-    "asc",
-    "desc",
-    "show",
-    "describe",
-    "peek",
-    "count",
-    "import",
-    "export",
-    "refresh",
-    "reload",
-    "clear",
-    "system",
-    "help",
-    "format",
-    "timing",
-    "tables",
-    "columns",
-    "schemas",
-    "connections",
-    "variables",
-    "files",
-    "summarize",
-];
-
 /// `line` with ANSI colours: keywords, strings, numbers, comments.
 pub fn highlight_sql(line: &str) -> String {
     const KEYWORD: &str = "\x1b[1;34m";
@@ -527,7 +490,8 @@ pub fn highlight_sql(line: &str) -> String {
                 j += 1;
             }
             let word = line[start..end_of(j)].to_ascii_lowercase();
-            KEYWORDS.contains(&word.as_str()).then_some(KEYWORD)
+            (SQL_KEYWORDS.contains(&word.as_str()) || UNIFY_KEYWORDS.contains(&word.as_str()))
+                .then_some(KEYWORD)
         } else {
             None
         };

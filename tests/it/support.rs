@@ -315,34 +315,11 @@ impl Running {
     }
 
     /// Send SIGINT and wait for the exit; panics (after killing it) past `within`.
-    pub async fn interrupt_and_wait(mut self, within: std::time::Duration) -> Exited {
+    pub async fn interrupt_and_wait(self, within: std::time::Duration) -> Exited {
         // SAFETY: signalling our own child.
         unsafe {
             libc::kill(self.child.id() as i32, libc::SIGINT);
         }
-        tokio::task::spawn_blocking(move || {
-            let started = std::time::Instant::now();
-            let status = loop {
-                if let Some(status) = self.child.try_wait().unwrap() {
-                    break status;
-                }
-                if started.elapsed() > within {
-                    let _ = self.child.kill();
-                    panic!("the process did not stop on SIGINT");
-                }
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            };
-            for r in self.readers {
-                let _ = r.join();
-            }
-            let take = |s: &Arc<std::sync::Mutex<String>>| std::mem::take(&mut *s.lock().unwrap());
-            Exited {
-                code: status.code(),
-                stdout: take(&self.stdout),
-                stderr: take(&self.stderr),
-            }
-        })
-        .await
-        .unwrap()
+        self.wait(within).await
     }
 }
