@@ -67,6 +67,20 @@ enum SpecCmd {
         #[arg(long = "option", value_name = "KEY=VALUE")]
         options: Vec<String>,
     },
+    /// Generate a spec from an OpenAPI description (3.0, 3.1 or Swagger 2.0; JSON or YAML).
+    FromOpenapi {
+        /// The description: a file or an http(s) URL.
+        source: String,
+        /// The connector name (default: from the API's host or title).
+        #[arg(long)]
+        name: Option<String>,
+        /// The API's base URL (default: the description's first server).
+        #[arg(long = "base-url", value_name = "URL")]
+        base_url: Option<String>,
+        /// Write the spec to FILE instead of stdout.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
 }
 
 fn key_values(options: &[String]) -> anyhow::Result<Vec<(String, String)>> {
@@ -105,6 +119,25 @@ fn run(args: Args, home: Home) -> anyhow::Result<i32> {
     }) = &args.command_name
     {
         return spec_check(file, *live, key_values(options)?, args.format);
+    }
+    if let Some(Cmd::Spec {
+        action:
+            SpecCmd::FromOpenapi {
+                source,
+                name,
+                base_url,
+                output,
+            },
+    }) = &args.command_name
+    {
+        let summary = unify::openapi::generate_cli(
+            source,
+            name.clone(),
+            base_url.clone(),
+            output.as_deref(),
+        )?;
+        eprintln!("{summary}");
+        return Ok(0);
     }
     let script = match &args.command {
         _ if matches!(args.command_name, Some(Cmd::Connect { .. })) => None,

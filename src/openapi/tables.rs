@@ -112,6 +112,8 @@ struct Candidate<'a> {
 pub fn plan(doc: &Doc) -> Plan {
     let mut out = Plan::default();
     let mut candidates: Vec<Candidate<'_>> = Vec::new();
+    // Object answers by path shape: what `GET /repos/{owner}/{repo}` returns.
+    let mut objects: Vec<(String, &Value)> = Vec::new();
     for op in doc.operations() {
         if op.method != "get" {
             out.not_get += 1;
@@ -142,6 +144,11 @@ pub fn plan(doc: &Doc) -> Plan {
                 link_header,
             } => (*schema, example.as_ref(), *link_header),
         };
+        if let Some(s) = schema {
+            if matches!(schema::kind(doc, s), Kind::Object) {
+                objects.push((shape(&op.path), s));
+            }
+        }
         let found = match (schema, example) {
             (Some(s), _) if !matches!(schema::kind(doc, s), Kind::Scalar) || example.is_none() => {
                 records_in_schema(doc, s)
@@ -168,7 +175,7 @@ pub fn plan(doc: &Doc) -> Plan {
     let mut planned: Vec<Option<TablePlan>> = vec![None; candidates.len()];
     let mut reasons: Vec<Option<String>> = vec![None; candidates.len()];
     for &i in &order {
-        match plan_one(doc, &candidates, i, &planned) {
+        match plan_one(doc, &candidates, &objects, i, &planned) {
             Ok(t) => planned[i] = Some(t),
             Err(reason) => reasons[i] = Some(reason),
         }
@@ -196,6 +203,32 @@ pub fn plan(doc: &Doc) -> Plan {
     }
     let paths: Vec<&str> = out.tables.iter().map(|t| t.path.as_str()).collect();
     let names = table_names(&paths);
+    // A table named like a word of a generated `sql@` query (a column, `select`…) would
+    // read as a dependency of that query: such a table gets `_list` appended.
+    let mut words: Vec<&str> = vec!["select", "distinct", "from"];
+    for t in &out.tables {
+        if let Some(link) = &t.from_parent {
+            words.extend(link.columns.iter().map(String::as_str));
+        }
+    }
+    let words: Vec<String> = words.iter().map(|w| w.to_ascii_lowercase()).collect();
+    let mut taken: Vec<String> = names.clone();
+    let names: Vec<String> = names
+        .into_iter()
+        .map(|n| {
+            if !words.contains(&n) {
+                return n;
+            }
+            let mut candidate = format!("{n}_list");
+            let mut k = 2;
+            while taken.contains(&candidate) {
+                candidate = format!("{n}_list_{k}");
+                k += 1;
+            }
+            taken.push(candidate.clone());
+            candidate
+        })
+        .collect();
     for (t, n) in out.tables.iter_mut().zip(names) {
         t.name = n;
     }
@@ -205,6 +238,7 @@ pub fn plan(doc: &Doc) -> Plan {
 fn plan_one(
     doc: &Doc,
     candidates: &[Candidate<'_>],
+    objects: &[(String, &Value)],
     i: usize,
     planned: &[Option<TablePlan>],
 ) -> Result<TablePlan, String> {
@@ -260,7 +294,10 @@ fn plan_one(
 
     let from_parent = match path_params(&op.path).last() {
         None => None,
-        Some(last) => Some(parent_link(doc, candidates, i, last, planned)?),
+        Some(last) => Some(
+            parent_link(doc, candidates, i, last, planned)
+                .or_else(|why| identity_parent(doc, candidates, objects, i, planned).ok_or(why))?,
+        ),
     };
     let key = c.items.and_then(|items| key_column(doc, items));
     let fields: Vec<String> = c
@@ -366,6 +403,136 @@ fn parent_link(
         columns,
         guess,
     })
+}
+
+/// For `/repos/{owner}/{repo}/issues`, where no list has the path `/repos/{owner}`: the
+/// parameters name one thing of the kind `GET /repos/{owner}/{repo}` returns, so any
+/// list table of things of that kind (most of their fields in common) can feed them —
+/// preferring one whose path ends with the same word (`/user/repos`). Each parameter is
+/// mapped to a field of that list's records: the same name (an object's `login`, `name`,
+/// `slug` or `id` when the field is an object: `owner` → `owner_login`), the thing's own
+/// identifier for its singular (`repo` → `name`), `login` for a `…name`, the key for an
+/// `…id`.
+fn identity_parent(
+    doc: &Doc,
+    candidates: &[Candidate<'_>],
+    objects: &[(String, &Value)],
+    i: usize,
+    planned: &[Option<TablePlan>],
+) -> Option<ParentLink> {
+    let path = &candidates[i].op.path;
+    let names = path_params(path);
+    // Every parameter in one block right after a literal word: /word/{a}/{b}/rest.
+    let segments: Vec<&str> = path.split('/').collect();
+    let first = segments.iter().position(|s| s.starts_with('{'))?;
+    let block = segments[first..]
+        .iter()
+        .take_while(|s| s.starts_with('{'))
+        .count();
+    if block != names.len() || first == 0 {
+        return None;
+    }
+    let word = segments[first - 1];
+    let thing_path = segments[..first + block].join("/");
+    let thing_shape = shape(&thing_path);
+    let (_, thing) = objects.iter().find(|(s, _)| *s == thing_shape)?;
+    let thing_fields: Vec<&str> = schema::properties(doc, thing)
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    let word_snake = snake(word);
+    let mut lists: Vec<(usize, bool, usize)> = Vec::new();
+    for (j, c) in candidates.iter().enumerate() {
+        if j == i || planned[j].is_none() || !path_params(&c.op.path).is_empty() {
+            continue;
+        }
+        let Some(items) = c.items else { continue };
+        let fields: Vec<&str> = schema::properties(doc, items)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        if fields.len() < 3 {
+            continue;
+        }
+        let shared = fields.iter().filter(|f| thing_fields.contains(f)).count();
+        if shared * 10 < fields.len() * 6 {
+            continue;
+        }
+        let same_word = super::names::path_words(&c.op.path).last() == Some(&word_snake);
+        lists.push((j, same_word, c.op.path.len()));
+    }
+    lists.sort_by_key(|(j, same_word, len)| (!same_word, *len, *j));
+    for (j, _, _) in lists {
+        let items = candidates[j].items?;
+        let columns: Option<Vec<String>> = names
+            .iter()
+            .map(|p| identity_column(doc, items, p, &word_snake))
+            .collect();
+        if let Some(columns) = columns {
+            let parent = &candidates[j].op.path;
+            let pairs: Vec<String> = names
+                .iter()
+                .zip(&columns)
+                .map(|(n, c)| format!("`{n}` ← `{c}`"))
+                .collect();
+            return Some(ParentLink {
+                parent: j,
+                names,
+                guess: Some(format!(
+                    "{thing_path} names one of the things GET {parent} lists (they share most fields): {}",
+                    pairs.join(", ")
+                )),
+                columns,
+            });
+        }
+    }
+    None
+}
+
+/// The column of a list's records that holds `param` (see [`identity_parent`]).
+fn identity_column(doc: &Doc, items: &Value, param: &str, word: &str) -> Option<String> {
+    let props = schema::properties(doc, items);
+    let required = schema::required(doc, items);
+    let scalar = |name: &str| {
+        props
+            .iter()
+            .find(|(n, v)| *n == name && schema::is_scalar(doc, v))
+            .map(|(n, _)| n.to_string())
+    };
+    let p = snake(param);
+    if let Some((name, v)) = props.iter().find(|(n, _)| snake(n) == p) {
+        if schema::is_scalar(doc, v) {
+            return Some(name.to_string());
+        }
+        if matches!(schema::kind(doc, v), Kind::Object) {
+            let inner = schema::properties(doc, v);
+            for want in ["login", "name", "slug", "key", "id"] {
+                if inner
+                    .iter()
+                    .any(|(n, w)| *n == want && schema::is_scalar(doc, w))
+                {
+                    return Some(format!("{name}_{want}"));
+                }
+            }
+        }
+        return None;
+    }
+    let singular = singular(word);
+    let own: &[&str] = if p == singular || p == word {
+        &["name", "login", "slug", "key", "id", "number"]
+    } else if p.ends_with("name") {
+        &["login", "username", "name", "slug"]
+    } else if p.ends_with("id") {
+        &["id", "uuid", "key"]
+    } else if p.ends_with("slug") {
+        &["slug", "name"]
+    } else if p.ends_with("number") {
+        &["number"]
+    } else {
+        &[]
+    };
+    own.iter()
+        .find_map(|want| scalar(want).filter(|n| required.contains(&n.as_str()) || *want == "id"))
 }
 
 /// A path with its parameter names blanked and no trailing slash: `/users/{}/posts`.
@@ -495,7 +662,29 @@ fn records_in_schema<'a>(doc: &'a Doc, schema: &'a Value) -> Found<'a> {
         Kind::Scalar => return Err("the answer is not a list or an object".to_string()),
         Kind::Object => {}
     }
-    let lists: Vec<(&str, Option<&Value>)> = schema::properties(doc, schema)
+    let props = schema::properties(doc, schema);
+    // A record with an identity of its own is one thing, even with lists in it (an issue
+    // with its labels); an envelope has none.
+    if let Some((id, _)) = props
+        .iter()
+        .find(|(n, v)| matches!(*n, "id" | "uuid" | "guid") && schema::is_scalar(doc, v))
+    {
+        let lists: Vec<&str> = props
+            .iter()
+            .filter(|(_, v)| matches!(schema::kind(doc, v), Kind::Array(_)))
+            .map(|(n, _)| *n)
+            .collect();
+        return Err(if lists.is_empty() {
+            "returns a single object, not a list".to_string()
+        } else {
+            format!(
+                "returns a single object (it has an `{id}`; lists {}), not a list",
+                lists.join(", ")
+            )
+        });
+    }
+    let lists: Vec<(&str, Option<&Value>)> = props
+        .clone()
         .into_iter()
         .filter_map(|(n, v)| match schema::kind(doc, v) {
             Kind::Array(items) => Some((n, items)),
@@ -530,7 +719,7 @@ fn records_in_schema<'a>(doc: &'a Doc, schema: &'a Value) -> Found<'a> {
                 )),
             )),
             None => Err(format!(
-                "the answer has several lists ({}) and none is clearly the records",
+                "returns a single object (with the lists {}), not a list",
                 names.join(", ")
             )),
         };
