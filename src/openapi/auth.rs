@@ -189,11 +189,6 @@ fn translate(
         }
         "oauth2" => {
             let (token_url, all_scopes, other_flow) = oauth_flows(doc, s);
-            let scopes: Vec<String> = if scopes.is_empty() {
-                Vec::new()
-            } else {
-                scopes.to_vec()
-            };
             if let Some(token_url) = token_url {
                 let token_url = absolute(&token_url, base_url);
                 let mut defaults = vec![("token_url".to_string(), token_url)];

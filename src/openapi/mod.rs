@@ -277,7 +277,7 @@ pub async fn generate_from(source: &str, opts: &Options) -> Result<Generated, Op
     };
     let (bytes, url) = read_source(source).await.map_err(within)?;
     let opts = Options {
-        source_label: file_label(source),
+        source_label: source_label(source),
         source_url: url,
         ..opts.clone()
     };
@@ -338,7 +338,9 @@ fn shown_url(source: &str) -> String {
     }
 }
 
-fn file_label(source: &str) -> String {
+/// How a source is named in the spec's first comment: a file's name, or a URL without
+/// its query string.
+pub fn source_label(source: &str) -> String {
     if source.starts_with("http://") || source.starts_with("https://") {
         shown_url(source)
     } else {
@@ -471,9 +473,8 @@ fn help_text(
     h.push('\n');
     if let Some(d) = info.get("description").and_then(|v| v.as_str()) {
         // The first paragraphs, up to a dozen lines.
-        let mut lines = 0;
         let mut paragraphs = 0;
-        for line in d.trim().lines() {
+        for (lines, line) in d.trim().lines().enumerate() {
             if line.trim().is_empty() {
                 paragraphs += 1;
                 if paragraphs >= 2 {
@@ -487,7 +488,6 @@ fn help_text(
             let l: String = line.chars().take(160).collect();
             h.push_str(&l);
             h.push('\n');
-            lines += 1;
         }
     }
     h.push_str(&format!("\nGenerated from its OpenAPI description. In connections.yaml:\n\n  - {name}:\n      connector: {name}\n"));

@@ -236,9 +236,8 @@ pub fn detect(
                 ));
             }
         }
-        if next_link.is_none() {
-            return None;
-        }
+        // Without a field for the cursor, only a next-page URL can page this.
+        next_link?;
     }
     if let Some(link) = next_link {
         return Some(pager(

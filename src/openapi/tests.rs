@@ -521,3 +521,81 @@ fn yaml_scalars_round_trip() {
         assert_eq!(v["l"][0].as_str(), Some(s), "{text}");
     }
 }
+
+const THINGS: &str = r#"
+openapi: 3.0.0
+info: {title: Things, version: '1'}
+servers: [{url: 'https://things.example'}]
+components:
+  schemas:
+    Owner:
+      type: object
+      required: [login]
+      properties: {login: {type: string}, id: {type: integer}}
+    Repo:
+      type: object
+      required: [id, name, owner]
+      properties:
+        id: {type: integer}
+        name: {type: string}
+        owner: {$ref: '#/components/schemas/Owner'}
+        private: {type: boolean}
+    FullRepo:
+      allOf:
+        - $ref: '#/components/schemas/Repo'
+        - {type: object, properties: {size: {type: integer}}}
+    Issue:
+      type: object
+      required: [id, number]
+      properties:
+        id: {type: integer}
+        number: {type: integer}
+        labels: {type: array, items: {type: string}}
+paths:
+  /user/repos:
+    get:
+      responses: {'200': {description: ok, content: {application/json: {schema: {type: array, items: {$ref: '#/components/schemas/Repo'}}}}}}
+  /repos/{owner}/{repo}:
+    get:
+      parameters: [{name: owner, in: path, required: true}, {name: repo, in: path, required: true}]
+      responses: {'200': {description: ok, content: {application/json: {schema: {$ref: '#/components/schemas/FullRepo'}}}}}
+  /repos/{owner}/{repo}/issues:
+    get:
+      responses: {'200': {description: ok, content: {application/json: {schema: {type: array, items: {$ref: '#/components/schemas/Issue'}}}}}}
+  /repos/{owner}/{repo}/issues/{issue_number}/comments:
+    get:
+      responses: {'200': {description: ok, content: {application/json: {schema: {type: array, items: {type: object, properties: {id: {type: integer}}}}}}}}}
+  /issue/{id}:
+    get:
+      responses: {'200': {description: ok, content: {application/json: {schema: {$ref: '#/components/schemas/Issue'}}}}}
+  /number:
+    get:
+      responses: {'200': {description: ok, content: {application/json: {schema: {type: array, items: {type: object}}}}}}
+"#;
+
+#[test]
+fn parameters_that_name_a_thing_read_a_list_of_such_things() {
+    let g = gen(THINGS);
+    let spec = spec_of(&g);
+    assert_eq!(g.tables, ["repos", "issues", "comments", "number_list"]);
+    let issues = spec.table("issues").unwrap();
+    assert_eq!(issues.params[0].names, ["owner", "repo"]);
+    assert_eq!(
+        issues.params[0].value,
+        ParamValue::Sql(r#"select distinct "owner_login", "name" from "repos""#.to_string())
+    );
+    assert_eq!(issues.depends_on, ["repos"]);
+    assert!(guess_before(&g.yaml, "owner,repo: 'sql@")
+        .contains("/repos/{owner}/{repo} names one of the things GET /user/repos lists"));
+    // The grandchild reads the copied owner and repo, and the issue's number.
+    let comments = spec.table("comments").unwrap();
+    assert_eq!(
+        comments.params[0].value,
+        ParamValue::Sql(r#"select distinct "owner", "repo", "number" from "issues""#.to_string())
+    );
+    // A table called `number` would read as a dependency of that query: renamed.
+    assert_eq!(comments.depends_on, ["issues"]);
+    assert!(g.yaml.contains(
+        "#   GET /issue/{id}: returns a single object (it has an `id`; lists labels), not a list"
+    ));
+}

@@ -122,6 +122,9 @@ pub async fn connect(client: &mut Client, ask: &mut dyn Ask, preset: Preset) -> 
         bail!("no connectors are available");
     }
     let info = match &preset.connector {
+        Some(name) if name == OPENAPI_CHOICE && !connectors.iter().any(|c| c.name == *name) => {
+            from_openapi(client, ask, &connectors).await?
+        }
         Some(name) => connectors
             .iter()
             .find(|c| c.name == *name)
@@ -287,7 +290,7 @@ async fn from_openapi(
         .ok_or_else(|| anyhow!("connect cancelled"))?;
     let (bytes, url) = openapi::read_source(&source).await?;
     let mut opts = Options {
-        source_label: source.clone(),
+        source_label: openapi::source_label(&source),
         source_url: url,
         ..Default::default()
     };

@@ -76,10 +76,8 @@ impl Respond for ExampleServer {
         let next_url = format!("{}{path}?{PAGE2}=2", self.uri);
         let mut headers = Vec::new();
         match &route.paging {
-            Some(PagingStrategy::LinkHeader) => {
-                if !query.contains_key(PAGE2) {
-                    headers.push(("Link", format!("<{next_url}>; rel=\"next\"")));
-                }
+            Some(PagingStrategy::LinkHeader) if !query.contains_key(PAGE2) => {
+                headers.push(("Link", format!("<{next_url}>; rel=\"next\"")));
             }
             Some(PagingStrategy::NextLink { pager_link_path }) => {
                 let second = query.contains_key(PAGE2);
@@ -117,7 +115,7 @@ impl Respond for ExampleServer {
                     set_records(&mut body, &route.record_path, json!([]));
                 }
             }
-            None => {}
+            Some(PagingStrategy::LinkHeader) | None => {}
         }
         let mut resp = ResponseTemplate::new(200).set_body_json(body);
         for (k, v) in headers {
@@ -258,6 +256,7 @@ async fn example_server(doc: &Doc, spec: &Spec, server: &MockServer) -> (usize, 
     let ops = doc.operations();
     let mut routes = Vec::new();
     let (mut examples, mut synthesized) = (0, 0);
+    let params = regex::Regex::new(r"\\\{[^}]*\\\}").unwrap();
     for t in &spec.tables {
         let op = ops
             .iter()
@@ -287,9 +286,7 @@ async fn example_server(doc: &Doc, spec: &Spec, server: &MockServer) -> (usize, 
         };
         let pattern = format!(
             "^{}/?$",
-            regex::Regex::new(r"\\\{[^}]*\\\}")
-                .unwrap()
-                .replace_all(&regex::escape(t.path.trim_end_matches('/')), "[^/]+")
+            params.replace_all(&regex::escape(t.path.trim_end_matches('/')), "[^/]+")
         );
         let paging = t.paging.as_ref().map(|p| p.strategy.clone());
         let token_param = match &paging {
@@ -785,19 +782,22 @@ async fn connect_from_an_openapi_description_saves_the_spec_and_tests_it_in_both
                 &format!("{}/v1", server.uri()),
             );
         std::fs::write(&described, text).unwrap();
-        // Menu choice, description, connector name (default), schema (default), token.
-        let answers = format!("openapi\n{}\n\n\nt0ken-{daemon}\n", described.display());
+        // Description, connector name (default), schema (default), token; the menu choice
+        // first, or `connect openapi` on the command line.
+        let answers = format!("{}\n\n\nt0ken-{daemon}\n", described.display());
         let r = if daemon {
-            unify_daemon(&home, &["connect"], &answers).await
+            unify_daemon(&home, &["connect", "openapi"], &answers).await
         } else {
-            unify(&home, &["connect"], &answers).await
+            unify(&home, &["connect"], &format!("openapi\n{answers}")).await
         };
         assert_eq!(r.code, 0, "daemon={daemon}: {}", r.stderr);
-        assert!(
-            r.stderr.contains("from an OpenAPI description"),
-            "{}",
-            r.stderr
-        );
+        if !daemon {
+            assert!(
+                r.stderr.contains(": openapi — from an OpenAPI description"),
+                "the menu offers it: {}",
+                r.stderr
+            );
+        }
         let saved = home.join("rest_specs/paging_styles_example_spec.yaml");
         assert!(
             r.stderr.contains(&format!("Saved {}", saved.display())),
