@@ -13,6 +13,8 @@
 //!   bookkeeping (`unify.*` tables).
 //! * [`engine`]      — the library API: `load`, `refresh`, `list_tables`… used by the
 //!   interpreter and by the daemon's workers.
+//! * [`openapi`]     — `spec from-openapi`: an OpenAPI description → spec YAML (used by
+//!   the CLI and the `connect` wizard; touches no home or warehouse).
 //! * [`parser`]      — the unify command language (pest) → [`parser::ast::Statement`].
 //! * [`interpreter`] — executes statements against the engine; transport-agnostic.
 //! * [`queue`]       — the durable SQLite job queue.
@@ -32,6 +34,7 @@ pub mod home;
 pub mod host;
 pub mod interpreter;
 pub mod loading;
+pub mod openapi;
 pub mod parser;
 pub mod protocol;
 pub mod queue;

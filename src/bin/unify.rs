@@ -97,6 +97,20 @@ enum SpecCmd {
         #[arg(long = "option", value_name = "KEY=VALUE")]
         options: Vec<String>,
     },
+    /// Generate a spec from an OpenAPI description (3.0, 3.1 or Swagger 2.0; JSON or YAML).
+    FromOpenapi {
+        /// The description: a file or an http(s) URL.
+        source: String,
+        /// The connector name (default: from the API's host or title).
+        #[arg(long)]
+        name: Option<String>,
+        /// The API's base URL (default: the description's first server).
+        #[arg(long = "base-url", value_name = "URL")]
+        base_url: Option<String>,
+        /// Write the spec to FILE instead of stdout.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
 }
 
 /// Where the statements of a script come from, in command-line order.
@@ -200,6 +214,25 @@ fn run(args: Args, sources: Vec<Source>, home: Home) -> anyhow::Result<i32> {
         }) => {
             unify::telemetry::init_stderr("warn");
             return spec_check(file, *live, key_values(options)?, args.format);
+        }
+        Some(Cmd::Spec {
+            action:
+                SpecCmd::FromOpenapi {
+                    source,
+                    name,
+                    base_url,
+                    output,
+                },
+        }) => {
+            unify::telemetry::init_stderr("warn");
+            let summary = unify::openapi::generate_cli(
+                source,
+                name.clone(),
+                base_url.clone(),
+                output.as_deref(),
+            )?;
+            eprintln!("{summary}");
+            return Ok(0);
         }
         Some(Cmd::Completions { shell }) => {
             clap_complete::generate(

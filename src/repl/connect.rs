@@ -111,6 +111,9 @@ pub async fn connect(client: &mut Client, ask: &mut dyn Ask, preset: Preset) -> 
         bail!("no connectors are available");
     }
     let info = match &preset.connector {
+        Some(name) if name == OPENAPI_CHOICE && !connectors.iter().any(|c| c.name == *name) => {
+            from_openapi(client, ask, &connectors).await?
+        }
         Some(name) => connectors
             .iter()
             .find(|c| c.name == *name)
@@ -129,6 +132,10 @@ pub async fn connect(client: &mut Client, ask: &mut dyn Ask, preset: Preset) -> 
                     eprintln!("{}: {} — {}", i + 1, c.name, c.summary);
                 }
             }
+            eprintln!(
+                "{}: {OPENAPI_CHOICE} — {OPENAPI_LABEL}",
+                connectors.len() + 1
+            );
             loop {
                 let Some(answer) = ask.ask("Pick a connector: ", false)? else {
                     bail!("connect cancelled");
@@ -136,6 +143,9 @@ pub async fn connect(client: &mut Client, ask: &mut dyn Ask, preset: Preset) -> 
                 let answer = answer.trim();
                 if answer.is_empty() {
                     bail!("connect cancelled");
+                }
+                if answer == OPENAPI_CHOICE || answer == (connectors.len() + 1).to_string() {
+                    break from_openapi(client, ask, &connectors).await?;
                 }
                 let found = answer
                     .parse::<usize>()
@@ -260,6 +270,106 @@ pub async fn connect(client: &mut Client, ask: &mut dyn Ask, preset: Preset) -> 
         Outcome::Ok => Ok(()),
         _ => Err(anyhow!("listing the tables of {schema} failed")),
     }
+}
+
+// ---- `connect` from an OpenAPI description (issue 13) --------------------------------
+
+/// The menu entry that generates a connector from an OpenAPI description.
+const OPENAPI_CHOICE: &str = "openapi";
+const OPENAPI_LABEL: &str = "from an OpenAPI description (a file or an http(s) URL)";
+
+/// Generate a spec from a description the user names, save it as
+/// `$UNIFY_HOME/rest_specs/<name>_spec.yaml`, reload, and return the new connector.
+async fn from_openapi(
+    client: &mut Client,
+    ask: &mut dyn Ask,
+    known: &[ConnectorInfo],
+) -> anyhow::Result<ConnectorInfo> {
+    use crate::openapi::{self, OpenApiError, Options};
+    let source = ask
+        .ask("OpenAPI description (a file or an http(s) URL): ", false)?
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| anyhow!("connect cancelled"))?;
+    let (bytes, url) = openapi::read_source(&source).await?;
+    let mut opts = Options {
+        source_label: openapi::source_label(&source),
+        source_url: url,
+        ..Default::default()
+    };
+    let mut generated = match openapi::generate(&bytes, &opts) {
+        Err(OpenApiError::NoBaseUrl(why)) => {
+            eprintln!("{why}.");
+            let base = ask
+                .ask("The API's base URL: ", false)?
+                .ok_or_else(|| anyhow!("connect cancelled: no base URL"))?;
+            opts.base_url = Some(base.trim().to_string());
+            openapi::generate(&bytes, &opts)
+        }
+        other => other,
+    }
+    .with_context(|| format!("generating a spec from {source}"))?;
+    let taken = |n: &str| known.iter().any(|c| c.name == n);
+    let suggested = if taken(&generated.name) {
+        format!("{}_openapi", generated.name)
+    } else {
+        generated.name.clone()
+    };
+    let name = loop {
+        let answer = ask
+            .ask(&format!("Connector name ({suggested}): "), false)?
+            .ok_or_else(|| anyhow!("connect cancelled"))?;
+        let name = match answer.trim() {
+            "" => suggested.clone(),
+            n => n.to_string(),
+        };
+        let problem = if !crate::adapters::spec::is_identifier(&name) {
+            Some(format!(
+                "'{name}' is not a valid connector name (letters, digits and _)"
+            ))
+        } else if taken(&name) {
+            Some(format!(
+                "a connector named '{name}' exists already; choose another name"
+            ))
+        } else {
+            None
+        };
+        match problem {
+            None => break name,
+            Some(p) if ask.interactive() => eprintln!("{p}"),
+            Some(p) => bail!(p),
+        }
+    };
+    if name != generated.name {
+        opts.name = Some(name.clone());
+        generated = openapi::generate(&bytes, &opts)?;
+    }
+    let home = match client.transport().request(Request::Ping).await? {
+        Response::Pong { home, .. } => crate::home::Home::new(home),
+        other => bail!("unexpected answer: {other:?}"),
+    };
+    let path = home.specs_dir().join(format!("{name}_spec.yaml"));
+    if path.exists() {
+        bail!(
+            "{} exists already; remove it or choose another name",
+            path.display()
+        );
+    }
+    std::fs::create_dir_all(home.specs_dir())
+        .and_then(|_| std::fs::write(&path, &generated.yaml))
+        .with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("Saved {}: {}", path.display(), generated.summary());
+    let _ = client.run_statement("system reload", &mut Quiet).await;
+    let (connectors, _) = connectors(client).await?;
+    connectors
+        .into_iter()
+        .find(|c| c.name == name)
+        .ok_or_else(|| {
+            anyhow!(
+                "the generated connector '{name}' did not load; see {}",
+                path.display()
+            )
+        })
 }
 
 /// Run the `delete connection` flow.

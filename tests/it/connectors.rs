@@ -23,6 +23,7 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 /// Every connector shipped in `rest_specs/`.
 const CONNECTORS: &[&str] = &[
+    "artic",
     "aws_costs",
     "datadog",
     "github",
@@ -33,6 +34,8 @@ const CONNECTORS: &[&str] = &[
     "linear",
     "notion",
     "papertrail",
+    "pokeapi",
+    "rickandmorty",
     "slack",
     "stripe",
     "zendesk",
@@ -1590,5 +1593,242 @@ async fn gitlab_issues_for_projects_with_issues_enabled() {
             "select author_username from gitlab.issues where iid = 57"
         ),
         "tokafor"
+    );
+}
+
+// ----------------------------------------------------------------------------------------
+// Public APIs that need no account (issue 13): pokeapi, rickandmorty, artic.
+
+const POKE: &str = "https://pokeapi.co";
+
+#[tokio::test]
+async fn pokeapi_follows_next_urls_and_type_pokemon_reads_the_types_table() {
+    let server = MockServer::start().await;
+    let uri = server.uri();
+    Mock::given(method("GET"))
+        .and(path("/api/v2/pokemon"))
+        .and(query_param("limit", "200"))
+        .and(query_param_is_missing("offset"))
+        .respond_with(page(replay_rebased(
+            "pokeapi",
+            "pokemon_page1.json",
+            POKE,
+            &uri,
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // The next URL is requested as the API wrote it.
+    Mock::given(method("GET"))
+        .and(path("/api/v2/pokemon"))
+        .and(query_param("offset", "3"))
+        .and(query_param("limit", "3"))
+        .respond_with(page(replay_rebased(
+            "pokeapi",
+            "pokemon_page2.json",
+            POKE,
+            &uri,
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/type"))
+        .and(query_param("limit", "200"))
+        .respond_with(page(replay_rebased("pokeapi", "types.json", POKE, &uri)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    for ty in ["fire", "water"] {
+        Mock::given(method("GET"))
+            .and(path(format!("/api/v2/type/{ty}")))
+            .and(query_param_is_missing("type"))
+            .respond_with(page(replay("pokeapi", &format!("type_{ty}.json"))))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    refuse_the_rest(&server).await;
+    let t = home(
+        "poke",
+        "pokeapi",
+        &bundled_spec("pokeapi", &format!("{uri}/api/v2")),
+        &[],
+    );
+    let engine = t.engine();
+    assert_eq!(
+        load(&engine, "poke", "pokemon", Action::Load)
+            .await
+            .unwrap()
+            .rows,
+        5
+    );
+    load(&engine, "poke", "pokemon_ids", Action::Load)
+        .await
+        .unwrap();
+    assert_eq!(
+        scalar::<i32>(
+            &engine,
+            "select id from poke.pokemon_ids where name = 'squirtle'"
+        ),
+        7
+    );
+    // The dependent table loads `types` first, then asks once per type.
+    let summary = load(&engine, "poke", "type_pokemon", Action::Load)
+        .await
+        .unwrap();
+    assert_eq!(summary.rows, 7);
+    assert_columns(
+        &engine,
+        "poke",
+        "type_pokemon",
+        &["pokemon_name", "pokemon_url", "slot", "type"],
+        &[],
+    );
+    load(&engine, "poke", "pokemon_types", Action::Load)
+        .await
+        .unwrap();
+    assert_eq!(
+        scalar::<String>(
+            &engine,
+            "select type from poke.pokemon_types where pokemon = 'lapras'"
+        ),
+        "water"
+    );
+}
+
+#[tokio::test]
+async fn rickandmorty_characters_follow_info_next_and_flatten_origin_and_location() {
+    let server = MockServer::start().await;
+    let uri = server.uri();
+    let host = "https://rickandmortyapi.com";
+    Mock::given(method("GET"))
+        .and(path("/api/character"))
+        .and(query_param_is_missing("page"))
+        .respond_with(page(replay_rebased(
+            "rickandmorty",
+            "characters_page1.json",
+            host,
+            &uri,
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/character"))
+        .and(query_param("page", "2"))
+        .respond_with(page(replay_rebased(
+            "rickandmorty",
+            "characters_page2.json",
+            host,
+            &uri,
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+    refuse_the_rest(&server).await;
+    let t = home(
+        "rm",
+        "rickandmorty",
+        &bundled_spec("rickandmorty", &format!("{uri}/api")),
+        &[],
+    );
+    let engine = t.engine();
+    assert_eq!(
+        load(&engine, "rm", "characters", Action::Load)
+            .await
+            .unwrap()
+            .rows,
+        4
+    );
+    assert_columns(
+        &engine,
+        "rm",
+        "characters",
+        &["origin_name", "location_url", "episode", "created"],
+        &[],
+    );
+    load(&engine, "rm", "characters_per_location", Action::Load)
+        .await
+        .unwrap();
+    assert_eq!(
+        scalar::<i64>(
+            &engine,
+            "select alive from rm.characters_per_location where location = 'Citadel of Ricks'"
+        ),
+        2
+    );
+    assert_eq!(
+        scalar::<String>(&engine, "select typeof(created) from rm.characters limit 1"),
+        "TIMESTAMP"
+    );
+}
+
+#[tokio::test]
+async fn artic_artworks_send_fields_and_the_user_agent_and_follow_next_url() {
+    let server = MockServer::start().await;
+    let uri = server.uri();
+    let host = "https://api.artic.edu";
+    Mock::given(method("GET"))
+        .and(path("/api/v1/artworks"))
+        .and(query_param("limit", "100"))
+        .and(query_param_is_missing("page"))
+        .and(header(
+            "AIC-User-Agent",
+            "unify (a SQL client for REST APIs)",
+        ))
+        .and(wiremock::matchers::query_param_contains(
+            "fields",
+            "artist_title",
+        ))
+        .respond_with(page(replay_rebased(
+            "artic",
+            "artworks_page1.json",
+            host,
+            &uri,
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/artworks"))
+        .and(query_param("page", "2"))
+        .respond_with(page(replay_rebased(
+            "artic",
+            "artworks_page2.json",
+            host,
+            &uri,
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+    refuse_the_rest(&server).await;
+    let t = home(
+        "art",
+        "artic",
+        &bundled_spec("artic", &format!("{uri}/api/v1")),
+        &[],
+    );
+    let engine = t.engine();
+    assert_eq!(
+        load(&engine, "art", "artworks", Action::Load)
+            .await
+            .unwrap()
+            .rows,
+        3
+    );
+    assert_eq!(
+        scalar::<String>(
+            &engine,
+            "select title from art.artworks where artist_title = 'Edward Hopper'"
+        ),
+        "Nighthawks"
+    );
+    assert_eq!(
+        scalar::<i64>(
+            &engine,
+            "select count(*) from art.artworks where is_public_domain"
+        ),
+        2
     );
 }

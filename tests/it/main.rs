@@ -6,6 +6,7 @@ mod connectors;
 mod daemon;
 mod loading;
 mod newuser;
+mod openapi;
 mod pty;
 mod shell;
 mod soak;
