@@ -682,6 +682,55 @@ fn validate(file: &str, root: &Value, p: &mut Problems) -> Option<Parsed> {
     Some(Parsed::Spec(Box::new(spec)))
 }
 
+/// The keys of a `result_body_path` / `result_meta_paths` string: dot-separated names,
+/// where a segment may be written `['key.with.dots']` (or with double quotes) and a
+/// leading `$` / `$.` is ignored, so `$['@odata.count']` names the one key
+/// `@odata.count` and `data.items` names `data` then `items`.
+pub fn key_path(text: &str) -> Vec<String> {
+    let mut rest = text.trim();
+    if let Some(r) = rest.strip_prefix('$') {
+        rest = r.strip_prefix('.').unwrap_or(r);
+    }
+    let mut keys = Vec::new();
+    let mut current = String::new();
+    // True right after a bracketed key: the '.' that may follow separates nothing new.
+    let mut closed = false;
+    let mut chars = rest.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '.' if closed => closed = false,
+            '.' => keys.push(std::mem::take(&mut current)),
+            '[' if matches!(chars.peek(), Some('\'' | '"')) => {
+                if !current.is_empty() {
+                    keys.push(std::mem::take(&mut current));
+                }
+                let quote = chars.next().unwrap_or('\'');
+                let mut key = String::new();
+                while let Some(k) = chars.next() {
+                    match k {
+                        '\\' => key.extend(chars.next()),
+                        k if k == quote => break,
+                        k => key.push(k),
+                    }
+                }
+                if chars.peek() == Some(&']') {
+                    chars.next();
+                }
+                keys.push(key);
+                closed = true;
+            }
+            c => {
+                closed = false;
+                current.push(c);
+            }
+        }
+    }
+    if !closed || !current.is_empty() {
+        keys.push(current);
+    }
+    keys
+}
+
 /// The longest duration a spec may give (a day): longer ones are mistakes, and would
 /// overflow timers.
 const MAX_SECONDS: f64 = 86_400.0;
@@ -1260,7 +1309,7 @@ fn parse_table(
     let params = get(&m, "params")
         .map(|v| parse_params(v, &join(path, "params"), p))
         .unwrap_or_default();
-    let dotted = |s: &str| -> Vec<String> { s.split('.').map(str::to_string).collect() };
+    let dotted = |s: &str| -> Vec<String> { key_path(s) };
     let result_body_path = match get(&m, "result_body_path") {
         Some(Value::Sequence(items)) => Some(
             items
