@@ -845,6 +845,15 @@ impl Engine {
                             w.abandon();
                             return Err(e.into());
                         }
+                        // Not on `db`: its transaction is the staging table's.
+                        let warnings = w.take_warnings();
+                        if !warnings.is_empty() {
+                            let log = wh.connect()?;
+                            for warning in warnings {
+                                progress.log("warning", &warning);
+                                warehouse::log_line(&log, &j, "warning", &warning);
+                            }
+                        }
                         let pages = pages_counter.fetch_add(1, Ordering::Relaxed) + 1;
                         progress.update(&s, &t, pages, w.rows());
                     }
