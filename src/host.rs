@@ -82,6 +82,15 @@ impl HomeLock {
     /// Take the lock without waiting.
     pub fn acquire(home: &Home) -> Result<HomeLock, LockError> {
         let path = home.run_dir().join("unifyd.lock");
+        if !home.run_dir().exists() {
+            // A home that does not exist yet (or predates `run/`): the lock can be taken
+            // all the same. Private, like the rest of the home (`Home::ensure_dirs`).
+            use std::os::unix::fs::DirBuilderExt;
+            let _ = std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(home.run_dir());
+        }
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -139,6 +148,12 @@ impl Host {
     /// Start the actors. Must run inside an actix `System` on a multi-thread runtime;
     /// the caller holds the home's [`HomeLock`].
     pub async fn start(home: Home, options: HostOptions) -> anyhow::Result<Host> {
+        // Everything the engine writes in the home (warehouse, journals, queue, spill
+        // and export files, logs) is private to the user, whatever umask they run with.
+        // SAFETY: umask only sets this process's file-creation mask.
+        unsafe {
+            libc::umask(0o077);
+        }
         home.ensure_dirs()
             .with_context(|| format!("creating {}", home.root().display()))?;
         let engine_home = home.clone();
@@ -149,6 +164,8 @@ impl Host {
         let queue = Queue::open(&home.queue_file())
             .await
             .with_context(|| format!("opening the job queue {}", home.queue_file().display()))?;
+        // Files the engine just created (journals, a new queue) join the private set.
+        home.secure_files();
         // We hold the home's lock: whatever is marked running belongs to a dead process.
         let orphans = queue.release_worker("").await?;
         if orphans > 0 {

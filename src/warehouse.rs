@@ -204,11 +204,18 @@ CREATE TABLE IF NOT EXISTS unify.file_imports (
 
 impl Warehouse {
     /// Open (or create) the warehouse file and its bookkeeping tables; drop staging
-    /// tables left by a crashed load.
+    /// tables left by a crashed load. DuckDB's spill files go to `tmp/` next to the
+    /// file (the home's `tmp/`, ARCHITECTURE §2), never the working directory.
     pub fn open(path: &Path) -> Result<Warehouse, WarehouseError> {
+        let tmp = spill_dir(path);
         // The file is attached under a fixed catalog name: opened directly, a file
         // named unify.duckdb would be catalog "unify", clashing with schema "unify".
-        let conn = Connection::open_in_memory().ctx(|| "opening DuckDB".into())?;
+        // An in-memory database would spill to `.tmp` in the working directory, so
+        // the temp directory is set before DuckDB starts.
+        let config = duckdb::Config::default()
+            .with("temp_directory", tmp.display().to_string())
+            .ctx(|| format!("setting DuckDB's temp_directory to {}", tmp.display()))?;
+        let conn = Connection::open_in_memory_with_flags(config).ctx(|| "opening DuckDB".into())?;
         conn.execute_batch(&format!(
             "ATTACH {} AS {CATALOG} (ROW_GROUP_SIZE 32768); USE {CATALOG};",
             quote_literal(&path.display().to_string())
@@ -334,6 +341,27 @@ impl Warehouse {
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
     }
+}
+
+/// Where DuckDB spills for the warehouse file `path`: `tmp/` beside it (created
+/// private, 0700, when missing).
+pub fn spill_dir(path: &Path) -> PathBuf {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."))
+        .join("tmp");
+    if !dir.exists() {
+        use std::os::unix::fs::DirBuilderExt;
+        if let Err(e) = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+        {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot create DuckDB's temp directory");
+        }
+    }
+    dir
 }
 
 /// `CREATE SCHEMA IF NOT EXISTS`, safe against another connection creating the same

@@ -335,6 +335,7 @@ impl Authenticator {
 
         crate::secret::register(grant.access_token.expose());
         let now = Instant::now();
+        let configured_refresh = config.refresh_token.as_ref().map(Secret::expose);
         let cached = CachedToken {
             token: grant.access_token.clone(),
             // An expiry too far away to represent counts as none.
@@ -353,8 +354,20 @@ impl Authenticator {
                 crate::secret::register(rotated.expose());
                 if state.refresh_token.as_ref() != Some(&rotated) {
                     tracing::debug!(token_url = %config.token_url, "OAuth2 refresh token rotated");
+                    // The replaced one leaves the redaction list, unless it is the one
+                    // written in connections.yaml (still a secret of the user's).
+                    if let Some(old) = state.refresh_token.take() {
+                        if Some(old.expose()) != configured_refresh {
+                            crate::secret::unregister(old.expose());
+                        }
+                    }
                 }
                 state.refresh_token = Some(rotated);
+            }
+        }
+        if let Some(old) = state.access.take() {
+            if old.token != cached.token {
+                crate::secret::unregister(old.token.expose());
             }
         }
         state.access = Some(cached);
@@ -591,24 +604,9 @@ fn parse_token_response(body: &str) -> Result<TokenGrant, String> {
     Err("response is not a JSON object with an access_token".to_string())
 }
 
-/// Replace each non-empty secret (raw and URL-encoded) in `text` with `***`.
+/// The crate's one redactor, also scrubbing `secrets` (see [`crate::secret`]).
 fn redact(text: &str, secrets: &[String]) -> String {
-    let mut sorted: Vec<&String> = secrets.iter().filter(|s| !s.is_empty()).collect();
-    sorted.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    let mut out = text.to_string();
-    for secret in sorted {
-        out = out.replace(secret.as_str(), "***");
-        let encoded = urlencoding::encode(secret);
-        if encoded != secret.as_str() {
-            out = out.replace(encoded.as_ref(), "***");
-        }
-        let form_encoded: String =
-            url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-        if form_encoded != *secret {
-            out = out.replace(&form_encoded, "***");
-        }
-    }
-    out
+    crate::secret::redact_with(text, secrets)
 }
 
 /// A short, redacted excerpt of a token endpoint response body. Token-looking JSON fields
@@ -1431,6 +1429,52 @@ mod tests {
         let secrets = auth.secrets();
         assert!(secrets.contains(&"refresh-token-three".to_string()));
         assert!(secrets.contains(&REFRESH.to_string()));
+    }
+
+    #[tokio::test]
+    async fn rotated_oauth2_tokens_leave_the_redaction_list() {
+        let server = MockServer::start().await;
+        let rotate = |access: &str, next: &str| {
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "access_token": access,
+                "refresh_token": next,
+                "expires_in": 30,
+            }))
+        };
+        Mock::given(method("POST"))
+            .and(body_string(format!(
+                "grant_type=refresh_token&refresh_token={REFRESH}&scope=read+write"
+            )))
+            .respond_with(rotate("rot-access-one", "rot-refresh-two"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(body_string(
+                "grant_type=refresh_token&refresh_token=rot-refresh-two&scope=read+write",
+            ))
+            .respond_with(rotate("rot-access-three", "rot-refresh-four"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let auth = Authenticator::new(Credentials::OAuth2(oauth(
+            &server,
+            ClientAuth::Basic,
+            Some(REFRESH),
+        )));
+        apply(&auth, "https://api.example.com/x").await.unwrap();
+        assert!(crate::secret::is_registered("rot-access-one"));
+        assert!(crate::secret::is_registered("rot-refresh-two"));
+        apply(&auth, "https://api.example.com/x").await.unwrap();
+        // The replaced tokens are gone; the current ones and the configured one stay.
+        assert!(!crate::secret::is_registered("rot-access-one"));
+        assert!(!crate::secret::is_registered("rot-refresh-two"));
+        assert!(crate::secret::is_registered("rot-access-three"));
+        assert!(crate::secret::is_registered("rot-refresh-four"));
+        assert_eq!(
+            crate::secret::redact("rot-access-three rot-refresh-four"),
+            "*** ***"
+        );
     }
 
     #[tokio::test]
