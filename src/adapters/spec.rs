@@ -21,6 +21,12 @@ use std::time::Duration;
 /// Default refresh period for the scheduler when a spec says nothing (4 hours).
 pub const DEFAULT_POLLING_INTERVAL_SECS: u64 = 14_400;
 
+/// Default cap on one response body, after decompression (`max_response_mb`).
+pub const DEFAULT_MAX_RESPONSE_MB: f64 = 256.0;
+
+/// The largest `max_response_mb` a spec may set (64 GB): more is a typo.
+const MAX_RESPONSE_MB_LIMIT: f64 = 65_536.0;
+
 /// A validated connector spec.
 #[derive(Debug, Clone)]
 pub struct Spec {
@@ -47,6 +53,8 @@ pub struct Spec {
     pub retry: RetryPolicy,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// The most bytes one response body may have once decompressed (`max_response_mb`).
+    pub max_response_bytes: u64,
     /// Headers sent with every table's requests (a table's own headers win).
     pub headers: Vec<(String, String)>,
     /// JSONPath to an error message some APIs return with HTTP 200.
@@ -366,6 +374,7 @@ const TOP_KEYS: &[&str] = &[
     "polling_interval_secs",
     "retry",
     "timeout_secs",
+    "max_response_mb",
     // Legacy keys the original accepted and ignored.
     "cacheTTLSecs",
     "next_page_token",
@@ -550,6 +559,22 @@ fn validate(file: &str, root: &Value, p: &mut Problems) -> Option<Parsed> {
         .and_then(|v| get_seconds(v, "timeout_secs", p))
         .filter(|d| !d.is_zero())
         .unwrap_or(Duration::from_secs(60));
+    let max_response_mb = get(&top, "max_response_mb")
+        .and_then(|v| yaml::get_f64(v, "max_response_mb", p))
+        .and_then(|mb| {
+            if mb > 0.0 && mb <= MAX_RESPONSE_MB_LIMIT {
+                Some(mb)
+            } else {
+                p.push(
+                    "max_response_mb",
+                    format!(
+                        "{mb} is not a size in MB between 0 (excluded) and {MAX_RESPONSE_MB_LIMIT}"
+                    ),
+                );
+                None
+            }
+        })
+        .unwrap_or(DEFAULT_MAX_RESPONSE_MB);
 
     let spec_headers: Vec<(String, String)> = match get(&top, "headers") {
         Some(hv) => yaml::as_map(hv, "headers", p)
@@ -674,6 +699,7 @@ fn validate(file: &str, root: &Value, p: &mut Problems) -> Option<Parsed> {
         polling_interval_secs,
         retry,
         timeout,
+        max_response_bytes: (max_response_mb * 1024.0 * 1024.0) as u64,
         headers: spec_headers,
         error_path,
         tables,

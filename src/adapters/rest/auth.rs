@@ -28,6 +28,9 @@ const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
 /// At most this many characters of a token endpoint's error body are quoted in an error.
 const BODY_EXCERPT_CHARS: usize = 300;
 
+/// A token endpoint answer larger than this is not a token response.
+const TOKEN_RESPONSE_CAP: u64 = 1024 * 1024;
+
 /// Resolved credentials of one connection (built elsewhere from the spec's `auth:` block
 /// and connection options).
 #[derive(Clone)]
@@ -197,11 +200,25 @@ impl Authenticator {
                 Ok(())
             }
             Credentials::Params(params) => {
-                if !params.is_empty() {
-                    let mut pairs = request.url_mut().query_pairs_mut();
-                    for (name, value) in params {
-                        pairs.append_pair(name, value.expose());
-                    }
+                if params.is_empty() {
+                    return Ok(());
+                }
+                // A URL that already carries one of these params (a redirect or a next
+                // link that echoes it) gets it replaced, not repeated.
+                let ours = |k: &str| params.iter().any(|(name, _)| name == k);
+                let url = request.url_mut();
+                if url.query_pairs().any(|(k, _)| ours(&k)) {
+                    let kept: Vec<(String, String)> = url
+                        .query_pairs()
+                        .filter(|(k, _)| !ours(k))
+                        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                        .collect();
+                    url.set_query(None);
+                    url.query_pairs_mut().extend_pairs(kept);
+                }
+                let mut pairs = url.query_pairs_mut();
+                for (name, value) in params {
+                    pairs.append_pair(name, value.expose());
                 }
                 Ok(())
             }
@@ -431,10 +448,41 @@ impl Authenticator {
             url: url_text(),
             message: redact(&error_chain(&e), &self.scrub_list(config)),
         };
-        let response = builder.form(&form).send().await.map_err(unreachable)?;
+        let mut response = builder.form(&form).send().await.map_err(unreachable)?;
         let status = response.status();
-        let body = response.text().await.map_err(unreachable)?;
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = match super::client::read_capped(&mut response, TOKEN_RESPONSE_CAP).await {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(super::client::ReadError::Network(e)) => return Err(unreachable(e)),
+            Err(super::client::ReadError::TooLarge) => {
+                return Err(AuthError::TokenStatus {
+                    url: url_text(),
+                    status,
+                    body: format!(
+                        "the response is larger than {} (not a token response)",
+                        super::client::size_text(TOKEN_RESPONSE_CAP)
+                    ),
+                })
+            }
+        };
 
+        if status.is_redirection() {
+            // Not followed: the client secret goes to the configured token_url only.
+            return Err(AuthError::TokenStatus {
+                url: url_text(),
+                status,
+                body: format!(
+                    "a redirect to {}, not followed: unify sends the client credentials only to token_url; set token_url to the final address",
+                    location
+                        .map(|l| redact(&l, &self.scrub_list(config)))
+                        .unwrap_or_else(|| "nowhere (no Location)".into())
+                ),
+            });
+        }
         if !status.is_success() {
             return Err(AuthError::TokenStatus {
                 url: url_text(),

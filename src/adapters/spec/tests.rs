@@ -289,3 +289,28 @@ fn an_odata_spec_with_at_sign_paths_loads() {
         Some(&serde_json::json!(3))
     );
 }
+
+#[test]
+fn max_response_mb_defaults_to_256_and_is_checked() {
+    let base =
+        "name: x\nbase_url: https://x.example\ntables:\n  - name: t\n    resource_path: /t\n";
+    assert_eq!(spec(base).max_response_bytes, 256 << 20);
+    assert_eq!(
+        spec(&format!("{base}max_response_mb: 0.5\n")).max_response_bytes,
+        512 * 1024
+    );
+    let p = problems(&format!("{base}max_response_mb: -1\n"));
+    assert!(
+        p.iter()
+            .any(|x| x.contains("max_response_mb: expected a non-negative number")),
+        "{p:?}"
+    );
+    for bad in ["0", "100000"] {
+        let p = problems(&format!("{base}max_response_mb: {bad}\n"));
+        assert!(
+            p.iter().any(|x| x.contains("max_response_mb")
+                && x.contains("is not a size in MB between 0 (excluded) and 65536")),
+            "{bad}: {p:?}"
+        );
+    }
+}
