@@ -875,6 +875,21 @@ impl Engine {
             table_limit: table_limit.as_deref(),
         };
         let fetched = fetch.run(sets, &tx).await;
+        let warnings = stats.take_warnings();
+        if !warnings.is_empty() {
+            for warning in &warnings {
+                progress.log("warning", warning);
+            }
+            let (wh, j) = (wh.clone(), job_id.to_string());
+            let _ = blocking(move || {
+                let c = wh.connect()?;
+                for warning in warnings {
+                    warehouse::log_line(&c, &j, "warning", &warning);
+                }
+                Ok(())
+            })
+            .await;
+        }
         fetch_complete.store(fetched.is_ok(), Ordering::SeqCst);
         drop(tx);
         let staged = writer
