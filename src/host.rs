@@ -166,14 +166,6 @@ impl Host {
             .with_context(|| format!("opening the job queue {}", home.queue_file().display()))?;
         // Files the engine just created (journals, a new queue) join the private set.
         home.secure_files();
-        // We hold the home's lock: whatever is marked running belongs to a dead process.
-        let orphans = queue.release_worker("").await?;
-        if orphans > 0 {
-            tracing::warn!(
-                jobs = orphans,
-                "re-queued jobs interrupted by a previous stop or crash"
-            );
-        }
         let instance = format!(
             "{}-{}",
             std::process::id(),
@@ -191,6 +183,19 @@ impl Host {
             workers: options.workers,
             scheduler_tick: options.scheduler_tick,
         });
+        // We hold the home's lock: whatever is marked running belongs to a dead process
+        // (a graceful stop re-queues its jobs). Each such run counts as an attempt, so a
+        // job whose load kills the process is not retried forever.
+        for orphan in shared.queue.running_jobs().await? {
+            let outcome = shared
+                .job_interrupted(
+                    &orphan,
+                    "the process running it stopped during the load: killed or crashed",
+                    None,
+                )
+                .await?;
+            tracing::warn!(job = %orphan.job.id, attempts = orphan.attempts, ?outcome, "job interrupted by a previous crash");
+        }
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let publisher = StatusPublisher::new(events.clone()).start();
         let workers: Vec<Addr<LoaderWorker>> = (0..options.workers)
