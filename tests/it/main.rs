@@ -5,6 +5,7 @@ mod cli;
 mod connect;
 mod connectors;
 mod daemon;
+mod hostile;
 mod loading;
 mod pty;
 mod soak;
