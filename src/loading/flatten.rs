@@ -916,4 +916,19 @@ mod tests {
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].contains(OVERFLOW_COLUMN));
     }
+
+    #[test]
+    fn a_record_deeper_than_the_parser_allows_is_an_error_not_a_crash() {
+        let deep = format!("{}1{}", r#"{"a":"#.repeat(200), "}".repeat(200));
+        let mut f = Flattener::new(Shape::default());
+        let err = f.row_from_json(deep.as_bytes(), &[]).unwrap_err();
+        assert!(
+            err.to_string().contains("recursion limit exceeded"),
+            "{err}"
+        );
+        // The flattener is still usable for the next record.
+        let row = f.row_from_json(br#"{"a": {"b": 1}}"#, &[]).unwrap();
+        assert_eq!(names(&f), ["a_b"]);
+        assert_eq!(row, vec![Cell::Int(1)]);
+    }
 }
