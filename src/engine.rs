@@ -853,6 +853,15 @@ impl Engine {
                             w.abandon();
                             return Err(e.into());
                         }
+                        // Not on `db`: its transaction is the staging table's.
+                        let warnings = w.take_warnings();
+                        if !warnings.is_empty() {
+                            let log = wh.connect()?;
+                            for warning in warnings {
+                                progress.log("warning", &warning);
+                                warehouse::log_line(&log, &j, "warning", &warning);
+                            }
+                        }
                         let pages = pages_counter.fetch_add(1, Ordering::Relaxed) + 1;
                         progress.update(&s, &t, pages, w.rows());
                     }
@@ -874,6 +883,21 @@ impl Engine {
             table_limit: table_limit.as_deref(),
         };
         let fetched = fetch.run(sets, &tx).await;
+        let warnings = stats.take_warnings();
+        if !warnings.is_empty() {
+            for warning in &warnings {
+                progress.log("warning", warning);
+            }
+            let (wh, j) = (wh.clone(), job_id.to_string());
+            let _ = blocking(move || {
+                let c = wh.connect()?;
+                for warning in warnings {
+                    warehouse::log_line(&c, &j, "warning", &warning);
+                }
+                Ok(())
+            })
+            .await;
+        }
         fetch_complete.store(fetched.is_ok(), Ordering::SeqCst);
         drop(tx);
         let staged = writer

@@ -32,32 +32,72 @@ impl Home {
         Home::new(canonical(&raw))
     }
 
-    /// Create the directories unify writes into (idempotent). A new home is created
-    /// with mode 0700, its parents included.
+    /// Create the directories unify writes into (idempotent), and make the home
+    /// private even when it already existed: the home and its `run/`, `logs/` and
+    /// `tmp/` directories 0700, the files unify writes in them 0600 (see
+    /// [`Home::secure_files`]).
     pub fn ensure_dirs(&self) -> std::io::Result<()> {
-        // A new home is private: it holds API data and, maybe, secrets.
-        if !self.root.exists() {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&self.root)?;
-        }
+        use std::os::unix::fs::DirBuilderExt;
+        // A new home is private from the start: it holds API data and, maybe, secrets.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.root)?;
         for dir in [
-            self.root.clone(),
             self.specs_dir(),
             self.files_dir(),
             self.run_dir(),
             self.logs_dir(),
+            self.tmp_dir(),
         ] {
-            std::fs::create_dir_all(&dir)?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)?;
         }
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(self.run_dir(), std::fs::Permissions::from_mode(0o700))?;
-        }
+        self.secure_files();
         Ok(())
+    }
+
+    /// Tighten permissions (best effort: a home owned by someone else is left as it
+    /// is, with a warning): the home and `run/`, `logs/`, `tmp/` to 0700, and every
+    /// file directly in the home (warehouse, queue and their journals, connections,
+    /// history), in `run/` and in `logs/` to 0600. Called when the home is prepared and
+    /// again once the engine has created its files.
+    pub fn secure_files(&self) {
+        use std::os::unix::fs::PermissionsExt;
+        let set = |path: &Path, mode: u32| {
+            let Ok(meta) = std::fs::symlink_metadata(path) else {
+                return;
+            };
+            if meta.file_type().is_symlink() || meta.permissions().mode() & 0o777 == mode {
+                return;
+            }
+            if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot make this private (mode {mode:o})");
+            }
+        };
+        for dir in [
+            self.root.clone(),
+            self.run_dir(),
+            self.logs_dir(),
+            self.tmp_dir(),
+        ] {
+            set(&dir, 0o700);
+        }
+        for dir in [self.root.clone(), self.run_dir(), self.logs_dir()] {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                if !kind.is_dir() && !kind.is_symlink() {
+                    set(&entry.path(), 0o600);
+                }
+            }
+        }
     }
 
     /// The home directory itself.
@@ -99,6 +139,10 @@ impl Home {
     /// `logs/unifyd.log`.
     pub fn daemon_log(&self) -> PathBuf {
         self.logs_dir().join("unifyd.log")
+    }
+    /// `tmp/` — DuckDB's spill files.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
     }
     /// `history` — the REPL's line history.
     pub fn history_file(&self) -> PathBuf {

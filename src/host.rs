@@ -82,6 +82,15 @@ impl HomeLock {
     /// Take the lock without waiting.
     pub fn acquire(home: &Home) -> Result<HomeLock, LockError> {
         let path = home.run_dir().join("unifyd.lock");
+        if !home.run_dir().exists() {
+            // A home that does not exist yet (or predates `run/`): the lock can be taken
+            // all the same. Private, like the rest of the home (`Home::ensure_dirs`).
+            use std::os::unix::fs::DirBuilderExt;
+            let _ = std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(home.run_dir());
+        }
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -142,6 +151,9 @@ impl Host {
     /// Start the actors. Must run inside an actix `System` on a multi-thread runtime;
     /// the caller holds the home's [`HomeLock`].
     pub async fn start(home: Home, options: HostOptions) -> anyhow::Result<Host> {
+        // Everything the engine writes in the home (warehouse, journals, queue, spill
+        // and export files, logs) is private to the user, whatever umask they run with.
+        rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
         home.ensure_dirs()
             .with_context(|| format!("creating {}", home.root().display()))?;
         let engine_home = home.clone();
@@ -152,14 +164,8 @@ impl Host {
         let queue = Queue::open(&home.queue_file())
             .await
             .with_context(|| format!("opening the job queue {}", home.queue_file().display()))?;
-        // We hold the home's lock: whatever is marked running belongs to a dead process.
-        let orphans = queue.release_worker("").await?;
-        if orphans > 0 {
-            tracing::warn!(
-                jobs = orphans,
-                "re-queued jobs interrupted by a previous stop or crash"
-            );
-        }
+        // Files the engine just created (journals, a new queue) join the private set.
+        home.secure_files();
         let instance = format!(
             "{}-{}",
             std::process::id(),
@@ -177,6 +183,19 @@ impl Host {
             workers: options.workers,
             scheduler_tick: options.scheduler_tick,
         });
+        // We hold the home's lock: whatever is marked running belongs to a dead process
+        // (a graceful stop re-queues its jobs). Each such run counts as an attempt, so a
+        // job whose load kills the process is not retried forever.
+        for orphan in shared.queue.running_jobs().await? {
+            let outcome = shared
+                .job_interrupted(
+                    &orphan,
+                    "the process running it stopped during the load: killed or crashed",
+                    None,
+                )
+                .await?;
+            tracing::warn!(job = %orphan.job.id, attempts = orphan.attempts, ?outcome, "job interrupted by a previous crash");
+        }
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let publisher = StatusPublisher::new(events.clone()).start();
         let workers: Vec<Addr<LoaderWorker>> = (0..options.workers)

@@ -204,11 +204,18 @@ CREATE TABLE IF NOT EXISTS unify.file_imports (
 
 impl Warehouse {
     /// Open (or create) the warehouse file and its bookkeeping tables; drop staging
-    /// tables left by a crashed load.
+    /// tables left by a crashed load. DuckDB's spill files go to `tmp/` next to the
+    /// file (the home's `tmp/`, ARCHITECTURE §2), never the working directory.
     pub fn open(path: &Path) -> Result<Warehouse, WarehouseError> {
+        let tmp = spill_dir(path);
         // The file is attached under a fixed catalog name: opened directly, a file
         // named unify.duckdb would be catalog "unify", clashing with schema "unify".
-        let conn = Connection::open_in_memory().ctx(|| "opening DuckDB".into())?;
+        // An in-memory database would spill to `.tmp` in the working directory, so
+        // the temp directory is set before DuckDB starts.
+        let config = duckdb::Config::default()
+            .with("temp_directory", tmp.display().to_string())
+            .ctx(|| format!("setting DuckDB's temp_directory to {}", tmp.display()))?;
+        let conn = Connection::open_in_memory_with_flags(config).ctx(|| "opening DuckDB".into())?;
         conn.execute_batch(&format!(
             "ATTACH {} AS {CATALOG} (ROW_GROUP_SIZE 32768); USE {CATALOG};",
             quote_literal(&path.display().to_string())
@@ -334,6 +341,27 @@ impl Warehouse {
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
     }
+}
+
+/// Where DuckDB spills for the warehouse file `path`: `tmp/` beside it (created
+/// private, 0700, when missing).
+pub fn spill_dir(path: &Path) -> PathBuf {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."))
+        .join("tmp");
+    if !dir.exists() {
+        use std::os::unix::fs::DirBuilderExt;
+        if let Err(e) = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+        {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot create DuckDB's temp directory");
+        }
+    }
+    dir
 }
 
 /// `CREATE SCHEMA IF NOT EXISTS`, safe against another connection creating the same
@@ -671,6 +699,81 @@ pub fn job_failed(
     )
     .map(|_| ())
     .ctx(|| "recording job failure".into())
+}
+
+/// A job's final state as `unify.loading_jobs` keeps it (see [`job_final`]).
+#[derive(Debug, Clone)]
+pub struct JobFinal<'a> {
+    /// Job id.
+    pub job_id: &'a str,
+    /// Schema of the table.
+    pub schema: &'a str,
+    /// The table.
+    pub table: &'a str,
+    /// load, refresh or reload.
+    pub action: &'a str,
+    /// done, failed or cancelled.
+    pub state: &'a str,
+    /// Rows, pages (used only when the job has no row yet).
+    pub rows: u64,
+    /// Pages fetched.
+    pub pages: u64,
+    /// When the run started (µs since epoch), if it did.
+    pub started_us: Option<i64>,
+    /// Why it failed.
+    pub error: Option<&'a str>,
+}
+
+/// Record a job's final state in `unify.loading_jobs`, the warehouse half of the one
+/// writer of final states (`actors::Shared::finish_job`). A row the load already
+/// finished in that state (with its data, or with its failure) is left as it is; a row
+/// in another state (`running`, `interrupted`) takes the new state and error; a job
+/// that never got a row (it failed before loading, or every run was interrupted before
+/// it started) gets one.
+pub fn job_final(conn: &Connection, job: &JobFinal<'_>) -> Result<(), WarehouseError> {
+    let error = job.error.map(crate::secret::redact);
+    let updated = conn
+        .execute(
+            "UPDATE unify.loading_jobs SET state = ?, error = coalesce(?, error), \
+             finished_at = now()::TIMESTAMP WHERE job_id = ? AND state IS DISTINCT FROM ?",
+            params![job.state, error, job.job_id, job.state],
+        )
+        .ctx(|| format!("recording the end of job {}", job.job_id))?;
+    if updated > 0 {
+        if let Some(e) = &error {
+            log_line(conn, job.job_id, "error", e);
+        }
+        return Ok(());
+    }
+    let exists: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM unify.loading_jobs WHERE job_id = ?",
+            [job.job_id],
+            |r| r.get(0),
+        )
+        .ctx(|| format!("recording the end of job {}", job.job_id))?;
+    if exists == 0 {
+        conn.execute(
+            "INSERT INTO unify.loading_jobs (job_id, schema_name, table_name, action, state, rows, pages, requests, started_at, finished_at, error) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, 0, make_timestamp(?::BIGINT), now()::TIMESTAMP, ?)",
+            params![
+                job.job_id,
+                job.schema,
+                job.table,
+                job.action,
+                job.state,
+                job.rows as i64,
+                job.pages as i64,
+                job.started_us,
+                error
+            ],
+        )
+        .ctx(|| format!("recording the end of job {}", job.job_id))?;
+        if let Some(e) = &error {
+            log_line(conn, job.job_id, "error", e);
+        }
+    }
+    Ok(())
 }
 
 /// Append a line to `unify.loading_log`.

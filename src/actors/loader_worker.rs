@@ -6,7 +6,7 @@
 
 use super::queue_poller::WorkerIdle;
 use super::status_publisher::{Publish, StatusPublisher};
-use super::{Shared, LEASE};
+use super::{JobEnd, Shared, LEASE};
 use crate::engine::Progress;
 use crate::protocol::{JobState, LoaderStatus};
 use crate::queue::{now_ms, JobRecord};
@@ -74,10 +74,15 @@ impl Handler<RunJob> for LoaderWorker {
                         "internal error: the load task was aborted".to_string()
                     };
                     tracing::error!(job = %job_id, error = %message);
-                    let _ = shared
-                        .queue
-                        .finish(&job_id, &worker_id, JobState::Failed, 0, 0, Some(&message))
-                        .await;
+                    let end = JobEnd {
+                        state: JobState::Failed,
+                        pages: 0,
+                        rows: 0,
+                        error: Some(message.clone()),
+                    };
+                    if let Err(e) = shared.finish_job(&job, &worker_id, &end).await {
+                        tracing::error!(job = %job_id, error = %e, "recording the job's end failed");
+                    }
                     shared
                         .running
                         .lock()
@@ -255,18 +260,13 @@ async fn run_job(
     };
     let mut status = progress.status(state);
     status.error = error.clone();
-    match shared
-        .queue
-        .finish(
-            &id,
-            &worker,
-            state,
-            status.pages,
-            status.rows,
-            error.as_deref(),
-        )
-        .await
-    {
+    let end = JobEnd {
+        state,
+        pages: status.pages,
+        rows: status.rows,
+        error,
+    };
+    match shared.finish_job(&job, &worker, &end).await {
         Ok(true) => {}
         Ok(false) => tracing::warn!(job = %id, "finished a job this worker no longer held"),
         Err(e) => tracing::error!(job = %id, error = %e, "recording the job's end failed"),

@@ -21,6 +21,12 @@ use std::time::Duration;
 /// Default refresh period for the scheduler when a spec says nothing (4 hours).
 pub const DEFAULT_POLLING_INTERVAL_SECS: u64 = 14_400;
 
+/// Default cap on one response body, after decompression (`max_response_mb`).
+pub const DEFAULT_MAX_RESPONSE_MB: f64 = 256.0;
+
+/// The largest `max_response_mb` a spec may set (64 GB): more is a typo.
+const MAX_RESPONSE_MB_LIMIT: f64 = 65_536.0;
+
 /// A validated connector spec.
 #[derive(Debug, Clone)]
 pub struct Spec {
@@ -47,6 +53,8 @@ pub struct Spec {
     pub retry: RetryPolicy,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// The most bytes one response body may have once decompressed (`max_response_mb`).
+    pub max_response_bytes: u64,
     /// Headers sent with every table's requests (a table's own headers win).
     pub headers: Vec<(String, String)>,
     /// JSONPath to an error message some APIs return with HTTP 200.
@@ -389,6 +397,7 @@ const TOP_KEYS: &[&str] = &[
     "polling_interval_secs",
     "retry",
     "timeout_secs",
+    "max_response_mb",
     // Legacy keys the original accepted and ignored.
     "cacheTTLSecs",
     "next_page_token",
@@ -573,6 +582,22 @@ fn validate(file: &str, root: &Value, p: &mut Problems) -> Option<Parsed> {
         .and_then(|v| get_seconds(v, "timeout_secs", p))
         .filter(|d| !d.is_zero())
         .unwrap_or(Duration::from_secs(60));
+    let max_response_mb = get(&top, "max_response_mb")
+        .and_then(|v| yaml::get_f64(v, "max_response_mb", p))
+        .and_then(|mb| {
+            if mb > 0.0 && mb <= MAX_RESPONSE_MB_LIMIT {
+                Some(mb)
+            } else {
+                p.push(
+                    "max_response_mb",
+                    format!(
+                        "{mb} is not a size in MB between 0 (excluded) and {MAX_RESPONSE_MB_LIMIT}"
+                    ),
+                );
+                None
+            }
+        })
+        .unwrap_or(DEFAULT_MAX_RESPONSE_MB);
 
     let spec_headers: Vec<(String, String)> = match get(&top, "headers") {
         Some(hv) => yaml::as_map(hv, "headers", p)
@@ -713,6 +738,7 @@ fn validate(file: &str, root: &Value, p: &mut Problems) -> Option<Parsed> {
         polling_interval_secs,
         retry,
         timeout,
+        max_response_bytes: (max_response_mb * 1024.0 * 1024.0) as u64,
         headers: spec_headers,
         error_path,
         tables,
@@ -741,6 +767,55 @@ fn check_updates(t: &TableSpec, has_date_format: bool, p: &mut Problems) {
             );
         }
     }
+}
+
+/// The keys of a `result_body_path` / `result_meta_paths` string: dot-separated names,
+/// where a segment may be written `['key.with.dots']` (or with double quotes) and a
+/// leading `$` / `$.` is ignored, so `$['@odata.count']` names the one key
+/// `@odata.count` and `data.items` names `data` then `items`.
+pub fn key_path(text: &str) -> Vec<String> {
+    let mut rest = text.trim();
+    if let Some(r) = rest.strip_prefix('$') {
+        rest = r.strip_prefix('.').unwrap_or(r);
+    }
+    let mut keys = Vec::new();
+    let mut current = String::new();
+    // True right after a bracketed key: the '.' that may follow separates nothing new.
+    let mut closed = false;
+    let mut chars = rest.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '.' if closed => closed = false,
+            '.' => keys.push(std::mem::take(&mut current)),
+            '[' if matches!(chars.peek(), Some('\'' | '"')) => {
+                if !current.is_empty() {
+                    keys.push(std::mem::take(&mut current));
+                }
+                let quote = chars.next().unwrap_or('\'');
+                let mut key = String::new();
+                while let Some(k) = chars.next() {
+                    match k {
+                        '\\' => key.extend(chars.next()),
+                        k if k == quote => break,
+                        k => key.push(k),
+                    }
+                }
+                if chars.peek() == Some(&']') {
+                    chars.next();
+                }
+                keys.push(key);
+                closed = true;
+            }
+            c => {
+                closed = false;
+                current.push(c);
+            }
+        }
+    }
+    if !closed || !current.is_empty() {
+        keys.push(current);
+    }
+    keys
 }
 
 /// The longest duration a spec may give (a day): longer ones are mistakes, and would
@@ -1321,7 +1396,7 @@ fn parse_table(
     let params = get(&m, "params")
         .map(|v| parse_params(v, &join(path, "params"), p))
         .unwrap_or_default();
-    let dotted = |s: &str| -> Vec<String> { s.split('.').map(str::to_string).collect() };
+    let dotted = |s: &str| -> Vec<String> { key_path(s) };
     let result_body_path = match get(&m, "result_body_path") {
         Some(Value::Sequence(items)) => Some(
             items

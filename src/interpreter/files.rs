@@ -49,6 +49,8 @@ async fn download(url: &str, to: &Path) -> Result<Option<Format>, String> {
         .connect_timeout(std::time::Duration::from_secs(15))
         .read_timeout(DOWNLOAD_STALL)
         .user_agent(concat!("unify/", env!("CARGO_PKG_VERSION")))
+        // A redirect must not tell the next server the (signed) URL it came from.
+        .referer(false)
         .build()
         .map_err(|e| fail(&e.without_url()))?;
     let mut resp = client
@@ -288,8 +290,15 @@ impl Interpreter {
             }
             _ => format!("CREATE OR REPLACE TABLE {target} AS SELECT * FROM {reader};"),
         };
-        let options_json =
-            serde_json::json!({"skip": options.skip, "header": options.header}).to_string();
+        // A URL is stored without its credentials, query string and fragment: a signed
+        // URL carries its signature or key there. `reload` then asks for a fresh URL.
+        let stored = shown_source(source);
+        let dropped = stored != source;
+        let mut options_map = serde_json::json!({"skip": options.skip, "header": options.header});
+        if dropped {
+            options_map["url_query_dropped"] = serde_json::Value::Bool(true);
+        }
+        let options_json = options_map.to_string();
         let sql = format!(
             "BEGIN; CREATE SCHEMA IF NOT EXISTS {sch}; {write}
              DELETE FROM unify.file_imports WHERE schema_name = {ls} AND table_name = {lt};
@@ -300,8 +309,8 @@ impl Interpreter {
             sch = warehouse::quote_ident(schema),
             ls = quote_literal(schema),
             lt = quote_literal(table),
-            src = quote_literal(source),
-            shown = quote_literal(&shown_source(source)),
+            src = quote_literal(&stored),
+            shown = quote_literal(&stored),
             fmt = quote_literal(format.name()),
             opts = quote_literal(&options_json),
         );
@@ -350,6 +359,11 @@ impl Interpreter {
             ));
         };
         let opts: serde_json::Value = serde_json::from_str(&options).unwrap_or_default();
+        if opts.get("url_query_dropped").and_then(|v| v.as_bool()) == Some(true) {
+            return Err(format!(
+                "files.{table} was imported from {source} with a query string or user:password (often a signature or key), which unify does not store; import it again with the full URL: import '{source}?…' into files.{table} overwrite"
+            ));
+        }
         let options = ImportOptions {
             skip: opts.get("skip").and_then(|v| v.as_u64()),
             header: opts.get("header").and_then(|v| v.as_u64()),

@@ -120,6 +120,17 @@ impl<'c> StagingWriter<'c> {
         self.write_rows(rows)
     }
 
+    /// Warnings the flattener raised since the last call (name collisions, fields
+    /// stored as JSON, the column cap): the load records them in `unify.loading_log`.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        let table = format!("{}.{}", self.schema, self.table);
+        self.flattener
+            .take_warnings()
+            .into_iter()
+            .map(|w| format!("{table}: {w}"))
+            .collect()
+    }
+
     /// Append rows already flattened by this writer's flattener.
     fn write_rows(&mut self, rows: Vec<Vec<Cell>>) -> Result<u64, WriteError> {
         if rows.is_empty() {

@@ -472,10 +472,15 @@ impl Queue {
     }
 
     /// Extend the lease to now + `lease`; false if `worker` no longer runs the job.
+    ///
+    /// The stored value always grows, even when the wall clock went back: it is the
+    /// job's heartbeat, and watchers ([`Queue::running_jobs`]) only look at whether it
+    /// changed, timed by their own monotonic clock.
     pub async fn renew(&self, id: &str, worker: &str, lease: Duration) -> Result<bool, QueueError> {
         let until = now_ms().saturating_add(duration_ms(lease));
         let done = sqlx::query(
-            "UPDATE jobs SET lease_until_ms = ? WHERE id = ? AND worker = ? AND state = 'running'",
+            "UPDATE jobs SET lease_until_ms = MAX(?, COALESCE(lease_until_ms, 0) + 1) \
+             WHERE id = ? AND worker = ? AND state = 'running'",
         )
         .bind(until)
         .bind(id)
@@ -612,6 +617,46 @@ impl Queue {
         }
         tx.commit().await.map_err(|e| self.sql(e, doing()))?;
         Ok(ids)
+    }
+
+    /// Every running job (for a host that holds the home's lock, the orphans of a dead
+    /// process at start-up; later, the jobs whose heartbeats it watches).
+    pub async fn running_jobs(&self) -> Result<Vec<JobRecord>, QueueError> {
+        self.fetch_jobs(
+            concat!(
+                "SELECT ",
+                job_cols!(),
+                " FROM jobs WHERE state = 'running' ORDER BY seq"
+            ),
+            None,
+            "listing running jobs",
+        )
+        .await
+    }
+
+    /// Put a running job held by `worker` back in the queue, its attempts kept (the
+    /// interrupted run counts); with `heartbeat`, only if the lease still has that value
+    /// (no renewal happened meanwhile). False when nothing changed.
+    pub async fn requeue(
+        &self,
+        id: &str,
+        worker: &str,
+        heartbeat: Option<i64>,
+    ) -> Result<bool, QueueError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'queued', worker = NULL, lease_until_ms = NULL, \
+             started_at_ms = NULL, row_count = 0, page_count = 0 \
+             WHERE id = ? AND worker = ? AND state = 'running' \
+             AND (? IS NULL OR lease_until_ms IS ?)",
+        )
+        .bind(id)
+        .bind(worker)
+        .bind(heartbeat)
+        .bind(heartbeat)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.sql(e, format!("re-queueing interrupted job {id}")))?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Graceful shutdown: running jobs of workers whose id starts with `worker_prefix` go back

@@ -4,6 +4,7 @@ mod cli;
 mod connect;
 mod connectors;
 mod daemon;
+mod hostile;
 mod loading;
 mod newuser;
 mod openapi;

@@ -28,6 +28,9 @@ const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
 /// At most this many characters of a token endpoint's error body are quoted in an error.
 const BODY_EXCERPT_CHARS: usize = 300;
 
+/// A token endpoint answer larger than this is not a token response.
+const TOKEN_RESPONSE_CAP: u64 = 1024 * 1024;
+
 /// Resolved credentials of one connection (built elsewhere from the spec's `auth:` block
 /// and connection options).
 #[derive(Clone)]
@@ -197,11 +200,25 @@ impl Authenticator {
                 Ok(())
             }
             Credentials::Params(params) => {
-                if !params.is_empty() {
-                    let mut pairs = request.url_mut().query_pairs_mut();
-                    for (name, value) in params {
-                        pairs.append_pair(name, value.expose());
-                    }
+                if params.is_empty() {
+                    return Ok(());
+                }
+                // A URL that already carries one of these params (a redirect or a next
+                // link that echoes it) gets it replaced, not repeated.
+                let ours = |k: &str| params.iter().any(|(name, _)| name == k);
+                let url = request.url_mut();
+                if url.query_pairs().any(|(k, _)| ours(&k)) {
+                    let kept: Vec<(String, String)> = url
+                        .query_pairs()
+                        .filter(|(k, _)| !ours(k))
+                        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                        .collect();
+                    url.set_query(None);
+                    url.query_pairs_mut().extend_pairs(kept);
+                }
+                let mut pairs = url.query_pairs_mut();
+                for (name, value) in params {
+                    pairs.append_pair(name, value.expose());
                 }
                 Ok(())
             }
@@ -335,6 +352,7 @@ impl Authenticator {
 
         crate::secret::register(grant.access_token.expose());
         let now = Instant::now();
+        let configured_refresh = config.refresh_token.as_ref().map(Secret::expose);
         let cached = CachedToken {
             token: grant.access_token.clone(),
             // An expiry too far away to represent counts as none.
@@ -353,8 +371,20 @@ impl Authenticator {
                 crate::secret::register(rotated.expose());
                 if state.refresh_token.as_ref() != Some(&rotated) {
                     tracing::debug!(token_url = %config.token_url, "OAuth2 refresh token rotated");
+                    // The replaced one leaves the redaction list, unless it is the one
+                    // written in connections.yaml (still a secret of the user's).
+                    if let Some(old) = state.refresh_token.take() {
+                        if Some(old.expose()) != configured_refresh {
+                            crate::secret::unregister(old.expose());
+                        }
+                    }
                 }
                 state.refresh_token = Some(rotated);
+            }
+        }
+        if let Some(old) = state.access.take() {
+            if old.token != cached.token {
+                crate::secret::unregister(old.token.expose());
             }
         }
         state.access = Some(cached);
@@ -418,10 +448,41 @@ impl Authenticator {
             url: url_text(),
             message: redact(&error_chain(&e), &self.scrub_list(config)),
         };
-        let response = builder.form(&form).send().await.map_err(unreachable)?;
+        let mut response = builder.form(&form).send().await.map_err(unreachable)?;
         let status = response.status();
-        let body = response.text().await.map_err(unreachable)?;
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = match super::client::read_capped(&mut response, TOKEN_RESPONSE_CAP).await {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(super::client::ReadError::Network(e)) => return Err(unreachable(e)),
+            Err(super::client::ReadError::TooLarge) => {
+                return Err(AuthError::TokenStatus {
+                    url: url_text(),
+                    status,
+                    body: format!(
+                        "the response is larger than {} (not a token response)",
+                        super::client::size_text(TOKEN_RESPONSE_CAP)
+                    ),
+                })
+            }
+        };
 
+        if status.is_redirection() {
+            // Not followed: the client secret goes to the configured token_url only.
+            return Err(AuthError::TokenStatus {
+                url: url_text(),
+                status,
+                body: format!(
+                    "a redirect to {}, not followed: unify sends the client credentials only to token_url; set token_url to the final address",
+                    location
+                        .map(|l| redact(&l, &self.scrub_list(config)))
+                        .unwrap_or_else(|| "nowhere (no Location)".into())
+                ),
+            });
+        }
         if !status.is_success() {
             return Err(AuthError::TokenStatus {
                 url: url_text(),
@@ -591,24 +652,9 @@ fn parse_token_response(body: &str) -> Result<TokenGrant, String> {
     Err("response is not a JSON object with an access_token".to_string())
 }
 
-/// Replace each non-empty secret (raw and URL-encoded) in `text` with `***`.
+/// The crate's one redactor, also scrubbing `secrets` (see [`crate::secret`]).
 fn redact(text: &str, secrets: &[String]) -> String {
-    let mut sorted: Vec<&String> = secrets.iter().filter(|s| !s.is_empty()).collect();
-    sorted.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    let mut out = text.to_string();
-    for secret in sorted {
-        out = out.replace(secret.as_str(), "***");
-        let encoded = urlencoding::encode(secret);
-        if encoded != secret.as_str() {
-            out = out.replace(encoded.as_ref(), "***");
-        }
-        let form_encoded: String =
-            url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-        if form_encoded != *secret {
-            out = out.replace(&form_encoded, "***");
-        }
-    }
-    out
+    crate::secret::redact_with(text, secrets)
 }
 
 /// A short, redacted excerpt of a token endpoint response body. Token-looking JSON fields
@@ -1431,6 +1477,52 @@ mod tests {
         let secrets = auth.secrets();
         assert!(secrets.contains(&"refresh-token-three".to_string()));
         assert!(secrets.contains(&REFRESH.to_string()));
+    }
+
+    #[tokio::test]
+    async fn rotated_oauth2_tokens_leave_the_redaction_list() {
+        let server = MockServer::start().await;
+        let rotate = |access: &str, next: &str| {
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "access_token": access,
+                "refresh_token": next,
+                "expires_in": 30,
+            }))
+        };
+        Mock::given(method("POST"))
+            .and(body_string(format!(
+                "grant_type=refresh_token&refresh_token={REFRESH}&scope=read+write"
+            )))
+            .respond_with(rotate("rot-access-one", "rot-refresh-two"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(body_string(
+                "grant_type=refresh_token&refresh_token=rot-refresh-two&scope=read+write",
+            ))
+            .respond_with(rotate("rot-access-three", "rot-refresh-four"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let auth = Authenticator::new(Credentials::OAuth2(oauth(
+            &server,
+            ClientAuth::Basic,
+            Some(REFRESH),
+        )));
+        apply(&auth, "https://api.example.com/x").await.unwrap();
+        assert!(crate::secret::is_registered("rot-access-one"));
+        assert!(crate::secret::is_registered("rot-refresh-two"));
+        apply(&auth, "https://api.example.com/x").await.unwrap();
+        // The replaced tokens are gone; the current ones and the configured one stay.
+        assert!(!crate::secret::is_registered("rot-access-one"));
+        assert!(!crate::secret::is_registered("rot-refresh-two"));
+        assert!(crate::secret::is_registered("rot-access-three"));
+        assert!(crate::secret::is_registered("rot-refresh-four"));
+        assert_eq!(
+            crate::secret::redact("rot-access-three rot-refresh-four"),
+            "*** ***"
+        );
     }
 
     #[tokio::test]

@@ -2,6 +2,17 @@
 //! timeouts, and retries with exponential backoff and jitter for 429, 5xx and
 //! network failures, honouring `Retry-After`.
 //!
+//! Credentials (the connection's auth and the spec's headers, which may carry
+//! `${option}` secrets) go only to the origin of `base_url`. Redirects are followed
+//! here, not by reqwest (whose policy strips only `Authorization`): a hop to the same
+//! origin is authenticated again; a hop to another origin is a bare request, without
+//! credentials or spec headers, and a redirected request body is never sent to another
+//! origin. No `Referer` is ever sent.
+//!
+//! Bodies are read with a size cap (`max_response_mb`, default 256 MB) applied to the
+//! decompressed bytes as they arrive, so a small gzip body that inflates to gigabytes
+//! fails early with one clear line and memory stays near the cap.
+//!
 //! Errors name the status and the URL with secrets redacted, and carry a short excerpt
 //! of the body (also redacted).
 
@@ -22,6 +33,9 @@ use tokio_util::sync::CancellationToken;
 
 /// Requests in flight per connection when the spec sets no `max_concurrency`.
 pub const DEFAULT_CONCURRENCY: usize = 8;
+
+/// Redirects followed for one request before giving up.
+pub const MAX_REDIRECTS: u32 = 10;
 
 /// A completed HTTP exchange with a 2xx status.
 #[derive(Debug)]
@@ -89,6 +103,26 @@ pub enum FetchError {
         /// Attempts made.
         attempts: u32,
         /// What failed.
+        message: String,
+    },
+    /// The body is larger than the spec's `max_response_mb` once decompressed.
+    #[error("{method} {url}: the response is larger than {limit} once decompressed; stopped reading it (raise max_response_mb in the spec if the API really sends pages this large)")]
+    TooLarge {
+        /// Method.
+        method: String,
+        /// URL, redacted.
+        url: String,
+        /// The limit, e.g. "256 MB".
+        limit: String,
+    },
+    /// A redirect that is not followed.
+    #[error("{method} {url}: {message}")]
+    Redirect {
+        /// Method.
+        method: String,
+        /// URL, redacted.
+        url: String,
+        /// Why it was not followed.
         message: String,
     },
     /// The body is not JSON.
@@ -221,6 +255,63 @@ pub struct RestClient {
     limiter: Limiter,
     retry: RetryPolicy,
     timeout: Duration,
+    /// The origin of `base_url`: the only one that receives credentials.
+    origin: Option<url::Origin>,
+    /// The most bytes a response body may have, decompressed.
+    max_response: u64,
+}
+
+/// Why an exchange (a request and its redirects) produced no response.
+enum HopError {
+    /// Not worth retrying.
+    Fatal(FetchError),
+    /// A network failure (retried).
+    Network(reqwest::Error),
+}
+
+/// Why a body could not be read.
+pub(crate) enum ReadError {
+    /// Over the cap.
+    TooLarge,
+    /// The connection failed mid-body.
+    Network(reqwest::Error),
+}
+
+/// Read a response body, failing as soon as it exceeds `cap` bytes. The cap applies
+/// to the bytes as decompressed (reqwest inflates gzip as the chunks arrive), so a
+/// compression bomb is stopped after `cap` bytes, not after inflating.
+pub(crate) async fn read_capped(
+    response: &mut reqwest::Response,
+    cap: u64,
+) -> Result<bytes::Bytes, ReadError> {
+    let announced = response.content_length();
+    if announced.is_some_and(|n| n > cap) {
+        return Err(ReadError::TooLarge);
+    }
+    // Trust an announced length only up to the cap (and a modest first allocation).
+    let initial = announced.unwrap_or(0).min(cap).min(16 << 20) as usize;
+    let mut body = bytes::BytesMut::with_capacity(initial);
+    while let Some(chunk) = response.chunk().await.map_err(ReadError::Network)? {
+        if (body.len() + chunk.len()) as u64 > cap {
+            return Err(ReadError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// A byte count as a human size limit ("256 MB", "0.5 MB", "900 bytes").
+pub fn size_text(bytes: u64) -> String {
+    const MB: u64 = 1024 * 1024;
+    if bytes < 1024 {
+        return format!("{bytes} bytes");
+    }
+    let mb = bytes as f64 / MB as f64;
+    if (mb - mb.round()).abs() < 1e-9 {
+        format!("{} MB", mb.round() as u64)
+    } else {
+        format!("{mb:.2} MB")
+    }
 }
 
 impl std::fmt::Debug for RestClient {
@@ -240,8 +331,16 @@ impl RestClient {
             .user_agent(concat!("unify/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(15))
             .pool_max_idle_per_host(32)
+            // Redirects are followed by `exchange`, which decides what each hop may
+            // carry; and no hop ever says where the previous one was.
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
             .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
+            .expect("a reqwest client with rustls and built-in roots always builds");
+        let origin = url::Url::parse(&format!("{}/", connection.base_url))
+            .ok()
+            .map(|u| u.origin())
+            .filter(url::Origin::is_tuple);
         let limiter = Limiter::new(spec.rate_limit, spec.throttle);
         let auth = Authenticator::new(connection.credentials.clone());
         for s in auth.secrets() {
@@ -250,6 +349,8 @@ impl RestClient {
         RestClient {
             retry: spec.retry,
             timeout: spec.timeout,
+            origin,
+            max_response: spec.max_response_bytes,
             http,
             auth,
             limiter,
@@ -290,30 +391,32 @@ impl RestClient {
                 None => None,
             };
             let permit = (self.limiter.admit(cancel).await?, table_permit);
-            let mut request = self.build(&method, &url, &headers, body.as_deref())?;
-            self.auth.apply(&self.http, &mut request).await?;
-            let final_url = request.url().to_string();
-            stats.requests.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(method = %method, url = %redact(&final_url), attempt, "request");
-            let outcome = tokio::select! {
-                r = self.http.execute(request) => r,
-                _ = cancel.cancelled() => return Err(FetchError::Cancelled),
-            };
-            let failure = match outcome {
-                Ok(resp) => {
+            let failure = match self
+                .exchange(&method, &url, &headers, body.as_deref(), cancel, stats)
+                .await
+            {
+                Ok((mut resp, final_url)) => {
                     let status = resp.status();
                     let retry_after = retry_after(resp.headers());
                     let quota_reset = quota_exhausted(resp.headers());
                     let content_type = header(resp.headers(), reqwest::header::CONTENT_TYPE);
                     let link = header(resp.headers(), reqwest::header::LINK);
                     let bytes = tokio::select! {
-                        b = resp.bytes() => b,
+                        b = read_capped(&mut resp, self.max_response) => b,
                         _ = cancel.cancelled() => return Err(FetchError::Cancelled),
                     };
                     drop(permit);
+                    let final_url = final_url.to_string();
                     let bytes = match bytes {
                         Ok(b) => b,
-                        Err(e) => {
+                        Err(ReadError::TooLarge) => {
+                            return Err(FetchError::TooLarge {
+                                method: method.to_string(),
+                                url: redact(&final_url),
+                                limit: size_text(self.max_response),
+                            })
+                        }
+                        Err(ReadError::Network(e)) => {
                             if attempt < self.retry.max_attempts {
                                 self.backoff(attempt, None, cancel).await?;
                                 continue;
@@ -380,7 +483,8 @@ impl RestClient {
                         body: excerpt(&bytes),
                     });
                 }
-                Err(e) => {
+                Err(HopError::Fatal(e)) => return Err(e),
+                Err(HopError::Network(e)) => {
                     drop(permit);
                     e
                 }
@@ -400,6 +504,127 @@ impl RestClient {
             }
             return Err(network_error(&method, &shown, attempt, &failure));
         }
+    }
+
+    /// True when `url` is on the origin of `base_url`, the only one that gets credentials.
+    pub fn trusts(&self, url: &url::Url) -> bool {
+        self.origin.as_ref().is_some_and(|o| *o == url.origin())
+    }
+
+    /// One request and the redirects it leads to (at most [`MAX_REDIRECTS`]). Each hop
+    /// to `base_url`'s origin carries the credentials and spec headers; a hop elsewhere
+    /// carries neither. 303 (and 301/302 after a POST) turn into a GET without body;
+    /// 307/308 keep the method and body, which never go to another origin.
+    async fn exchange(
+        &self,
+        method: &reqwest::Method,
+        url: &url::Url,
+        headers: &[(String, String)],
+        body: Option<&[u8]>,
+        cancel: &CancellationToken,
+        stats: &FetchStats,
+    ) -> Result<(reqwest::Response, url::Url), HopError> {
+        let mut method = method.clone();
+        let mut url = url.clone();
+        let mut body = body;
+        let mut hops = 0u32;
+        loop {
+            let trusted = self.trusts(&url);
+            let spec_headers = if trusted { headers } else { &[] };
+            let mut request = self
+                .build(&method, &url, spec_headers, body)
+                .map_err(HopError::Fatal)?;
+            if trusted {
+                self.auth
+                    .apply(&self.http, &mut request)
+                    .await
+                    .map_err(|e| HopError::Fatal(e.into()))?;
+            }
+            stats.requests.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(method = %method, url = %redact(request.url().as_str()), credentials = trusted, "request");
+            let response = tokio::select! {
+                r = self.http.execute(request) => r.map_err(HopError::Network)?,
+                _ = cancel.cancelled() => return Err(HopError::Fatal(FetchError::Cancelled)),
+            };
+            let status = response.status().as_u16();
+            let location = match status {
+                301 | 302 | 303 | 307 | 308 => response
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string),
+                _ => None,
+            };
+            let Some(location) = location else {
+                return Ok((response, url));
+            };
+            let refuse = |method: &reqwest::Method, url: &url::Url, message: String| {
+                HopError::Fatal(FetchError::Redirect {
+                    method: method.to_string(),
+                    url: redact(url.as_str()),
+                    message,
+                })
+            };
+            hops += 1;
+            if hops > MAX_REDIRECTS {
+                return Err(refuse(
+                    &method,
+                    &url,
+                    format!("more than {MAX_REDIRECTS} redirects; stopping"),
+                ));
+            }
+            let next = url.join(&location).map_err(|e| {
+                refuse(
+                    &method,
+                    &url,
+                    format!(
+                        "HTTP {status} redirects to an invalid URL '{}': {e}",
+                        redact(&location)
+                    ),
+                )
+            })?;
+            if !matches!(next.scheme(), "http" | "https") {
+                return Err(refuse(
+                    &method,
+                    &url,
+                    format!(
+                        "HTTP {status} redirects to '{}', which is not an http(s) URL",
+                        redact(next.as_str())
+                    ),
+                ));
+            }
+            let keeps_body = matches!(status, 307 | 308);
+            if !keeps_body && (status == 303 || method == reqwest::Method::POST) {
+                method = reqwest::Method::GET;
+                body = None;
+            }
+            let leaves = !self.trusts(&next);
+            if leaves && body.is_some() {
+                return Err(refuse(
+                    &method,
+                    &url,
+                    format!(
+                        "HTTP {status} asks to send the request body to another origin ({}); unify sends request bodies only to {}",
+                        next.origin().ascii_serialization(),
+                        self.origin_text()
+                    ),
+                ));
+            }
+            if leaves {
+                tracing::info!(from = %redact(url.as_str()), to = %redact(next.as_str()), "following a redirect to another origin, without credentials");
+            }
+            // The response is dropped unread: its connection is not reused, which is
+            // cheaper than reading an arbitrary redirect body.
+            drop(response);
+            url = next;
+        }
+    }
+
+    fn origin_text(&self) -> String {
+        self.origin
+            .as_ref()
+            .map(url::Origin::ascii_serialization)
+            .unwrap_or_else(|| "base_url".into())
     }
 
     fn build(

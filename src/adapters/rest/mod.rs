@@ -80,6 +80,24 @@ pub struct FetchStats {
     pub records: AtomicU64,
     /// HTTP requests sent, retries included.
     pub requests: AtomicU64,
+    /// Things worth a line in the load's log (an announced total that disagrees with
+    /// what arrived); the engine records them, whatever the load's outcome.
+    pub warnings: std::sync::Mutex<Vec<String>>,
+}
+
+impl FetchStats {
+    /// Record a warning for the load's log.
+    pub fn warn(&self, message: String) {
+        self.warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(message);
+    }
+
+    /// The warnings recorded so far (drained).
+    pub fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *self.warnings.lock().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 /// Everything one table fetch needs.
@@ -206,6 +224,9 @@ impl Fetch<'_> {
         let mut pager = Pager::new(self.table.paging.clone());
         let mut request = pager.first();
         let mut first = true;
+        // The total the first page announced, and the records that actually came.
+        let mut promised: Option<u64> = None;
+        let mut arrived: u64 = 0;
         loop {
             if self.cancel.is_cancelled() {
                 return Err(FetchError::Cancelled);
@@ -247,7 +268,10 @@ impl Fetch<'_> {
             // A total on the first page: the remaining numbered pages are fetched
             // concurrently. Checked even after a short first page, since an API may
             // cap page sizes below the one asked for.
-            let promised = if first { pager.total(&body) } else { None };
+            if first {
+                promised = pager.total(&body);
+            }
+            arrived += rows as u64;
             let plan = if first {
                 pager
                     .plan(&body, rows as u64)
@@ -266,7 +290,9 @@ impl Fetch<'_> {
                 let (last_full, fetched) = self
                     .fetch_numbered(&pager, &set, 1, total, size, sink)
                     .await?;
-                if !last_full || rows as u64 + fetched >= promised.unwrap_or(u64::MAX) {
+                arrived += fetched;
+                if !last_full || arrived >= promised.unwrap_or(u64::MAX) {
+                    self.check_total(promised, arrived);
                     return Ok(());
                 }
                 // More rows than the total promised: continue one page at a time.
@@ -276,18 +302,44 @@ impl Fetch<'_> {
                         request = r;
                         continue;
                     }
-                    None => return Ok(()),
+                    None => {
+                        self.check_total(promised, arrived);
+                        return Ok(());
+                    }
                 }
             }
             match next {
                 Some(r) => request = r,
-                None => return Ok(()),
+                None => {
+                    self.check_total(promised, arrived);
+                    return Ok(());
+                }
             }
         }
     }
 
-    /// Fetch numbered pages `from..to` of `page_size` rows concurrently; true when the
-    /// last one was full.
+    /// An announced total (`paging.total_path`) that disagrees with the records that
+    /// arrived is worth a warning, never more requests.
+    fn check_total(&self, promised: Option<u64>, arrived: u64) {
+        let Some(promised) = promised.filter(|p| *p != arrived) else {
+            return;
+        };
+        let how = if arrived < promised {
+            "; paging stopped at the first empty page"
+        } else {
+            ""
+        };
+        self.stats.warn(format!(
+            "{}: the API announced a total of {promised} records (paging.total_path) but {arrived} arrived{how}",
+            self.table.name
+        ));
+    }
+
+    /// Fetch numbered pages `from..to` of `page_size` rows, a few at a time (the
+    /// connection's concurrency), in order; stops at the first empty page (or short
+    /// page, with `stop: short_page`) whatever the total promised, so an API that
+    /// announces more than it has costs at most one window of requests. Returns
+    /// whether the last page was full, and the records fetched.
     async fn fetch_numbered(
         &self,
         pager: &Pager,
@@ -297,9 +349,8 @@ impl Fetch<'_> {
         page_size: u64,
         sink: &mpsc::Sender<FetchedPage>,
     ) -> Result<(bool, u64), FetchError> {
-        let requests: Vec<PageRequest> = (from..to)
-            .filter_map(|i| pager.numbered(i, page_size))
-            .collect();
+        // Lazy: a total of a billion plans pages, it does not allocate them.
+        let requests = (from..to).filter_map(|i| pager.numbered(i, page_size));
         let mut pages = futures::stream::iter(requests)
             .map(|req| async move {
                 let response = self.send(set, &req).await?;
@@ -310,16 +361,21 @@ impl Fetch<'_> {
                 Ok::<_, FetchError>(Records::Values(extract_records(self.table, body, set)))
             })
             .buffered(self.client.concurrency());
+        let short_page_stops = matches!(
+            self.table.paging.as_ref().map(|p| p.stop),
+            Some(crate::adapters::spec::StopRule::ShortPage)
+        );
         let mut last_full = false;
         let mut fetched = 0;
         while let Some(records) = pages.next().await {
             let records = records?;
             let rows = records.len() as u64;
             fetched += rows;
-            last_full = rows >= page_size;
+            last_full = rows >= page_size && rows > 0;
             self.deliver(records, sink).await?;
-            if rows == 0 {
-                last_full = false;
+            if rows == 0 || (short_page_stops && !last_full) {
+                // Pages still in flight are dropped unread: the data ended here.
+                break;
             }
         }
         Ok((last_full, fetched))

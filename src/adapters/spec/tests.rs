@@ -243,3 +243,74 @@ fn invalid_yaml_is_one_clear_problem() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn key_paths_split_on_dots_and_read_bracketed_keys_whole() {
+    let cases: &[(&str, &[&str])] = &[
+        ("data", &["data"]),
+        ("data.items", &["data", "items"]),
+        ("$.data.items", &["data", "items"]),
+        ("$['@odata.count']", &["@odata.count"]),
+        ("['@odata.count']", &["@odata.count"]),
+        ("meta['total.count'].n", &["meta", "total.count", "n"]),
+        ("a[\"x.y\"]['z']", &["a", "x.y", "z"]),
+        ("['it\\'s']", &["it's"]),
+    ];
+    for (text, want) in cases {
+        assert_eq!(key_path(text), *want, "{text}");
+    }
+}
+
+#[test]
+fn an_odata_spec_with_at_sign_paths_loads() {
+    let s = spec(
+        "name: graph\nbase_url: https://graph.example/v1.0\ntables:\n  - name: users\n    resource_path: /users\n    result_body_path: value\n    result_meta_paths: [\"$['@odata.context']\"]\n    supports_paging: true\n    paging:\n      strategy: nextLink\n      pager_link_path: \"@odata.nextLink\"\n      total_path: \"@odata.count\"\n",
+    );
+    let t = s.table("users").expect("users");
+    assert_eq!(
+        t.result_body_path.as_deref(),
+        Some(&["value".to_string()][..])
+    );
+    assert_eq!(
+        t.result_meta_paths,
+        vec![vec!["@odata.context".to_string()]]
+    );
+    let paging = t.paging.as_ref().expect("paging");
+    let body = serde_json::json!({"@odata.nextLink": "https://graph.example/v1.0/users?$skiptoken=x", "@odata.count": 3, "value": []});
+    match &paging.strategy {
+        PagingStrategy::NextLink { pager_link_path } => assert_eq!(
+            pager_link_path.first_string(&body).as_deref(),
+            Some("https://graph.example/v1.0/users?$skiptoken=x")
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        paging.total_path.as_ref().and_then(|p| p.first(&body)),
+        Some(&serde_json::json!(3))
+    );
+}
+
+#[test]
+fn max_response_mb_defaults_to_256_and_is_checked() {
+    let base =
+        "name: x\nbase_url: https://x.example\ntables:\n  - name: t\n    resource_path: /t\n";
+    assert_eq!(spec(base).max_response_bytes, 256 << 20);
+    assert_eq!(
+        spec(&format!("{base}max_response_mb: 0.5\n")).max_response_bytes,
+        512 * 1024
+    );
+    let p = problems(&format!("{base}max_response_mb: -1\n"));
+    assert!(
+        p.iter()
+            .any(|x| x.contains("max_response_mb: expected a non-negative number")),
+        "{p:?}"
+    );
+    for bad in ["0", "100000"] {
+        let p = problems(&format!("{base}max_response_mb: {bad}\n"));
+        assert!(
+            p.iter().any(|x| x.contains("max_response_mb")
+                && x.contains("is not a size in MB between 0 (excluded) and 65536")),
+            "{bad}: {p:?}"
+        );
+    }
+}
