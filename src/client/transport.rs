@@ -215,6 +215,8 @@ pub struct DaemonInfo {
     pub build: String,
     /// Jobs it is running.
     pub running: usize,
+    /// Client sessions busy or used recently.
+    pub sessions: usize,
 }
 
 /// Send SIGTERM to process `pid` (a daemon asked to stop).
@@ -235,11 +237,13 @@ pub async fn ping_info(endpoints: &Endpoints, home: &Home, wait: Duration) -> Op
                 version,
                 build,
                 running,
+                sessions,
             } if h == home.root().display().to_string() => Some(DaemonInfo {
                 pid,
                 version,
                 build,
                 running,
+                sessions,
             }),
             _ => None,
         }
@@ -315,19 +319,29 @@ async fn connect_or_start_with(
 ) -> anyhow::Result<Zmq> {
     if let Some(ep) = Endpoints::read(home) {
         if let Some(info) = ping_info(&ep, home, Duration::from_secs(2)).await {
+            let idle = info.running == 0 && info.sessions == 0;
             match stale(&info) {
                 None => return Zmq::connect_with(&ep, events).await,
-                Some(why) if info.running > 0 => {
-                    return Err(anyhow!(
-                        "unifyd (pid {}) {why}, and it is running {} load{}: run `unifyd stop` to restart it (its loads are re-queued and resume in the new one)",
-                        info.pid,
-                        info.running,
-                        if info.running == 1 { "" } else { "s" }
-                    ))
-                }
-                Some(why) => {
+                Some(why) if idle => {
                     eprintln!("unifyd (pid {}) {why}: restarting it.", info.pid);
                     stop_daemon(home, info.pid).await?;
+                }
+                // Another version may not speak this client's protocol: never use it.
+                Some(why) if info.version != crate::protocol::VERSION => {
+                    return Err(anyhow!(
+                        "unifyd (pid {}) {why}, and it is busy ({}): run `unifyd stop` to restart it (its loads are re-queued and resume in the new one)",
+                        info.pid,
+                        busy_text(&info)
+                    ))
+                }
+                // The same version, another build: use it, and say how to switch.
+                Some(why) => {
+                    eprintln!(
+                        "Note: unifyd (pid {}) {why}; it is busy ({}), so this command uses it: run `unifyd stop` to restart it when convenient.",
+                        info.pid,
+                        busy_text(&info)
+                    );
+                    return Zmq::connect_with(&ep, events).await;
                 }
             }
         }
@@ -365,6 +379,19 @@ async fn connect_or_start_with(
         deadline.as_secs(),
         home.daemon_log().display()
     ))
+}
+
+/// What keeps a daemon busy: `2 loads, 1 client session`.
+fn busy_text(info: &DaemonInfo) -> String {
+    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let mut parts = Vec::new();
+    if info.running > 0 {
+        parts.push(plural(info.running, "running load"));
+    }
+    if info.sessions > 0 {
+        parts.push(plural(info.sessions, "client session"));
+    }
+    parts.join(", ")
 }
 
 /// Why a running daemon is not the one this client would start, if it is not.
@@ -448,10 +475,10 @@ impl Daemon {
 /// Give the daemon the values this client sees of the environment variables the
 /// connections read, so one exported after the daemon started is used.
 async fn send_env(zmq: &Zmq, home: &Home) {
-    let vars: Vec<(String, crate::secret::Secret)> =
+    let vars: Vec<(String, crate::protocol::EnvValue)> =
         crate::adapters::connections::referenced_env(&home.connections_file())
             .into_iter()
-            .map(|(k, v)| (k, crate::secret::Secret::new(v)))
+            .map(|(k, v)| (k, crate::protocol::EnvValue(v)))
             .collect();
     if !vars.is_empty() {
         if let Err(e) = zmq.request(Request::SetEnv { vars }).await {
