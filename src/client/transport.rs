@@ -193,6 +193,11 @@ pub async fn ping(endpoints: &Endpoints, home: &Home, wait: Duration) -> bool {
 
 /// Start `unifyd` for `home` as a detached process (own session, output to the log).
 pub fn spawn_daemon(home: &Home, wait_lock: bool) -> anyhow::Result<()> {
+    spawn_daemon_with(home, wait_lock, &[])
+}
+
+/// [`spawn_daemon`], passing `extra` arguments to `unifyd` (e.g. `--pg-listen ADDR`).
+pub fn spawn_daemon_with(home: &Home, wait_lock: bool, extra: &[String]) -> anyhow::Result<()> {
     use std::os::unix::process::CommandExt;
     let exe = daemon_binary()?;
     home.ensure_dirs()?;
@@ -206,6 +211,7 @@ pub fn spawn_daemon(home: &Home, wait_lock: bool) -> anyhow::Result<()> {
     if wait_lock {
         cmd.arg("--wait-lock");
     }
+    cmd.args(extra);
     cmd.stdin(std::process::Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
@@ -235,6 +241,11 @@ fn daemon_binary() -> anyhow::Result<std::path::PathBuf> {
 /// Connect to the home's daemon, starting it when none answers. Two clients starting at
 /// once both spawn one; the home's lock lets only one of them run.
 pub async fn connect_or_start(home: &Home) -> anyhow::Result<Zmq> {
+    connect_or_start_with(home, &[]).await
+}
+
+/// [`connect_or_start`], passing `extra` arguments to a daemon it starts.
+pub async fn connect_or_start_with(home: &Home, extra: &[String]) -> anyhow::Result<Zmq> {
     if let Some(ep) = Endpoints::read(home) {
         if ping(&ep, home, Duration::from_secs(2)).await {
             return Zmq::connect(&ep).await;
@@ -243,7 +254,7 @@ pub async fn connect_or_start(home: &Home) -> anyhow::Result<Zmq> {
     // Nobody answered. If the lock is free, no daemon is alive: start one.
     let free = HomeLock::acquire(home).is_ok();
     if free {
-        spawn_daemon(home, false)?;
+        spawn_daemon_with(home, false, extra)?;
     }
     let start = Instant::now();
     let deadline = Duration::from_secs(60);

@@ -6,6 +6,7 @@ mod connect;
 mod connectors;
 mod daemon;
 mod loading;
+mod pg;
 mod pty;
 mod soak;
 mod support;
