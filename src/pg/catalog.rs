@@ -510,6 +510,14 @@ const MACROS: &[&str] = &[
     "pg_table_is_visible",
 ];
 
+/// Postgres functions DuckDB has under another name.
+const RENAMES: &[(&str, &str)] = &[
+    ("json_build_object", "json_object"),
+    ("jsonb_build_object", "json_object"),
+    ("json_agg", "json_group_array"),
+    ("jsonb_agg", "json_group_array"),
+];
+
 fn is_one_of(word: &str, list: &[&str]) -> bool {
     list.iter().any(|w| w.eq_ignore_ascii_case(word))
 }
@@ -517,11 +525,10 @@ fn is_one_of(word: &str, list: &[&str]) -> bool {
 /// Plan one statement (no trailing `;` needed).
 pub fn plan(sql: &str) -> Plan {
     let toks = lex(sql);
-    let code: Vec<&Tok> = toks.iter().filter(|t| t.kind != TokKind::Space).collect();
-    let code: Vec<&Tok> = match code.last() {
-        Some(t) if t.text == ";" => code[..code.len() - 1].to_vec(),
-        _ => code,
-    };
+    let mut code: Vec<&Tok> = toks.iter().filter(|t| t.kind != TokKind::Space).collect();
+    while code.last().is_some_and(|t| t.text == ";") {
+        code.pop();
+    }
     let Some(first) = code.first() else {
         return Plan::Empty;
     };
@@ -803,7 +810,7 @@ fn branch_is_empty(code: &[&Tok]) -> bool {
 /// pg_catalog.default` dropped, `reg*` casts → BIGINT, `pg_catalog.` type and function
 /// prefixes dropped, `version()` and Postgres `current_setting`s → literals. Returns
 /// the text and whether it uses the session's catalog objects.
-pub fn rewrite(toks: &[Tok]) -> (String, bool) {
+pub(crate) fn rewrite(toks: &[Tok]) -> (String, bool) {
     let mut out = String::new();
     let mut catalog = false;
     // Indices of non-space tokens, to look around.
@@ -814,7 +821,7 @@ pub fn rewrite(toks: &[Tok]) -> (String, bool) {
     let mut k = 0;
     let mut last_emitted_tok = 0;
     // Emit the spaces between the previous emitted token and token index `i`.
-    let mut emit_gap = |out: &mut String, upto: usize, last: &mut usize| {
+    let emit_gap = |out: &mut String, upto: usize, last: &mut usize| {
         for t in &toks[*last..upto] {
             if t.kind == TokKind::Space {
                 out.push_str(t.text);
@@ -822,11 +829,42 @@ pub fn rewrite(toks: &[Tok]) -> (String, bool) {
         }
         *last = upto;
     };
+    // Postgres' `~` searches; DuckDB's matches the whole string: the pattern after a
+    // `~` is wrapped as `.*(?:pattern).*` (case-insensitive for `~*`).
+    let mut regex_next: Option<bool> = None;
     while k < code.len() {
         let i = code[k];
         let t = toks[i];
         emit_gap(&mut out, i, &mut last_emitted_tok);
         let lower = t.text.to_ascii_lowercase();
+        if let Some(insensitive) = regex_next.take() {
+            if t.kind == TokKind::Str && t.text.ends_with('\'') {
+                let (prefix, body) = match t.text.find('\'') {
+                    Some(q) => (&t.text[..q], &t.text[q + 1..t.text.len() - 1]),
+                    None => ("", t.text),
+                };
+                let flags = if insensitive { "(?is)" } else { "(?s)" };
+                out.push_str(&format!("{prefix}'{flags}.*(?:{body}).*'"));
+                k += 1;
+                last_emitted_tok = i + 1;
+                continue;
+            }
+        }
+        if t.text == "~" && text(k + 1) == "~" {
+            // `~~` is LIKE.
+            out.push_str("~~");
+            k += 2;
+            last_emitted_tok = code.get(k - 1).map_or(toks.len(), |&x| x + 1);
+            continue;
+        }
+        if t.text == "~" {
+            let insensitive = text(k + 1) == "*";
+            out.push('~');
+            k += if insensitive { 2 } else { 1 };
+            last_emitted_tok = code.get(k - 1).map_or(toks.len(), |&x| x + 1);
+            regex_next = Some(insensitive);
+            continue;
+        }
         // OPERATOR(pg_catalog.~) → ~
         if lower == "operator" && text(k + 1) == "(" {
             let mut j = k + 2;
@@ -838,7 +876,16 @@ pub fn rewrite(toks: &[Tok]) -> (String, bool) {
                 op.push_str(text(j));
                 j += 1;
             }
-            out.push_str(&op);
+            if let Some(rest) = op.strip_suffix("~*") {
+                out.push_str(rest);
+                out.push('~');
+                regex_next = Some(true);
+            } else {
+                out.push_str(&op);
+                if op.ends_with('~') {
+                    regex_next = Some(false);
+                }
+            }
             k = j + 1;
             last_emitted_tok = code.get(k - 1).map_or(toks.len(), |&x| x + 1);
             continue;
@@ -860,6 +907,27 @@ pub fn rewrite(toks: &[Tok]) -> (String, bool) {
                 j += 2;
             }
             let ty = text(j).trim_matches('"').to_ascii_lowercase();
+            // 'name'::regclass and 'int4'::regtype: look the name up.
+            let literal = k
+                .checked_sub(1)
+                .map(|p| toks[code[p]])
+                .filter(|p| p.kind == TokKind::Str && out.ends_with(p.text));
+            if let (Some(lit), Some(lookup)) = (
+                literal,
+                match ty.as_str() {
+                    "regclass" => Some("unify_to_regclass"),
+                    "regtype" => Some("unify_to_regtype"),
+                    "regnamespace" => Some("unify_to_regnamespace"),
+                    _ => None,
+                },
+            ) {
+                out.truncate(out.len() - lit.text.len());
+                out.push_str(&format!("{lookup}({})", lit.text));
+                catalog = true;
+                k = j + 1;
+                last_emitted_tok = code.get(k - 1).map_or(toks.len(), |&x| x + 1);
+                continue;
+            }
             let mapped = match ty.as_str() {
                 "regclass" | "regtype" | "regproc" | "regprocedure" | "regnamespace"
                 | "regrole" | "regoper" | "regoperator" | "regconfig" | "oid" | "xid"
@@ -905,6 +973,15 @@ pub fn rewrite(toks: &[Tok]) -> (String, bool) {
                         last_emitted_tok = code.get(k - 1).map_or(toks.len(), |&x| x + 1);
                         continue;
                     }
+                }
+                if let Some((_, to)) = RENAMES
+                    .iter()
+                    .find(|(from, _)| is_call && from.eq_ignore_ascii_case(name))
+                {
+                    out.push_str(to);
+                    k = name_k + 1;
+                    last_emitted_tok = code.get(k - 1).map_or(toks.len(), |&x| x + 1);
+                    continue;
                 }
                 if is_call && is_one_of(name, MACROS) {
                     out.push_str("unify_");
@@ -982,7 +1059,7 @@ pub fn install_script() -> String {
         WHEN t = 'BLOB' THEN 17 WHEN t = 'UUID' THEN 2950 \
         WHEN t LIKE '%]' THEN 114 \
         ELSE 1043 END";
-    let array_oid = "CASE e WHEN 16 THEN 1000 WHEN 21 THEN 1005 WHEN 23 THEN 1007 \
+    let array_oid = "CASE unify_pg_scalar_oid(left(t, length(t) - 2)) WHEN 16 THEN 1000 WHEN 21 THEN 1005 WHEN 23 THEN 1007 \
         WHEN 20 THEN 1016 WHEN 1700 THEN 1231 WHEN 700 THEN 1021 WHEN 701 THEN 1022 \
         WHEN 1082 THEN 1182 WHEN 1083 THEN 1183 WHEN 1114 THEN 1115 WHEN 1184 THEN 1185 \
         WHEN 17 THEN 1001 WHEN 2950 THEN 2951 WHEN 1043 THEN 1015 ELSE 114 END";
@@ -1089,6 +1166,20 @@ pub fn install_script() -> String {
         ),
     );
     view(
+        "pg_type",
+        format!(
+            "SELECT v.oid::BIGINT AS oid, v.typname, (SELECT oid FROM duckdb_schemas() WHERE database_name = 'system' AND schema_name = 'pg_catalog')::BIGINT AS typnamespace, \
+             10::BIGINT AS typowner, v.typlen::SMALLINT AS typlen, v.typlen > 0 AND v.typlen <= 8 AS typbyval, v.typtype, v.typcategory, \
+             false AS typispreferred, true AS typisdefined, ',' AS typdelim, 0::BIGINT AS typrelid, 0::BIGINT AS typsubscript, \
+             v.typelem::BIGINT AS typelem, v.typarray::BIGINT AS typarray, v.typinput, v.typoutput, v.typinput AS typreceive, \
+             v.typoutput AS typsend, '-' AS typmodin, '-' AS typmodout, '-' AS typanalyze, 'i' AS typalign, 'p' AS typstorage, \
+             false AS typnotnull, 0::BIGINT AS typbasetype, -1 AS typtypmod, 0 AS typndims, 0::BIGINT AS typcollation, \
+             NULL::VARCHAR AS typdefaultbin, NULL::VARCHAR AS typdefault, NULL::VARCHAR[] AS typacl \
+             FROM (VALUES {}) v(oid, typname, typlen, typtype, typcategory, typelem, typarray, typinput, typoutput)",
+            type_rows.join(", ")
+        ),
+    );
+    view(
         "pg_attribute",
         format!(
             "SELECT c.table_oid::BIGINT AS attrelid, c.column_name AS attname, unify_pg_oid(c.data_type)::BIGINT AS atttypid, \
@@ -1101,20 +1192,6 @@ pub fn install_script() -> String {
              NULL::VARCHAR[] AS attacl, NULL::VARCHAR[] AS attoptions, NULL::VARCHAR[] AS attfdwoptions, NULL AS attmissingval \
              FROM duckdb_columns() c WHERE c.database_name = current_database() AND NOT starts_with(c.table_name, '{}')",
             crate::loading::writer::STAGING_PREFIX
-        ),
-    );
-    view(
-        "pg_type",
-        format!(
-            "SELECT v.oid::BIGINT AS oid, v.typname, (SELECT oid FROM duckdb_schemas() WHERE database_name = 'system' AND schema_name = 'pg_catalog')::BIGINT AS typnamespace, \
-             10::BIGINT AS typowner, v.typlen::SMALLINT AS typlen, v.typlen > 0 AND v.typlen <= 8 AS typbyval, v.typtype, v.typcategory, \
-             false AS typispreferred, true AS typisdefined, ',' AS typdelim, 0::BIGINT AS typrelid, 0::BIGINT AS typsubscript, \
-             v.typelem::BIGINT AS typelem, v.typarray::BIGINT AS typarray, v.typinput, v.typoutput, v.typinput AS typreceive, \
-             v.typoutput AS typsend, '-' AS typmodin, '-' AS typmodout, '-' AS typanalyze, 'i' AS typalign, 'p' AS typstorage, \
-             false AS typnotnull, 0::BIGINT AS typbasetype, -1 AS typtypmod, 0 AS typndims, 0::BIGINT AS typcollation, \
-             NULL::VARCHAR AS typdefaultbin, NULL::VARCHAR AS typdefault, NULL::VARCHAR[] AS typacl \
-             FROM (VALUES {}) v(oid, typname, typlen, typtype, typcategory, typelem, typarray, typinput, typoutput)",
-            type_rows.join(", ")
         ),
     );
     view(
@@ -1177,7 +1254,7 @@ pub fn install_script() -> String {
     let mut m = |def: String| macros.push_str(&format!("CREATE OR REPLACE TEMP MACRO {def};\n"));
     m(format!("unify_pg_scalar_oid(t) AS {scalar_oid}"));
     m(format!(
-        "unify_pg_oid(t) AS CASE WHEN t LIKE '%[]' THEN (SELECT {array_oid} FROM (SELECT unify_pg_scalar_oid(left(t, length(t) - 2)) AS e)) ELSE unify_pg_scalar_oid(t) END"
+        "unify_pg_oid(t) AS CASE WHEN t LIKE '%[]' THEN {array_oid} ELSE unify_pg_scalar_oid(t) END"
     ));
     m(format!(
         "unify_format_type(oid, typmod) AS CASE WHEN oid = 1700 AND typmod IS NOT NULL AND typmod > 4 THEN printf('numeric(%d,%d)', (typmod - 4) >> 16, (typmod - 4) & 65535) ELSE CASE oid{format_cases} ELSE '???' END END"
@@ -1208,7 +1285,6 @@ pub fn install_script() -> String {
     m("unify_pg_indexes_size(a) AS 0::BIGINT".into());
     m("unify_txid_current() AS 1::BIGINT".into());
     m("unify_pg_tablespace_location(a) AS ''".into());
-    m("unify_to_regclass(a) AS (SELECT min(oid) FROM unify_pg_class WHERE relname = a OR (SELECT nspname FROM unify_pg_namespace n WHERE n.oid = relnamespace) || '.' || relname = a)".into());
     m("unify_pg_get_partkeydef(a) AS NULL::VARCHAR".into());
     m("unify_pg_get_serial_sequence(a, b) AS NULL::VARCHAR".into());
     m("unify_pg_my_temp_schema() AS 0::BIGINT".into());
@@ -1222,8 +1298,12 @@ pub fn install_script() -> String {
     m("unify_pg_type_is_visible(a) AS true".into());
     m("unify_pg_function_is_visible(a) AS true".into());
     m("unify_pg_table_is_visible(a) AS true".into());
-    // Macros first: views use them (DuckDB binds views when they are created).
-    format!("{macros}{s}")
+    // Macros first: views use them (DuckDB binds views when they are created), and
+    // macros over the views last.
+    let late = "CREATE OR REPLACE TEMP MACRO unify_to_regclass(a) AS (SELECT min(oid) FROM unify_pg_class WHERE relname = a OR (SELECT nspname FROM unify_pg_namespace n WHERE n.oid = relnamespace) || '.' || relname = a);\n\
+        CREATE OR REPLACE TEMP MACRO unify_to_regtype(a) AS (SELECT min(oid) FROM unify_pg_type WHERE typname = a OR 'pg_catalog.' || typname = a);\n\
+        CREATE OR REPLACE TEMP MACRO unify_to_regnamespace(a) AS (SELECT min(oid) FROM unify_pg_namespace WHERE nspname = a);\n";
+    format!("{macros}{s}{late}")
 }
 
 /// A Postgres type name as `format_type` writes it.
@@ -1249,4 +1329,227 @@ fn pretty_type(name: &str) -> String {
 /// The Postgres OID the catalog gives a DuckDB type (the same as result columns get).
 pub fn oid_of_duckdb_type(t: &str) -> u32 {
     Kind::of(t, std::iter::empty()).pg_type().oid()
+}
+
+/// Where untyped `$n` parameters can take their type from: table columns they are
+/// inserted into or compared with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ParamSources {
+    /// Tables the statement names: (schema, table).
+    pub tables: Vec<(Option<String>, String)>,
+    /// (0-based parameter, column): a column name, or `#k` for the k-th column
+    /// (1-based) of the first table (`INSERT INTO t VALUES ($1, …)`).
+    pub columns: Vec<(usize, String)>,
+}
+
+/// Find the columns untyped parameters are inserted into or compared with.
+pub fn param_sources(sql: &str) -> ParamSources {
+    let toks: Vec<Tok> = lex(sql)
+        .into_iter()
+        .filter(|t| t.kind != TokKind::Space)
+        .collect();
+    let is_name = |t: Option<&Tok>| t.is_some_and(|t| matches!(t.kind, TokKind::Word | TokKind::Quoted));
+    let param = |t: Option<&Tok>| -> Option<usize> {
+        t.filter(|t| t.kind == TokKind::Param)
+            .and_then(|t| t.text[1..].parse::<usize>().ok())
+            .and_then(|n| n.checked_sub(1))
+    };
+    let mut out = ParamSources::default();
+    // Tables after FROM / JOIN / INTO / UPDATE.
+    for (i, t) in toks.iter().enumerate() {
+        if !matches!(
+            t.text.to_ascii_lowercase().as_str(),
+            "from" | "join" | "into" | "update"
+        ) || !is_name(toks.get(i + 1))
+        {
+            continue;
+        }
+        let a = unquote(toks[i + 1].text);
+        let (schema, table, after) = if toks.get(i + 2).is_some_and(|t| t.text == ".") && is_name(toks.get(i + 3)) {
+            (Some(a), unquote(toks[i + 3].text), i + 4)
+        } else {
+            (None, a, i + 2)
+        };
+        if toks.get(after).is_some_and(|t| t.text == "(") && !t.text.eq_ignore_ascii_case("into") {
+            continue; // a table function
+        }
+        out.tables.push((schema, table));
+    }
+    // INSERT INTO t [(cols)] VALUES (…), (…)
+    if toks.first().is_some_and(|t| t.text.eq_ignore_ascii_case("insert")) {
+        if let Some(into) = toks.iter().position(|t| t.text.eq_ignore_ascii_case("into")) {
+            let mut i = into + 2;
+            if toks.get(i).is_some_and(|t| t.text == ".") {
+                i += 2;
+            }
+            let mut names: Vec<String> = Vec::new();
+            if toks.get(i).is_some_and(|t| t.text == "(") {
+                i += 1;
+                while i < toks.len() && toks[i].text != ")" {
+                    if is_name(toks.get(i)) {
+                        names.push(unquote(toks[i].text));
+                    }
+                    i += 1;
+                }
+                i += 1;
+            }
+            if toks.get(i).is_some_and(|t| t.text.eq_ignore_ascii_case("values")) {
+                let mut depth = 0;
+                let mut position = 0;
+                let mut start = i + 1;
+                for j in i + 1..toks.len() {
+                    match toks[j].text {
+                        "(" => {
+                            depth += 1;
+                            if depth == 1 {
+                                position = 0;
+                                start = j + 1;
+                            }
+                        }
+                        "[" | "{" => depth += 1,
+                        "]" | "}" => depth -= 1,
+                        ")" | "," if depth == 1 => {
+                            if j == start + 1 {
+                                if let Some(p) = param(toks.get(start)) {
+                                    let column = names
+                                        .get(position)
+                                        .cloned()
+                                        .unwrap_or_else(|| format!("#{}", position + 1));
+                                    out.columns.push((p, column));
+                                }
+                            }
+                            position += 1;
+                            start = j + 1;
+                            if toks[j].text == ")" {
+                                depth -= 1;
+                            }
+                        }
+                        ")" => depth -= 1,
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    // column <op> $n, $n <op> column, column [NOT] IN ($n, …), column LIKE $n
+    let column_before = |i: usize| -> Option<String> {
+        // The last name of a `a.b.c` chain ending at i.
+        is_name(toks.get(i)).then(|| unquote(toks[i].text))
+    };
+    for (i, t) in toks.iter().enumerate() {
+        let Some(p) = param(Some(t)) else { continue };
+        // Operator before: one or two of = < > !, or LIKE/ILIKE.
+        let mut j = i;
+        let mut op = 0;
+        while j > 0 && matches!(toks[j - 1].text, "=" | "<" | ">" | "!") && op < 2 {
+            j -= 1;
+            op += 1;
+        }
+        if op == 0 && j > 0 && matches!(toks[j - 1].text.to_ascii_lowercase().as_str(), "like" | "ilike") {
+            j -= 1;
+            op = 1;
+        }
+        if op > 0 && j > 0 {
+            if let Some(c) = column_before(j - 1) {
+                if !is_keyword(&c) {
+                    out.columns.push((p, c));
+                    continue;
+                }
+            }
+        }
+        // Operator after.
+        let mut k = i + 1;
+        let mut op = 0;
+        while k < toks.len() && matches!(toks[k].text, "=" | "<" | ">" | "!") && op < 2 {
+            k += 1;
+            op += 1;
+        }
+        if op > 0 && is_name(toks.get(k)) && !toks.get(k + 1).is_some_and(|t| t.text == "." || t.text == "(") {
+            let c = unquote(toks[k].text);
+            if !is_keyword(&c) {
+                out.columns.push((p, c));
+                continue;
+            }
+        }
+        // IN ( … $n … ): walk back to the opening paren and the word IN.
+        let mut b = i;
+        while b > 0 && (toks[b - 1].text == "," || param(toks.get(b - 1)).is_some()) {
+            b -= 1;
+        }
+        if b >= 3 && toks[b - 1].text == "(" && toks[b - 2].text.eq_ignore_ascii_case("in") {
+            let mut c = b - 3;
+            if c > 0 && toks[c].text.eq_ignore_ascii_case("not") {
+                c -= 1;
+            }
+            if let Some(name) = column_before(c) {
+                out.columns.push((p, name));
+            }
+        }
+    }
+    out
+}
+
+fn is_keyword(w: &str) -> bool {
+    matches!(
+        w.to_ascii_lowercase().as_str(),
+        "select" | "where" | "and" | "or" | "not" | "on" | "set" | "values" | "limit" | "offset"
+            | "then" | "else" | "when" | "case" | "by" | "having" | "return" | "returning"
+    )
+}
+
+/// True for a statement that writes (it opens a pending transaction in DuckDB).
+pub fn is_write(sql: &str) -> bool {
+    let first = lex(sql)
+        .into_iter()
+        .find(|t| t.kind != TokKind::Space)
+        .map(|t| t.text.to_ascii_lowercase());
+    !matches!(
+        first.as_deref(),
+        None | Some(
+            "select" | "with" | "values" | "from" | "table" | "show" | "describe" | "summarize"
+                | "explain" | "pragma" | "(" | "peek" | "count" | "help" | "system" | "set"
+                | "reset"
+        )
+    )
+}
+
+/// Replace argument-less calls `name()` (optionally `pg_catalog.`-qualified) with a
+/// literal, outside strings and comments: `pg_backend_pid()` is the connection's.
+pub fn replace_calls(sql: &str, calls: &[(&str, String)]) -> String {
+    if !calls.iter().any(|(name, _)| sql.to_ascii_lowercase().contains(name)) {
+        return sql.to_string();
+    }
+    let toks = lex(sql);
+    let mut out = String::with_capacity(sql.len());
+    let mut i = 0;
+    while i < toks.len() {
+        let t = toks[i];
+        let next = |from: usize| (from..toks.len()).find(|&j| toks[j].kind != TokKind::Space);
+        if t.kind == TokKind::Word {
+            let (name_i, qualified) = match (next(i + 1), t.text.eq_ignore_ascii_case("pg_catalog")) {
+                (Some(d), true) if toks[d].text == "." => match next(d + 1) {
+                    Some(n) => (n, true),
+                    None => (i, false),
+                },
+                _ => (i, false),
+            };
+            let name = toks[name_i].text;
+            if let Some((_, lit)) = calls.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                if let Some(open) = next(name_i + 1).filter(|&o| toks[o].text == "(") {
+                    if let Some(close) = next(open + 1).filter(|&c| toks[c].text == ")") {
+                        let preceded_by_dot = !qualified
+                            && (0..i).rev().find(|&j| toks[j].kind != TokKind::Space).is_some_and(|j| toks[j].text == ".");
+                        if !preceded_by_dot {
+                            out.push_str(lit);
+                            i = close + 1;
+                            continue;
+                        }
+                    }
+                }
+            }
+        }
+        out.push_str(t.text);
+        i += 1;
+    }
+    out
 }

@@ -25,7 +25,7 @@ use pgwire::api::cancel::CancelHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{
-    DescribePortalResponse, DescribeStatementResponse, FieldInfo, QueryResponse, Response, Tag,
+    DescribePortalResponse, DescribeResponse, DescribeStatementResponse, FieldInfo, QueryResponse, Response, Tag,
 };
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
@@ -201,6 +201,12 @@ struct Conn {
     described: Mutex<HashMap<String, Arc<Vec<PgColumn>>>>,
     /// A unify command's result computed at describe time, for the next execute.
     pending: Mutex<Option<(String, Outcome)>>,
+    /// The client's transaction: not begun, begun (not yet in DuckDB), or begun in
+    /// DuckDB (at its first write).
+    tx: Mutex<TxState>,
+    /// Parameter types told to the client at describe time, by statement text: its
+    /// executions read the parameters as those types.
+    param_types: Mutex<HashMap<String, Vec<Type>>>,
 }
 
 impl Conn {
@@ -227,6 +233,17 @@ impl Drop for Conn {
             });
         }
     }
+}
+
+/// Where a client's transaction stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TxState {
+    /// No transaction.
+    None,
+    /// `BEGIN` received; DuckDB runs statements in autocommit until the first write.
+    Pending,
+    /// A DuckDB transaction is open.
+    Active,
 }
 
 /// A running statement's token, cleared when it ends.
@@ -338,7 +355,7 @@ impl Handlers {
         client.session_extensions().get_or_insert_with(|| {
             let (pid, secret) = client.pid_and_secret_key();
             let key = (pid, secret.to_bytes());
-            let conn = Conn {
+            Conn {
                 host: self.host.clone(),
                 registry: self.registry.clone(),
                 key: key.clone(),
@@ -348,8 +365,9 @@ impl Handlers {
                 current: Mutex::default(),
                 described: Mutex::default(),
                 pending: Mutex::default(),
-            };
-            conn
+                param_types: Mutex::default(),
+                tx: Mutex::new(TxState::None),
+            }
         })
     }
 
@@ -381,8 +399,14 @@ impl Handlers {
             let response = tokio::select! {
                 r = &mut request => r,
                 _ = running.token.cancelled() => {
-                    self.host.request(Request::Interrupt { session: conn.session.clone() }).await;
-                    let _ = request.await;
+                    // Interrupt until the statement returns: one sent before it reached
+                    // DuckDB would be lost.
+                    loop {
+                        self.host.request(Request::Interrupt { session: conn.session.clone() }).await;
+                        if tokio::time::timeout(Duration::from_millis(200), &mut request).await.is_ok() {
+                            break;
+                        }
+                    }
                     return Err(canceled(""));
                 }
             };
@@ -429,6 +453,8 @@ impl Handlers {
                 _ => {
                     let mut done = reply.clone();
                     done.wait.clear();
+                    // Its messages were sent already.
+                    done.outputs.retain(|o| !matches!(o, Output::Message(_)));
                     for s in &statuses {
                         done.outputs.push(Output::Message(format!(
                             "{} {}: {} rows, {} pages in {:.1}s",
@@ -560,6 +586,7 @@ impl Handlers {
         C: Sink<PgWireBackendMessage> + Unpin + Send,
     {
         let running = Running::new(conn);
+        let text = &catalog::replace_calls(text, &[("pg_backend_pid", conn.key.0.to_string())]);
         match catalog::plan(text) {
             Plan::Empty => Ok(vec![]),
             Plan::Set {
@@ -659,6 +686,34 @@ impl Handlers {
                 catalog,
                 transaction,
             } => {
+                // Transactions begin in DuckDB only at their first write: a load a
+                // read needs commits on another connection, which a transaction begun
+                // earlier would not see (drivers such as psycopg2 open one for every
+                // read).
+                let tx = *conn.tx.lock().unwrap_or_else(|e| e.into_inner());
+                match (transaction, tx) {
+                    (Transaction::Begin, _) => {
+                        if tx == TxState::Active {
+                            return Err(user_error("25001", "there is already a transaction in progress"));
+                        }
+                        *conn.tx.lock().unwrap_or_else(|e| e.into_inner()) = TxState::Pending;
+                        let tag = Tag::new("BEGIN");
+                        return Ok(vec![Outcome::Transaction(transaction, tag)]);
+                    }
+                    (Transaction::End, TxState::None | TxState::Pending) => {
+                        *conn.tx.lock().unwrap_or_else(|e| e.into_inner()) = TxState::None;
+                        let tag = Tag::new(&catalog::command_tag(&sql));
+                        return Ok(vec![Outcome::Transaction(transaction, tag)]);
+                    }
+                    (Transaction::End, TxState::Active) => {
+                        *conn.tx.lock().unwrap_or_else(|e| e.into_inner()) = TxState::None;
+                    }
+                    (Transaction::None, TxState::Pending) if catalog::is_write(&sql) => {
+                        self.execute(client, conn, &running, "BEGIN TRANSACTION").await?;
+                        *conn.tx.lock().unwrap_or_else(|e| e.into_inner()) = TxState::Active;
+                    }
+                    _ => {}
+                }
                 if catalog {
                     self.ensure_catalog(client, conn, &running, false).await?;
                 }
@@ -922,8 +977,8 @@ impl SimpleQueryHandler for QueryHandler {
 }
 
 impl QueryHandler {
-    /// Parameter types: the client's, else a cast in the text, else text.
-    fn param_types(stmt: &StoredStatement<PgStatement>) -> Vec<Type> {
+    /// Parameter types as declared: by the client, else by a cast in the text.
+    fn declared_types(stmt: &StoredStatement<PgStatement>) -> Vec<Option<Type>> {
         let n = catalog::param_count(&stmt.statement.sql).max(stmt.parameter_types.len());
         (0..n)
             .map(|i| {
@@ -933,9 +988,105 @@ impl QueryHandler {
                     .flatten()
                     .filter(|t| t.oid() != 0)
                     .or_else(|| stmt.statement.casts.get(i).cloned().flatten())
-                    .unwrap_or(Type::TEXT)
             })
             .collect()
+    }
+
+    /// The parameter types of a statement: those told at its describe, else declared,
+    /// else text.
+    fn param_types(conn: &Conn, stmt: &StoredStatement<PgStatement>) -> Vec<Type> {
+        if let Some(t) = conn
+            .param_types
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&stmt.statement.sql)
+        {
+            return t.clone();
+        }
+        Self::declared_types(stmt)
+            .into_iter()
+            .map(|t| t.unwrap_or(Type::TEXT))
+            .collect()
+    }
+
+    /// Types for the untyped parameters from the columns they are inserted into or
+    /// compared with (as Postgres infers them); the rest are text. Remembered for the
+    /// statement's executions.
+    async fn infer_types<C>(
+        &self,
+        client: &mut C,
+        conn: &Conn,
+        stmt: &StoredStatement<PgStatement>,
+    ) -> PgWireResult<Vec<Type>>
+    where
+        C: Sink<PgWireBackendMessage> + Unpin + Send,
+    {
+        let sql = &stmt.statement.sql;
+        if let Some(t) = conn.param_types.lock().unwrap_or_else(|e| e.into_inner()).get(sql) {
+            return Ok(t.clone());
+        }
+        let mut types = Self::declared_types(stmt);
+        let sources = catalog::param_sources(sql);
+        let wanted: Vec<&(usize, String)> = sources
+            .columns
+            .iter()
+            .filter(|(p, _)| types.get(*p).is_some_and(Option::is_none))
+            .collect();
+        if !wanted.is_empty() && !sources.tables.is_empty() {
+            let names: Vec<String> = sources.tables.iter().map(|(_, t)| types::quote(t)).collect();
+            let lookup = format!(
+                "SELECT table_schema, table_name, column_name, data_type, ordinal_position FROM information_schema.columns WHERE table_name IN ({}) ORDER BY ordinal_position",
+                names.join(", ")
+            );
+            let running = Running::new(conn);
+            let reply = self.0.execute(client, conn, &running, &lookup).await?;
+            let rows: Vec<Vec<serde_json::Value>> = reply
+                .outputs
+                .into_iter()
+                .find_map(|o| match o {
+                    Output::Table(t) => Some(t.rows),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+            let in_tables = |r: &Vec<serde_json::Value>, only_first: bool| {
+                sources.tables.iter().take(if only_first { 1 } else { usize::MAX }).any(|(schema, table)| {
+                    s(&r[1]).eq_ignore_ascii_case(table)
+                        && schema.as_ref().is_none_or(|sc| s(&r[0]).eq_ignore_ascii_case(sc))
+                })
+            };
+            for (p, column) in wanted {
+                let candidates: Vec<String> = match column.strip_prefix('#') {
+                    Some(k) => rows
+                        .iter()
+                        .filter(|r| r.len() == 5 && in_tables(r, true))
+                        .filter(|r| r[4].as_i64().map(|o| o.to_string()).as_deref() == Some(k))
+                        .map(|r| s(&r[3]))
+                        .collect(),
+                    None => rows
+                        .iter()
+                        .filter(|r| r.len() == 5 && in_tables(r, false))
+                        .filter(|r| s(&r[2]).eq_ignore_ascii_case(column))
+                        .map(|r| s(&r[3]))
+                        .collect(),
+                };
+                let kinds: Vec<Kind> = candidates.iter().map(|t| Kind::of(t, std::iter::empty())).collect();
+                if let Some(first) = kinds.first() {
+                    // Arrays and JSON stay text (DuckDB casts them); others take the
+                    // column's type when every candidate agrees.
+                    let scalar = !matches!(first, Kind::Array(_) | Kind::Json);
+                    if scalar && kinds.iter().all(|k| k == first) {
+                        types[*p] = Some(first.pg_type());
+                    }
+                }
+            }
+        }
+        let types: Vec<Type> = types.into_iter().map(|t| t.unwrap_or(Type::TEXT)).collect();
+        conn.param_types
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(sql.clone(), types.clone());
+        Ok(types)
     }
 
     /// The columns of a statement, without running it when it is SQL (`DESCRIBE` with
@@ -1080,8 +1231,13 @@ impl ExtendedQueryHandler for QueryHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let params = Self::param_types(target);
-        let columns = self.describe(client, &target.statement.sql, &params).await?;
+        let declared: Vec<Type> = Self::declared_types(target)
+            .into_iter()
+            .map(|t| t.unwrap_or(Type::TEXT))
+            .collect();
+        let columns = self.describe(client, &target.statement.sql, &declared).await?;
+        let conn = self.0.conn(client);
+        let params = self.infer_types(client, &conn, target).await?;
         Ok(match columns {
             Some(c) => DescribeStatementResponse::new(
                 params,
@@ -1102,7 +1258,8 @@ impl ExtendedQueryHandler for QueryHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let params = Self::param_types(&portal.statement);
+        let conn = self.0.conn(client);
+        let params = Self::param_types(&conn, &portal.statement);
         let columns = self.describe(client, &portal.statement.statement.sql, &params).await?;
         Ok(match columns {
             Some(c) => DescribePortalResponse::new(
@@ -1142,7 +1299,7 @@ impl ExtendedQueryHandler for QueryHandler {
         if let Some(outcome) = pending {
             return to_response(outcome, described, &portal.result_column_format);
         }
-        let types = Self::param_types(&portal.statement);
+        let types = Self::param_types(&conn, &portal.statement);
         let mut literals = Vec::with_capacity(portal.parameters.len());
         for (i, value) in portal.parameters.iter().enumerate() {
             let lit = types::param_literal(

@@ -112,7 +112,7 @@ fn binary_encodings_follow_postgres() {
 fn numeric_binary_round_trips() {
     for s in ["0", "1", "-1", "12.50", "10000", "123456789.0001", "0.00012", "-0.5", "99999999999999999999.99"] {
         let bin = types::numeric_binary(s).unwrap();
-        assert_eq!(types::numeric_from_binary_for_tests(&bin).unwrap(), s, "{s}");
+        assert_eq!(types::numeric_from_binary(&bin).unwrap(), s, "{s}");
     }
     // 12.50: 2 digits (12, 5000), weight 0, positive, dscale 2.
     assert_eq!(
@@ -253,7 +253,7 @@ fn strings(conn: &duckdb::Connection, sql: &str) -> Vec<Vec<String>> {
 fn psql_describe_queries_run_on_duckdb_with_postgres_types() {
     let conn = duckdb::Connection::open_in_memory().unwrap();
     conn.execute_batch(
-        "create schema s; create table s.t(id integer, name varchar, amount decimal(10,2), tags varchar[], at timestamp, big bigint); create view s.v as select 1 as one;",
+        "create schema s; create table s.t(id integer, name varchar, amount decimal(10,2), tags varchar[], seen timestamp, big bigint); create view s.v as select 1 as one;",
     )
     .unwrap();
     conn.execute_batch(&catalog::install_script()).unwrap();
@@ -278,7 +278,7 @@ fn psql_describe_queries_run_on_duckdb_with_postgres_types() {
             ("name", "character varying"),
             ("amount", "numeric(10,2)"),
             ("tags", "character varying[]"),
-            ("at", "timestamp without time zone"),
+            ("seen", "timestamp without time zone"),
             ("big", "bigint"),
         ]
         .map(|(a, b)| (a.to_string(), b.to_string()))
@@ -317,6 +317,75 @@ fn rewrites_keep_strings_and_quoted_names() {
     assert!(text.contains("'PostgreSQL 15.0 (unify"), "{text}");
     assert!(text.contains("c.oid::BIGINT"), "{text}");
     assert!(text.contains("from unify_pg_class c"), "{text}");
-    assert!(text.contains("c.relname ~ 'x'"), "{text}");
+    assert!(text.contains("c.relname ~ '(?s).*(?:x).*'"), "{text}");
     assert!(!text.contains("collate"), "{text}");
+}
+
+#[test]
+fn untyped_parameters_find_the_columns_they_meet() {
+    let s = catalog::param_sources("insert into main.items values ($1, $2, 'x', $3)");
+    assert_eq!(s.tables, vec![(Some("main".to_string()), "items".to_string())]);
+    assert_eq!(
+        s.columns,
+        vec![(0, "#1".to_string()), (1, "#2".to_string()), (2, "#4".to_string())]
+    );
+    let s = catalog::param_sources("INSERT INTO t (b, a) VALUES ($1, $2), ($3, now())");
+    assert_eq!(
+        s.columns,
+        vec![(0, "b".to_string()), (1, "a".to_string()), (2, "b".to_string())]
+    );
+    let s = catalog::param_sources(
+        "select * from s.t x join u on u.id = x.id where x.name = $1 and $2 <= age and kind in ($3, $4) and title like $5 limit $6",
+    );
+    assert_eq!(
+        s.tables,
+        vec![(Some("s".to_string()), "t".to_string()), (None, "u".to_string())]
+    );
+    assert_eq!(
+        s.columns,
+        vec![
+            (0, "name".to_string()),
+            (1, "age".to_string()),
+            (2, "kind".to_string()),
+            (3, "kind".to_string()),
+            (4, "title".to_string()),
+        ]
+    );
+    let s = catalog::param_sources("update t set n = $1 where id = $2");
+    assert_eq!(s.columns, vec![(0, "n".to_string()), (1, "id".to_string())]);
+}
+
+#[test]
+fn insert_values_positions_skip_nested_lists() {
+    let s = catalog::param_sources("insert into t values ($1, ['a','b'], '{\"k\": 1}', $2, f(1, 2), $3)");
+    assert_eq!(
+        s.columns,
+        vec![(0, "#1".to_string()), (1, "#4".to_string()), (2, "#6".to_string())]
+    );
+}
+
+#[test]
+fn backend_pid_calls_become_the_connections_pid() {
+    let calls = [("pg_backend_pid", "100007".to_string())];
+    assert_eq!(
+        catalog::replace_calls("select pg_catalog.pg_backend_pid(), 'pg_backend_pid()', x.pg_backend_pid()", &calls),
+        "select 100007, 'pg_backend_pid()', x.pg_backend_pid()"
+    );
+    assert_eq!(catalog::replace_calls("select 1", &calls), "select 1");
+}
+
+#[test]
+fn regex_and_regclass_follow_postgres_semantics() {
+    let conn = duckdb::Connection::open_in_memory().unwrap();
+    conn.execute_batch("create schema s; create table s.t(a integer);").unwrap();
+    conn.execute_batch(&catalog::install_script()).unwrap();
+    // `~` searches in Postgres (DuckDB's matches whole strings); `~*` ignores case.
+    let q = engine_text(
+        "select 'pg_catalog' ~ '^pg_', 'xpg_' ~ '^pg_', 'ABC' ~* 'b', 'abc' !~ 'z' from pg_catalog.pg_am limit 1",
+    );
+    assert_eq!(strings(&conn, &q), vec![vec!["true", "false", "true", "true"]]);
+    // 'name'::regclass is the relation's oid; 'int4'::regtype the type's.
+    let oid = strings(&conn, "select table_oid from duckdb_tables() where table_name = 't'")[0][0].clone();
+    let q = engine_text("select 's.t'::regclass, 't'::pg_catalog.regclass, 'int4'::regtype from pg_catalog.pg_am limit 1");
+    assert_eq!(strings(&conn, &q), vec![vec![oid.clone(), oid, "23".to_string()]]);
 }

@@ -615,7 +615,7 @@ pub fn numeric_binary(text: &str) -> Option<Vec<u8>> {
 }
 
 /// Postgres' binary `numeric` as decimal text.
-fn numeric_from_binary(b: &[u8]) -> Option<String> {
+pub(crate) fn numeric_from_binary(b: &[u8]) -> Option<String> {
     let get = |i: usize| -> Option<i16> { Some(i16::from_be_bytes([*b.get(i)?, *b.get(i + 1)?])) };
     let ndigits = get(0)? as usize;
     let weight = get(2)?;
@@ -704,9 +704,8 @@ pub fn param_literal(
     let ty = ty.cloned().unwrap_or(Type::UNKNOWN);
     if !binary {
         let text = std::str::from_utf8(bytes).map_err(|_| err("is not valid UTF-8".into()))?;
-        return Ok(text_literal(&ty, text).ok_or_else(|| {
-            err(format!("{text:?} is not a valid {}", ty.name()))
-        })?);
+        return text_literal(&ty, text)
+            .ok_or_else(|| err(format!("{text:?} is not a valid {}", ty.name())));
     }
     let fixed = |n: usize| -> Result<&[u8], ParamError> {
         if bytes.len() == n {
@@ -719,56 +718,57 @@ pub fn param_literal(
             )))
         }
     };
-    let lit = match ty {
-        t if t == Type::BOOL => (if fixed(1)?[0] != 0 { "TRUE" } else { "FALSE" }).into(),
-        t if t == Type::INT2 => {
+    let lit = match &ty {
+        t if *t == Type::BOOL => (if fixed(1)?[0] != 0 { "TRUE" } else { "FALSE" }).into(),
+        t if *t == Type::INT2 => {
             i16::from_be_bytes(fixed(2)?.try_into().expect("2 bytes")).to_string()
         }
-        t if t == Type::INT4 => {
+        t if *t == Type::INT4 => {
             i32::from_be_bytes(fixed(4)?.try_into().expect("4 bytes")).to_string()
         }
-        t if t == Type::INT8 => {
+        t if *t == Type::INT8 => {
             i64::from_be_bytes(fixed(8)?.try_into().expect("8 bytes")).to_string()
         }
-        t if t == Type::OID => {
+        t if *t == Type::OID => {
             u32::from_be_bytes(fixed(4)?.try_into().expect("4 bytes")).to_string()
         }
-        t if t == Type::FLOAT4 => float_literal(f64::from(f32::from_be_bytes(
+        t if *t == Type::FLOAT4 => float_literal(f64::from(f32::from_be_bytes(
             fixed(4)?.try_into().expect("4 bytes"),
         ))),
-        t if t == Type::FLOAT8 => {
+        t if *t == Type::FLOAT8 => {
             float_literal(f64::from_be_bytes(fixed(8)?.try_into().expect("8 bytes")))
         }
-        t if t == Type::NUMERIC => {
+        t if *t == Type::NUMERIC => {
             let text = numeric_from_binary(bytes).ok_or_else(|| err("bad binary numeric".into()))?;
             text_literal(&Type::NUMERIC, &text).ok_or_else(|| err("bad binary numeric".into()))?
         }
-        t if t == Type::DATE => {
+        t if *t == Type::DATE => {
             let days = i32::from_be_bytes(fixed(4)?.try_into().expect("4 bytes"));
             let d = pg_epoch().date() + chrono::Duration::days(i64::from(days));
             format!("DATE '{d}'")
         }
-        t if t == Type::TIMESTAMP || t == Type::TIMESTAMPTZ => {
+        t if *t == Type::TIMESTAMP || *t == Type::TIMESTAMPTZ => {
             let us = i64::from_be_bytes(fixed(8)?.try_into().expect("8 bytes"));
             let ts = pg_epoch() + chrono::Duration::microseconds(us);
-            let name = if t == Type::TIMESTAMP {
+            let name = if *t == Type::TIMESTAMP {
                 "TIMESTAMP"
             } else {
                 "TIMESTAMPTZ"
             };
             format!("{name} '{}'", ts.format("%Y-%m-%d %H:%M:%S%.6f"))
         }
-        t if t == Type::TIME => {
+        t if *t == Type::TIME => {
             let us = i64::from_be_bytes(fixed(8)?.try_into().expect("8 bytes"));
-            let t = NaiveTime::MIN + chrono::Duration::microseconds(us);
+            let t = NaiveTime::from_hms_opt(0, 0, 0).expect("midnight is a valid time")
+                + chrono::Duration::microseconds(us);
             format!("TIME '{}'", t.format("%H:%M:%S%.6f"))
         }
-        t if t == Type::BYTEA => blob_literal(bytes),
-        t if t == Type::UUID => {
+        t if *t == Type::BYTEA => blob_literal(bytes),
+        t if *t == Type::UUID => {
             let u = uuid::Uuid::from_slice(bytes).map_err(|e| err(e.to_string()))?;
             format!("'{u}'::UUID")
         }
-        t if t == Type::JSONB => {
+        t if *t == Type::JSONB => {
             let body = bytes
                 .strip_prefix(&[1u8])
                 .ok_or_else(|| err("binary jsonb must start with version 1".into()))?;
@@ -783,7 +783,7 @@ pub fn param_literal(
             Type::JSON,
             Type::CHAR,
         ]
-        .contains(&t) =>
+        .contains(t) =>
         {
             quote(std::str::from_utf8(bytes).map_err(|_| err("is not valid UTF-8".into()))?)
         }
@@ -913,5 +913,3 @@ pub fn duckdb_cast_name(ty: &Type) -> Option<&'static str> {
     })
 }
 
-#[cfg(test)]
-pub(crate) use numeric_from_binary as numeric_from_binary_for_tests;
