@@ -79,6 +79,7 @@ fn run(args: Args, home: Home) -> anyhow::Result<i32> {
                 }
                 // Check --pg-listen here, so a refusal or a busy port is told now rather
                 // than only in the detached daemon's log.
+                home.ensure_dirs()?;
                 let mut extra = Vec::new();
                 if let Some(addr) = &args.pg_listen {
                     let config = unify::pg::PgConfig::resolve(addr, &home)?;

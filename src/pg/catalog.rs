@@ -95,9 +95,7 @@ pub fn default_setting(name: &str) -> Option<String> {
             "server_version_num" => "150000",
             "server_encoding" | "client_encoding" => "UTF8",
             "transaction_isolation" | "default_transaction_isolation" => "read committed",
-            "transaction_read_only" | "default_transaction_read_only" | "in_hot_standby" => {
-                "off"
-            }
+            "transaction_read_only" | "default_transaction_read_only" | "in_hot_standby" => "off",
             "standard_conforming_strings" | "integer_datetimes" | "is_superuser" => "on",
             "datestyle" => "ISO, MDY",
             "intervalstyle" => "postgres",
@@ -271,8 +269,7 @@ pub(crate) fn lex(sql: &str) -> Vec<Tok<'_>> {
             }
             TokKind::Num
         } else if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 {
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] >= 0x80)
-            {
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] >= 0x80) {
                 i += 1;
             }
             TokKind::Word
@@ -624,20 +621,25 @@ fn unquote(s: &str) -> String {
 fn plan_set(sql: &str, code: &[&Tok]) -> Plan {
     // SET [SESSION | LOCAL] name { = | TO } value
     let mut i = 1;
-    if code
-        .get(i)
-        .is_some_and(|t| t.text.eq_ignore_ascii_case("session") || t.text.eq_ignore_ascii_case("local"))
-        && code.get(i + 1).is_some_and(|t| {
-            !(t.text == "=" || t.text.eq_ignore_ascii_case("to"))
-                && !t.text.eq_ignore_ascii_case("characteristics")
-        })
-    {
+    if code.get(i).is_some_and(|t| {
+        t.text.eq_ignore_ascii_case("session") || t.text.eq_ignore_ascii_case("local")
+    }) && code.get(i + 1).is_some_and(|t| {
+        !(t.text == "=" || t.text.eq_ignore_ascii_case("to"))
+            && !t.text.eq_ignore_ascii_case("characteristics")
+    }) {
         i += 1;
     }
-    let name_tok = code.get(i).map(|t| unquote(t.text).to_ascii_lowercase()).unwrap_or_default();
+    let name_tok = code
+        .get(i)
+        .map(|t| unquote(t.text).to_ascii_lowercase())
+        .unwrap_or_default();
     // `SET TIME ZONE 'UTC'`, `SET SESSION CHARACTERISTICS …`, `SET TRANSACTION …`.
     let (name, value_from) = match name_tok.as_str() {
-        "time" if code.get(i + 1).is_some_and(|t| t.text.eq_ignore_ascii_case("zone")) => {
+        "time"
+            if code
+                .get(i + 1)
+                .is_some_and(|t| t.text.eq_ignore_ascii_case("zone")) =>
+        {
             ("timezone".to_string(), i + 2)
         }
         _ => {
@@ -646,7 +648,11 @@ fn plan_set(sql: &str, code: &[&Tok]) -> Plan {
             let mut name = name_tok.clone();
             while code.get(j).is_some_and(|t| t.text == ".") {
                 name.push('.');
-                name.push_str(&code.get(j + 1).map_or(String::new(), |t| t.text.to_ascii_lowercase()));
+                name.push_str(
+                    &code
+                        .get(j + 1)
+                        .map_or(String::new(), |t| t.text.to_ascii_lowercase()),
+                );
                 j += 2;
             }
             if code
@@ -771,7 +777,14 @@ fn branch_is_empty(code: &[&Tok]) -> bool {
             // An aggregate in the select list always returns a row.
             if matches!(
                 w.as_str(),
-                "count" | "sum" | "max" | "min" | "avg" | "string_agg" | "array_agg" | "bool_or"
+                "count"
+                    | "sum"
+                    | "max"
+                    | "min"
+                    | "avg"
+                    | "string_agg"
+                    | "array_agg"
+                    | "bool_or"
                     | "bool_and"
             ) && code.get(i + 1).is_some_and(|n| n.text == "(")
             {
@@ -930,8 +943,8 @@ pub(crate) fn rewrite(toks: &[Tok]) -> (String, bool) {
             }
             let mapped = match ty.as_str() {
                 "regclass" | "regtype" | "regproc" | "regprocedure" | "regnamespace"
-                | "regrole" | "regoper" | "regoperator" | "regconfig" | "oid" | "xid"
-                | "cid" | "tid" => "BIGINT".to_string(),
+                | "regrole" | "regoper" | "regoperator" | "regconfig" | "oid" | "xid" | "cid"
+                | "tid" => "BIGINT".to_string(),
                 "char" | "name" | "bpchar" | "character" => "VARCHAR".to_string(),
                 "int2vector" | "oidvector" => "VARCHAR".to_string(),
                 _ => text(j).to_string(),
@@ -963,7 +976,9 @@ pub(crate) fn rewrite(toks: &[Tok]) -> (String, bool) {
                 }
                 if is_call
                     && name_lower == "current_setting"
-                    && code.get(name_k + 2).is_some_and(|&x| toks[x].kind == TokKind::Str)
+                    && code
+                        .get(name_k + 2)
+                        .is_some_and(|&x| toks[x].kind == TokKind::Str)
                     && text(name_k + 3) == ")"
                 {
                     let setting = unquote(text(name_k + 2)).to_ascii_lowercase();
@@ -1029,7 +1044,13 @@ pub fn command_tag(sql: &str) -> String {
             let mut i = 1;
             while matches!(
                 w(i),
-                "OR" | "REPLACE" | "TEMP" | "TEMPORARY" | "UNIQUE" | "IF" | "NOT" | "EXISTS"
+                "OR" | "REPLACE"
+                    | "TEMP"
+                    | "TEMPORARY"
+                    | "UNIQUE"
+                    | "IF"
+                    | "NOT"
+                    | "EXISTS"
                     | "PERSISTENT"
             ) {
                 i += 1;
@@ -1123,10 +1144,7 @@ pub fn install_script() -> String {
         .iter()
         .map(|(oid, name, _, _)| (*oid, pretty_type(name)))
         .chain(arrays.iter().map(|(oid, _, elem)| {
-            let base = types
-                .iter()
-                .find(|t| t.0 == *elem)
-                .map_or("text", |t| t.1);
+            let base = types.iter().find(|t| t.0 == *elem).map_or("text", |t| t.1);
             (*oid, format!("{}[]", pretty_type(base)))
         }))
         .map(|(oid, name)| format!(" WHEN {oid} THEN '{name}'"))
@@ -1198,19 +1216,41 @@ pub fn install_script() -> String {
         "pg_am",
         "SELECT * FROM (VALUES (2::BIGINT, 'heap', 'heap_tableam_handler', 't'), (403::BIGINT, 'btree', 'bthandler', 'i')) v(oid, amname, amhandler, amtype)".into(),
     );
-    view("pg_attrdef", empty("0::BIGINT AS oid, 0::BIGINT AS adrelid, 0::SMALLINT AS adnum, NULL::VARCHAR AS adbin"));
+    view(
+        "pg_attrdef",
+        empty(
+            "0::BIGINT AS oid, 0::BIGINT AS adrelid, 0::SMALLINT AS adnum, NULL::VARCHAR AS adbin",
+        ),
+    );
     view("pg_collation", empty("0::BIGINT AS oid, ''::VARCHAR AS collname, 0::BIGINT AS collnamespace, 0::BIGINT AS collowner, ''::VARCHAR AS collprovider, true AS collisdeterministic, 0 AS collencoding, ''::VARCHAR AS collcollate, ''::VARCHAR AS collctype"));
-    view("pg_description", empty("0::BIGINT AS objoid, 0::BIGINT AS classoid, 0 AS objsubid, ''::VARCHAR AS description"));
-    view("pg_shdescription", empty("0::BIGINT AS objoid, 0::BIGINT AS classoid, ''::VARCHAR AS description"));
+    view(
+        "pg_description",
+        empty(
+            "0::BIGINT AS objoid, 0::BIGINT AS classoid, 0 AS objsubid, ''::VARCHAR AS description",
+        ),
+    );
+    view(
+        "pg_shdescription",
+        empty("0::BIGINT AS objoid, 0::BIGINT AS classoid, ''::VARCHAR AS description"),
+    );
     view("pg_index", empty("0::BIGINT AS indexrelid, 0::BIGINT AS indrelid, 0::SMALLINT AS indnatts, 0::SMALLINT AS indnkeyatts, false AS indisunique, false AS indnullsnotdistinct, false AS indisprimary, false AS indisexclusion, false AS indimmediate, false AS indisclustered, false AS indisvalid, false AS indcheckxmin, false AS indisready, false AS indislive, false AS indisreplident, []::SMALLINT[] AS indkey, []::BIGINT[] AS indcollation, []::BIGINT[] AS indclass, []::SMALLINT[] AS indoption, NULL::VARCHAR AS indexprs, NULL::VARCHAR AS indpred"));
     view("pg_constraint", empty("0::BIGINT AS oid, ''::VARCHAR AS conname, 0::BIGINT AS connamespace, ''::VARCHAR AS contype, false AS condeferrable, false AS condeferred, true AS convalidated, 0::BIGINT AS conrelid, 0::BIGINT AS contypid, 0::BIGINT AS conindid, 0::BIGINT AS conparentid, 0::BIGINT AS confrelid, ''::VARCHAR AS confupdtype, ''::VARCHAR AS confdeltype, ''::VARCHAR AS confmatchtype, true AS conislocal, 0 AS coninhcount, false AS connoinherit, []::SMALLINT[] AS conkey, []::SMALLINT[] AS confkey, NULL::VARCHAR AS conbin"));
     view("pg_inherits", empty("0::BIGINT AS inhrelid, 0::BIGINT AS inhparent, 0 AS inhseqno, false AS inhdetachpending"));
     let role = "10::BIGINT AS oid, 'unify' AS rolname, true AS rolsuper, true AS rolinherit, true AS rolcreaterole, true AS rolcreatedb, true AS rolcanlogin, false AS rolreplication, true AS rolbypassrls, -1 AS rolconnlimit, '********' AS rolpassword, NULL::TIMESTAMP AS rolvaliduntil, NULL::VARCHAR[] AS rolconfig";
     view("pg_roles", format!("SELECT {role}"));
     view("pg_user", "SELECT 'unify' AS usename, 10::BIGINT AS usesysid, true AS usecreatedb, true AS usesuper, false AS userepl, true AS usebypassrls, '********' AS passwd, NULL::TIMESTAMP AS valuntil, NULL::VARCHAR[] AS useconfig".into());
-    view("pg_auth_members", empty("0::BIGINT AS roleid, 0::BIGINT AS member, 0::BIGINT AS grantor, false AS admin_option"));
+    view(
+        "pg_auth_members",
+        empty(
+            "0::BIGINT AS roleid, 0::BIGINT AS member, 0::BIGINT AS grantor, false AS admin_option",
+        ),
+    );
     view("pg_database", "SELECT 1::BIGINT AS oid, current_database() AS datname, 10::BIGINT AS datdba, 6 AS encoding, 'c' AS datlocprovider, false AS datistemplate, true AS datallowconn, -1 AS datconnlimit, 0::BIGINT AS dattablespace, 'C' AS datcollate, 'C' AS datctype, NULL::VARCHAR AS daticulocale, NULL::VARCHAR[] AS datacl".into());
-    view("pg_tablespace", "SELECT * FROM (VALUES (1663::BIGINT, 'pg_default', 10::BIGINT)) v(oid, spcname, spcowner)".into());
+    view(
+        "pg_tablespace",
+        "SELECT * FROM (VALUES (1663::BIGINT, 'pg_default', 10::BIGINT)) v(oid, spcname, spcowner)"
+            .into(),
+    );
     view("pg_settings", "SELECT name, value AS setting, NULL::VARCHAR AS unit, 'Ungrouped' AS category, description AS short_desc, NULL::VARCHAR AS extra_desc, 'user' AS context, input_type AS vartype, 'default' AS source FROM duckdb_settings()".into());
     view("pg_tables", format!("SELECT schema_name AS schemaname, table_name AS tablename, 'unify' AS tableowner, NULL::VARCHAR AS tablespace, false AS hasindexes, false AS hasrules, false AS hastriggers, false AS rowsecurity FROM duckdb_tables() WHERE database_name = current_database() AND NOT starts_with(table_name, '{}')", crate::loading::writer::STAGING_PREFIX));
     view("pg_views", "SELECT schema_name AS schemaname, view_name AS viewname, 'unify' AS viewowner, sql AS definition FROM duckdb_views() WHERE database_name = current_database() AND NOT internal".into());
@@ -1218,7 +1258,10 @@ pub fn install_script() -> String {
     view("pg_indexes", empty("''::VARCHAR AS schemaname, ''::VARCHAR AS tablename, ''::VARCHAR AS indexname, NULL::VARCHAR AS tablespace, ''::VARCHAR AS indexdef"));
     view("pg_proc", empty("0::BIGINT AS oid, ''::VARCHAR AS proname, 0::BIGINT AS pronamespace, 0::BIGINT AS proowner, 0::BIGINT AS prolang, 0::FLOAT AS procost, 0::FLOAT AS prorows, 0::BIGINT AS provariadic, ''::VARCHAR AS prokind, false AS prosecdef, false AS proleakproof, false AS proisstrict, false AS proretset, ''::VARCHAR AS provolatile, 0::SMALLINT AS pronargs, 0::BIGINT AS prorettype, ''::VARCHAR AS proargtypes, NULL::VARCHAR[] AS proargnames, ''::VARCHAR AS prosrc"));
     view("pg_enum", empty("0::BIGINT AS oid, 0::BIGINT AS enumtypid, 0::FLOAT AS enumsortorder, ''::VARCHAR AS enumlabel"));
-    view("pg_range", empty("0::BIGINT AS rngtypid, 0::BIGINT AS rngsubtype, 0::BIGINT AS rngmultitypid"));
+    view(
+        "pg_range",
+        empty("0::BIGINT AS rngtypid, 0::BIGINT AS rngsubtype, 0::BIGINT AS rngmultitypid"),
+    );
     view("pg_extension", empty("0::BIGINT AS oid, ''::VARCHAR AS extname, 0::BIGINT AS extowner, 0::BIGINT AS extnamespace, false AS extrelocatable, ''::VARCHAR AS extversion"));
     view("pg_trigger", empty("0::BIGINT AS oid, 0::BIGINT AS tgrelid, 0::BIGINT AS tgparentid, ''::VARCHAR AS tgname, 0::BIGINT AS tgfoid, 0 AS tgtype, ''::VARCHAR AS tgenabled, false AS tgisinternal, 0::BIGINT AS tgconstrrelid, 0::BIGINT AS tgconstrindid, 0::BIGINT AS tgconstraint, false AS tgdeferrable, false AS tginitdeferred, 0 AS tgnargs"));
     view("pg_sequence", empty("0::BIGINT AS seqrelid, 0::BIGINT AS seqtypid, 0::BIGINT AS seqstart, 0::BIGINT AS seqincrement, 0::BIGINT AS seqmax, 0::BIGINT AS seqmin, 0::BIGINT AS seqcache, false AS seqcycle"));
@@ -1227,11 +1270,25 @@ pub fn install_script() -> String {
     view("pg_statistic_ext", empty("0::BIGINT AS oid, 0::BIGINT AS stxrelid, ''::VARCHAR AS stxname, 0::BIGINT AS stxnamespace, 0::BIGINT AS stxowner, 0 AS stxstattarget, []::SMALLINT[] AS stxkeys, []::VARCHAR[] AS stxkind"));
     view("pg_publication", empty("0::BIGINT AS oid, ''::VARCHAR AS pubname, 0::BIGINT AS pubowner, false AS puballtables, false AS pubinsert, false AS pubupdate, false AS pubdelete, false AS pubtruncate, false AS pubviaroot"));
     view("pg_publication_rel", empty("0::BIGINT AS oid, 0::BIGINT AS prpubid, 0::BIGINT AS prrelid, NULL::VARCHAR AS prqual, NULL::SMALLINT[] AS prattrs"));
-    view("pg_publication_namespace", empty("0::BIGINT AS oid, 0::BIGINT AS pnpubid, 0::BIGINT AS pnnspid"));
+    view(
+        "pg_publication_namespace",
+        empty("0::BIGINT AS oid, 0::BIGINT AS pnpubid, 0::BIGINT AS pnnspid"),
+    );
     view("pg_partitioned_table", empty("0::BIGINT AS partrelid, ''::VARCHAR AS partstrat, 0::SMALLINT AS partnatts, 0::BIGINT AS partdefid"));
-    view("pg_foreign_table", empty("0::BIGINT AS ftrelid, 0::BIGINT AS ftserver, NULL::VARCHAR[] AS ftoptions"));
-    view("pg_foreign_server", empty("0::BIGINT AS oid, ''::VARCHAR AS srvname, 0::BIGINT AS srvowner, 0::BIGINT AS srvfdw"));
-    view("pg_foreign_data_wrapper", empty("0::BIGINT AS oid, ''::VARCHAR AS fdwname, 0::BIGINT AS fdwowner"));
+    view(
+        "pg_foreign_table",
+        empty("0::BIGINT AS ftrelid, 0::BIGINT AS ftserver, NULL::VARCHAR[] AS ftoptions"),
+    );
+    view(
+        "pg_foreign_server",
+        empty(
+            "0::BIGINT AS oid, ''::VARCHAR AS srvname, 0::BIGINT AS srvowner, 0::BIGINT AS srvfdw",
+        ),
+    );
+    view(
+        "pg_foreign_data_wrapper",
+        empty("0::BIGINT AS oid, ''::VARCHAR AS fdwname, 0::BIGINT AS fdwowner"),
+    );
     view("pg_event_trigger", empty("0::BIGINT AS oid, ''::VARCHAR AS evtname, ''::VARCHAR AS evtevent, 0::BIGINT AS evtowner, 0::BIGINT AS evtfoid, ''::VARCHAR AS evtenabled"));
     view("pg_depend", empty("0::BIGINT AS classid, 0::BIGINT AS objid, 0 AS objsubid, 0::BIGINT AS refclassid, 0::BIGINT AS refobjid, 0 AS refobjsubid, ''::VARCHAR AS deptype"));
     view("pg_stat_activity", "SELECT 1::BIGINT AS datid, current_database() AS datname, 0 AS pid, 'unify' AS usename, ''::VARCHAR AS application_name, NULL::VARCHAR AS client_addr, 'active' AS state, ''::VARCHAR AS query".into());
@@ -1249,7 +1306,10 @@ pub fn install_script() -> String {
     ] {
         view(name, empty("0::BIGINT AS oid, ''::VARCHAR AS name"));
     }
-    view("pg_language", "SELECT * FROM (VALUES (13::BIGINT, 'sql')) v(oid, lanname)".into());
+    view(
+        "pg_language",
+        "SELECT * FROM (VALUES (13::BIGINT, 'sql')) v(oid, lanname)".into(),
+    );
     let mut macros = String::new();
     let mut m = |def: String| macros.push_str(&format!("CREATE OR REPLACE TEMP MACRO {def};\n"));
     m(format!("unify_pg_scalar_oid(t) AS {scalar_oid}"));
@@ -1269,7 +1329,10 @@ pub fn install_script() -> String {
     m("unify_pg_get_statisticsobjdef_columns(a) AS NULL::VARCHAR".into());
     m("unify_pg_relation_is_publishable(a) AS false".into());
     m("unify_pg_encoding_to_char(a) AS 'UTF8'".into());
-    m("unify_array_upper(a, d) AS CASE WHEN a IS NULL OR len(a) = 0 THEN NULL ELSE len(a) END".into());
+    m(
+        "unify_array_upper(a, d) AS CASE WHEN a IS NULL OR len(a) = 0 THEN NULL ELSE len(a) END"
+            .into(),
+    );
     m("unify_array_lower(a, d) AS CASE WHEN a IS NULL OR len(a) = 0 THEN NULL ELSE 1 END".into());
     m("unify_pg_get_function_identity_arguments(a) AS ''".into());
     m("unify_pg_get_function_arguments(a) AS ''".into());
@@ -1348,7 +1411,8 @@ pub fn param_sources(sql: &str) -> ParamSources {
         .into_iter()
         .filter(|t| t.kind != TokKind::Space)
         .collect();
-    let is_name = |t: Option<&Tok>| t.is_some_and(|t| matches!(t.kind, TokKind::Word | TokKind::Quoted));
+    let is_name =
+        |t: Option<&Tok>| t.is_some_and(|t| matches!(t.kind, TokKind::Word | TokKind::Quoted));
     let param = |t: Option<&Tok>| -> Option<usize> {
         t.filter(|t| t.kind == TokKind::Param)
             .and_then(|t| t.text[1..].parse::<usize>().ok())
@@ -1365,19 +1429,26 @@ pub fn param_sources(sql: &str) -> ParamSources {
             continue;
         }
         let a = unquote(toks[i + 1].text);
-        let (schema, table, after) = if toks.get(i + 2).is_some_and(|t| t.text == ".") && is_name(toks.get(i + 3)) {
-            (Some(a), unquote(toks[i + 3].text), i + 4)
-        } else {
-            (None, a, i + 2)
-        };
+        let (schema, table, after) =
+            if toks.get(i + 2).is_some_and(|t| t.text == ".") && is_name(toks.get(i + 3)) {
+                (Some(a), unquote(toks[i + 3].text), i + 4)
+            } else {
+                (None, a, i + 2)
+            };
         if toks.get(after).is_some_and(|t| t.text == "(") && !t.text.eq_ignore_ascii_case("into") {
             continue; // a table function
         }
         out.tables.push((schema, table));
     }
     // INSERT INTO t [(cols)] VALUES (…), (…)
-    if toks.first().is_some_and(|t| t.text.eq_ignore_ascii_case("insert")) {
-        if let Some(into) = toks.iter().position(|t| t.text.eq_ignore_ascii_case("into")) {
+    if toks
+        .first()
+        .is_some_and(|t| t.text.eq_ignore_ascii_case("insert"))
+    {
+        if let Some(into) = toks
+            .iter()
+            .position(|t| t.text.eq_ignore_ascii_case("into"))
+        {
             let mut i = into + 2;
             if toks.get(i).is_some_and(|t| t.text == ".") {
                 i += 2;
@@ -1393,7 +1464,10 @@ pub fn param_sources(sql: &str) -> ParamSources {
                 }
                 i += 1;
             }
-            if toks.get(i).is_some_and(|t| t.text.eq_ignore_ascii_case("values")) {
+            if toks
+                .get(i)
+                .is_some_and(|t| t.text.eq_ignore_ascii_case("values"))
+            {
                 let mut depth = 0;
                 let mut position = 0;
                 let mut start = i + 1;
@@ -1445,7 +1519,13 @@ pub fn param_sources(sql: &str) -> ParamSources {
             j -= 1;
             op += 1;
         }
-        if op == 0 && j > 0 && matches!(toks[j - 1].text.to_ascii_lowercase().as_str(), "like" | "ilike") {
+        if op == 0
+            && j > 0
+            && matches!(
+                toks[j - 1].text.to_ascii_lowercase().as_str(),
+                "like" | "ilike"
+            )
+        {
             j -= 1;
             op = 1;
         }
@@ -1464,7 +1544,12 @@ pub fn param_sources(sql: &str) -> ParamSources {
             k += 1;
             op += 1;
         }
-        if op > 0 && is_name(toks.get(k)) && !toks.get(k + 1).is_some_and(|t| t.text == "." || t.text == "(") {
+        if op > 0
+            && is_name(toks.get(k))
+            && !toks
+                .get(k + 1)
+                .is_some_and(|t| t.text == "." || t.text == "(")
+        {
             let c = unquote(toks[k].text);
             if !is_keyword(&c) {
                 out.columns.push((p, c));
@@ -1492,8 +1577,24 @@ pub fn param_sources(sql: &str) -> ParamSources {
 fn is_keyword(w: &str) -> bool {
     matches!(
         w.to_ascii_lowercase().as_str(),
-        "select" | "where" | "and" | "or" | "not" | "on" | "set" | "values" | "limit" | "offset"
-            | "then" | "else" | "when" | "case" | "by" | "having" | "return" | "returning"
+        "select"
+            | "where"
+            | "and"
+            | "or"
+            | "not"
+            | "on"
+            | "set"
+            | "values"
+            | "limit"
+            | "offset"
+            | "then"
+            | "else"
+            | "when"
+            | "case"
+            | "by"
+            | "having"
+            | "return"
+            | "returning"
     )
 }
 
@@ -1506,8 +1607,22 @@ pub fn is_write(sql: &str) -> bool {
     !matches!(
         first.as_deref(),
         None | Some(
-            "select" | "with" | "values" | "from" | "table" | "show" | "describe" | "summarize"
-                | "explain" | "pragma" | "(" | "peek" | "count" | "help" | "system" | "set"
+            "select"
+                | "with"
+                | "values"
+                | "from"
+                | "table"
+                | "show"
+                | "describe"
+                | "summarize"
+                | "explain"
+                | "pragma"
+                | "("
+                | "peek"
+                | "count"
+                | "help"
+                | "system"
+                | "set"
                 | "reset"
         )
     )
@@ -1516,7 +1631,10 @@ pub fn is_write(sql: &str) -> bool {
 /// Replace argument-less calls `name()` (optionally `pg_catalog.`-qualified) with a
 /// literal, outside strings and comments: `pg_backend_pid()` is the connection's.
 pub fn replace_calls(sql: &str, calls: &[(&str, String)]) -> String {
-    if !calls.iter().any(|(name, _)| sql.to_ascii_lowercase().contains(name)) {
+    if !calls
+        .iter()
+        .any(|(name, _)| sql.to_ascii_lowercase().contains(name))
+    {
         return sql.to_string();
     }
     let toks = lex(sql);
@@ -1526,7 +1644,8 @@ pub fn replace_calls(sql: &str, calls: &[(&str, String)]) -> String {
         let t = toks[i];
         let next = |from: usize| (from..toks.len()).find(|&j| toks[j].kind != TokKind::Space);
         if t.kind == TokKind::Word {
-            let (name_i, qualified) = match (next(i + 1), t.text.eq_ignore_ascii_case("pg_catalog")) {
+            let (name_i, qualified) = match (next(i + 1), t.text.eq_ignore_ascii_case("pg_catalog"))
+            {
                 (Some(d), true) if toks[d].text == "." => match next(d + 1) {
                     Some(n) => (n, true),
                     None => (i, false),
@@ -1538,7 +1657,10 @@ pub fn replace_calls(sql: &str, calls: &[(&str, String)]) -> String {
                 if let Some(open) = next(name_i + 1).filter(|&o| toks[o].text == "(") {
                     if let Some(close) = next(open + 1).filter(|&c| toks[c].text == ")") {
                         let preceded_by_dot = !qualified
-                            && (0..i).rev().find(|&j| toks[j].kind != TokKind::Space).is_some_and(|j| toks[j].text == ".");
+                            && (0..i)
+                                .rev()
+                                .find(|&j| toks[j].kind != TokKind::Space)
+                                .is_some_and(|j| toks[j].text == ".");
                         if !preceded_by_dot {
                             out.push_str(lit);
                             i = close + 1;

@@ -122,14 +122,14 @@ impl PgConfig {
         let addr = *addrs
             .first()
             .ok_or_else(|| PgError::BadAddress(listen.to_string()))?;
-        let env_password = std::env::var(PASSWORD_ENV)
-            .ok()
-            .filter(|p| !p.is_empty());
+        let env_password = std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty());
         let tls = tls_files(home);
         if !addrs.iter().all(|a| a.ip().is_loopback()) {
             let mut missing = Vec::new();
             if env_password.is_none() {
-                missing.push(format!("without a password set explicitly (set {PASSWORD_ENV})"));
+                missing.push(format!(
+                    "without a password set explicitly (set {PASSWORD_ENV})"
+                ));
             }
             if tls.is_none() {
                 missing.push(format!(
@@ -169,7 +169,10 @@ pub fn password_file(home: &Home) -> PathBuf {
 /// TLS files from the environment, else `<home>/pg/server.crt` and `server.key` when
 /// both exist.
 fn tls_files(home: &Home) -> Option<(PathBuf, PathBuf)> {
-    match (std::env::var_os(TLS_CERT_ENV), std::env::var_os(TLS_KEY_ENV)) {
+    match (
+        std::env::var_os(TLS_CERT_ENV),
+        std::env::var_os(TLS_KEY_ENV),
+    ) {
         (Some(c), Some(k)) if !c.is_empty() && !k.is_empty() => {
             return Some((PathBuf::from(c), PathBuf::from(k)))
         }
@@ -211,7 +214,8 @@ fn read_or_generate(path: &Path) -> Result<Secret, PgError> {
         .mode(0o600)
         .open(&tmp)
         .map_err(err)?;
-    f.write_all(format!("{password}\n").as_bytes()).map_err(err)?;
+    f.write_all(format!("{password}\n").as_bytes())
+        .map_err(err)?;
     drop(f);
     std::fs::rename(&tmp, path).map_err(err)?;
     Ok(Secret::new(password))
@@ -271,7 +275,9 @@ pub fn sqlstate(message: &str) -> &'static str {
         "42P01"
     } else if has("Schema with name") && has("does not exist") {
         "3F000"
-    } else if has("Referenced column") || (m.starts_with("Binder Error") && has("column") && has("not found")) {
+    } else if has("Referenced column")
+        || (m.starts_with("Binder Error") && has("column") && has("not found"))
+    {
         "42703"
     } else if has("Function with name") && has("does not exist") {
         "42883"

@@ -10,9 +10,12 @@
 
 use super::catalog::{self, Plan, Transaction};
 use super::types::{self, Kind, PgColumn};
-use super::{sqlstate, PgConfig, PgError, PgStatus, PasswordSource, USER};
+use super::{sqlstate, PasswordSource, PgConfig, PgError, PgStatus, USER};
 use crate::host::Host;
-use crate::protocol::{AfterJobs, Event, JobRef, JobState, LoaderStatus, Output, Reply, Request, Response as HostResponse, ResultTable};
+use crate::protocol::{
+    AfterJobs, Event, JobRef, JobState, LoaderStatus, Output, Reply, Request,
+    Response as HostResponse, ResultTable,
+};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{stream, Sink, SinkExt};
@@ -25,11 +28,12 @@ use pgwire::api::cancel::CancelHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{
-    DescribePortalResponse, DescribeResponse, DescribeStatementResponse, FieldInfo, QueryResponse, Response, Tag,
+    DescribePortalResponse, DescribeResponse, DescribeStatementResponse, FieldInfo, QueryResponse,
+    Response, Tag,
 };
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
-use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, Type};
+use pgwire::api::{ClientInfo, ClientPortalStore, ErrorHandler, PgWireServerHandlers, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::cancel::CancelRequest;
 use pgwire::messages::response::NoticeResponse;
@@ -308,7 +312,9 @@ where
 {
     let info = ErrorInfo::new("NOTICE".into(), "00000".into(), message.to_string());
     let _ = client
-        .send(PgWireBackendMessage::NoticeResponse(NoticeResponse::from(info)))
+        .send(PgWireBackendMessage::NoticeResponse(NoticeResponse::from(
+            info,
+        )))
         .await;
 }
 
@@ -413,7 +419,12 @@ impl Handlers {
             let reply = match response {
                 HostResponse::Reply(r) => r,
                 HostResponse::Error { message } => return Err(engine_error(&message)),
-                other => return Err(user_error("XX000", format!("unexpected answer from the engine: {other:?}"))),
+                other => {
+                    return Err(user_error(
+                        "XX000",
+                        format!("unexpected answer from the engine: {other:?}"),
+                    ))
+                }
             };
             if let Some(error) = &reply.error {
                 if running.token.is_cancelled() {
@@ -576,12 +587,7 @@ impl Handlers {
     }
 
     /// Run one statement (already bound): plan it, answer it locally or on the engine.
-    async fn run<C>(
-        &self,
-        client: &mut C,
-        conn: &Conn,
-        text: &str,
-    ) -> PgWireResult<Vec<Outcome>>
+    async fn run<C>(&self, client: &mut C, conn: &Conn, text: &str) -> PgWireResult<Vec<Outcome>>
     where
         C: Sink<PgWireBackendMessage> + Unpin + Send,
     {
@@ -694,7 +700,10 @@ impl Handlers {
                 match (transaction, tx) {
                     (Transaction::Begin, _) => {
                         if tx == TxState::Active {
-                            return Err(user_error("25001", "there is already a transaction in progress"));
+                            return Err(user_error(
+                                "25001",
+                                "there is already a transaction in progress",
+                            ));
                         }
                         *conn.tx.lock().unwrap_or_else(|e| e.into_inner()) = TxState::Pending;
                         let tag = Tag::new("BEGIN");
@@ -709,7 +718,8 @@ impl Handlers {
                         *conn.tx.lock().unwrap_or_else(|e| e.into_inner()) = TxState::None;
                     }
                     (Transaction::None, TxState::Pending) if catalog::is_write(&sql) => {
-                        self.execute(client, conn, &running, "BEGIN TRANSACTION").await?;
+                        self.execute(client, conn, &running, "BEGIN TRANSACTION")
+                            .await?;
                         *conn.tx.lock().unwrap_or_else(|e| e.into_inner()) = TxState::Active;
                     }
                     _ => {}
@@ -719,7 +729,9 @@ impl Handlers {
                 }
                 let reply = match self.execute(client, conn, &running, &sql).await {
                     Err(PgWireError::UserError(e))
-                        if catalog && e.message.contains("unify_") && e.message.contains("does not exist") =>
+                        if catalog
+                            && e.message.contains("unify_")
+                            && e.message.contains("does not exist") =>
                     {
                         // The session was reopened (idle expiry): install again, once.
                         self.ensure_catalog(client, conn, &running, true).await?;
@@ -738,7 +750,9 @@ impl Handlers {
                 }
                 let mut out = tables(&reply);
                 if out.is_empty() {
-                    return Ok(vec![Outcome::Command(Tag::new(&catalog::command_tag(&sql)))]);
+                    return Ok(vec![Outcome::Command(Tag::new(&catalog::command_tag(
+                        &sql,
+                    )))]);
                 }
                 // INSERT/UPDATE/DELETE answer one `Count` column in DuckDB.
                 if let [Outcome::Rows(t)] = out.as_slice() {
@@ -814,7 +828,11 @@ fn query_response(
     ))
 }
 
-fn to_response(outcome: Outcome, columns: Option<Arc<Vec<PgColumn>>>, formats: &Format) -> PgWireResult<Response> {
+fn to_response(
+    outcome: Outcome,
+    columns: Option<Arc<Vec<PgColumn>>>,
+    formats: &Format,
+) -> PgWireResult<Response> {
     Ok(match outcome {
         Outcome::Rows(t) => Response::Query(query_response(t, columns, formats)?),
         Outcome::Command(tag) => Response::Execution(tag),
@@ -839,6 +857,33 @@ impl PgWireServerHandlers for Handlers {
     fn cancel_handler(&self) -> Arc<impl CancelHandler> {
         Arc::new(Canceller(self.registry.clone()))
     }
+
+    fn error_handler(&self) -> Arc<impl ErrorHandler> {
+        Arc::new(Errors)
+    }
+}
+
+/// Errors as Postgres words them: a failed login names the user it was for.
+struct Errors;
+
+impl ErrorHandler for Errors {
+    fn on_error<C>(&self, client: &C, error: &mut PgWireError)
+    where
+        C: ClientInfo,
+    {
+        if let PgWireError::InvalidPassword(_) = error {
+            let user = client
+                .metadata()
+                .get(pgwire::api::METADATA_USER)
+                .cloned()
+                .unwrap_or_default();
+            *error = PgWireError::UserError(Box::new(ErrorInfo::new(
+                "FATAL".into(),
+                "28P01".into(),
+                format!("password authentication failed for user \"{user}\""),
+            )));
+        }
+    }
 }
 
 impl Handlers {
@@ -860,7 +905,11 @@ pub struct Startup {
 
 #[async_trait]
 impl StartupHandler for Startup {
-    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
@@ -874,7 +923,8 @@ impl StartupHandler for Startup {
             return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
                 "FATAL".into(),
                 "28000".into(),
-                "this server requires TLS for connections from other machines (sslmode=require)".into(),
+                "this server requires TLS for connections from other machines (sslmode=require)"
+                    .into(),
             ))));
         }
         self.inner.on_startup(client, message).await
@@ -911,7 +961,12 @@ pub struct Parser;
 impl QueryParser for Parser {
     type Statement = PgStatement;
 
-    async fn parse_sql<C>(&self, _client: &C, sql: &str, _types: &[Option<Type>]) -> PgWireResult<Option<PgStatement>>
+    async fn parse_sql<C>(
+        &self,
+        _client: &C,
+        sql: &str,
+        _types: &[Option<Type>],
+    ) -> PgWireResult<Option<PgStatement>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
@@ -929,7 +984,11 @@ impl QueryParser for Parser {
             .collect())
     }
 
-    fn get_result_schema(&self, _stmt: &PgStatement, _format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+    fn get_result_schema(
+        &self,
+        _stmt: &PgStatement,
+        _format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
         Ok(vec![])
     }
 }
@@ -1022,7 +1081,12 @@ impl QueryHandler {
         C: Sink<PgWireBackendMessage> + Unpin + Send,
     {
         let sql = &stmt.statement.sql;
-        if let Some(t) = conn.param_types.lock().unwrap_or_else(|e| e.into_inner()).get(sql) {
+        if let Some(t) = conn
+            .param_types
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(sql)
+        {
             return Ok(t.clone());
         }
         let mut types = Self::declared_types(stmt);
@@ -1033,7 +1097,11 @@ impl QueryHandler {
             .filter(|(p, _)| types.get(*p).is_some_and(Option::is_none))
             .collect();
         if !wanted.is_empty() && !sources.tables.is_empty() {
-            let names: Vec<String> = sources.tables.iter().map(|(_, t)| types::quote(t)).collect();
+            let names: Vec<String> = sources
+                .tables
+                .iter()
+                .map(|(_, t)| types::quote(t))
+                .collect();
             let lookup = format!(
                 "SELECT table_schema, table_name, column_name, data_type, ordinal_position FROM information_schema.columns WHERE table_name IN ({}) ORDER BY ordinal_position",
                 names.join(", ")
@@ -1050,10 +1118,16 @@ impl QueryHandler {
                 .unwrap_or_default();
             let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
             let in_tables = |r: &Vec<serde_json::Value>, only_first: bool| {
-                sources.tables.iter().take(if only_first { 1 } else { usize::MAX }).any(|(schema, table)| {
-                    s(&r[1]).eq_ignore_ascii_case(table)
-                        && schema.as_ref().is_none_or(|sc| s(&r[0]).eq_ignore_ascii_case(sc))
-                })
+                sources
+                    .tables
+                    .iter()
+                    .take(if only_first { 1 } else { usize::MAX })
+                    .any(|(schema, table)| {
+                        s(&r[1]).eq_ignore_ascii_case(table)
+                            && schema
+                                .as_ref()
+                                .is_none_or(|sc| s(&r[0]).eq_ignore_ascii_case(sc))
+                    })
             };
             for (p, column) in wanted {
                 let candidates: Vec<String> = match column.strip_prefix('#') {
@@ -1070,7 +1144,10 @@ impl QueryHandler {
                         .map(|r| s(&r[3]))
                         .collect(),
                 };
-                let kinds: Vec<Kind> = candidates.iter().map(|t| Kind::of(t, std::iter::empty())).collect();
+                let kinds: Vec<Kind> = candidates
+                    .iter()
+                    .map(|t| Kind::of(t, std::iter::empty()))
+                    .collect();
                 if let Some(first) = kinds.first() {
                     // Arrays and JSON stay text (DuckDB casts them); others take the
                     // column's type when every candidate agrees.
@@ -1104,22 +1181,37 @@ impl QueryHandler {
         let h = &self.0;
         let conn = h.conn(client);
         h.register(&conn);
-        if let Some(c) = conn.described.lock().unwrap_or_else(|e| e.into_inner()).get(sql) {
+        if let Some(c) = conn
+            .described
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(sql)
+        {
             return Ok(Some(c.clone()));
         }
         let columns: Option<Vec<PgColumn>> = match catalog::plan(sql) {
-            Plan::Show { name } => Some(vec![PgColumn { name, kind: Kind::Text }]),
+            Plan::Show { name } => Some(vec![PgColumn {
+                name,
+                kind: Kind::Text,
+            }]),
             Plan::EmptyResult { columns } => Some(
                 columns
                     .into_iter()
-                    .map(|name| PgColumn { name, kind: Kind::Text })
+                    .map(|name| PgColumn {
+                        name,
+                        kind: Kind::Text,
+                    })
                     .collect(),
             ),
             Plan::CancelBackend { .. } => Some(vec![PgColumn {
                 name: "pg_cancel_backend".into(),
                 kind: Kind::Bool,
             }]),
-            Plan::Engine { text, catalog, transaction: Transaction::None } => {
+            Plan::Engine {
+                text,
+                catalog,
+                transaction: Transaction::None,
+            } => {
                 let parsed = crate::parser::parse(&text).map(|p| p.statement);
                 match parsed {
                     Ok(crate::parser::Statement::Sql { .. }) if is_query(&text) => {
@@ -1130,12 +1222,15 @@ impl QueryHandler {
                                 None => "NULL".into(),
                             })
                             .collect();
-                        let bound = catalog::bind_params(&text, &nulls).map_err(|e| user_error("08P01", e))?;
+                        let bound = catalog::bind_params(&text, &nulls)
+                            .map_err(|e| user_error("08P01", e))?;
                         let running = Running::new(&conn);
                         if catalog {
                             h.ensure_catalog(client, &conn, &running, false).await?;
                         }
-                        let reply = h.execute(client, &conn, &running, &format!("DESCRIBE {bound}")).await?;
+                        let reply = h
+                            .execute(client, &conn, &running, &format!("DESCRIBE {bound}"))
+                            .await?;
                         let t = reply.outputs.iter().find_map(|o| match o {
                             Output::Table(t) => Some(t),
                             _ => None,
@@ -1144,8 +1239,15 @@ impl QueryHandler {
                             t.rows
                                 .iter()
                                 .map(|r| PgColumn {
-                                    name: r.first().and_then(|v| v.as_str()).unwrap_or("?column?").to_string(),
-                                    kind: Kind::of(r.get(1).and_then(|v| v.as_str()).unwrap_or("VARCHAR"), std::iter::empty()),
+                                    name: r
+                                        .first()
+                                        .and_then(|v| v.as_str())
+                                        .unwrap_or("?column?")
+                                        .to_string(),
+                                    kind: Kind::of(
+                                        r.get(1).and_then(|v| v.as_str()).unwrap_or("VARCHAR"),
+                                        std::iter::empty(),
+                                    ),
                                 })
                                 .collect()
                         })
@@ -1187,7 +1289,17 @@ fn is_query(text: &str) -> bool {
         .map(|t| t.text.to_ascii_lowercase());
     matches!(
         first.as_deref(),
-        Some("select" | "with" | "values" | "from" | "table" | "(" | "pivot" | "unpivot" | "summarize")
+        Some(
+            "select"
+                | "with"
+                | "values"
+                | "from"
+                | "table"
+                | "("
+                | "pivot"
+                | "unpivot"
+                | "summarize"
+        )
     )
 }
 
@@ -1235,7 +1347,9 @@ impl ExtendedQueryHandler for QueryHandler {
             .into_iter()
             .map(|t| t.unwrap_or(Type::TEXT))
             .collect();
-        let columns = self.describe(client, &target.statement.sql, &declared).await?;
+        let columns = self
+            .describe(client, &target.statement.sql, &declared)
+            .await?;
         let conn = self.0.conn(client);
         let params = self.infer_types(client, &conn, target).await?;
         Ok(match columns {
@@ -1260,7 +1374,9 @@ impl ExtendedQueryHandler for QueryHandler {
     {
         let conn = self.0.conn(client);
         let params = Self::param_types(&conn, &portal.statement);
-        let columns = self.describe(client, &portal.statement.statement.sql, &params).await?;
+        let columns = self
+            .describe(client, &portal.statement.statement.sql, &params)
+            .await?;
         Ok(match columns {
             Some(c) => DescribePortalResponse::new(
                 types::field_infos(&c, &portal.result_column_format).to_vec(),
@@ -1269,7 +1385,12 @@ impl ExtendedQueryHandler for QueryHandler {
         })
     }
 
-    async fn do_query<C>(&self, client: &mut C, portal: &Portal<PgStatement>, _max_rows: usize) -> PgWireResult<Response>
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<PgStatement>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore<Statement = PgStatement>,

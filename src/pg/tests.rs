@@ -49,9 +49,18 @@ fn duckdb_types_map_to_postgres_oids() {
 fn coarse_varchar_columns_are_typed_from_their_cells() {
     let of = |cells: Vec<serde_json::Value>| Kind::of("VARCHAR", cells.iter());
     assert_eq!(of(vec![json!(null), json!("a")]), Kind::Text);
-    assert_eq!(of(vec![json!(["a", "b"]), json!(null)]), Kind::Array(Box::new(Kind::Text)));
-    assert_eq!(of(vec![json!([1, 2]), json!([3])]), Kind::Array(Box::new(Kind::Int8)));
-    assert_eq!(of(vec![json!([1, 2.5])]), Kind::Array(Box::new(Kind::Float8)));
+    assert_eq!(
+        of(vec![json!(["a", "b"]), json!(null)]),
+        Kind::Array(Box::new(Kind::Text))
+    );
+    assert_eq!(
+        of(vec![json!([1, 2]), json!([3])]),
+        Kind::Array(Box::new(Kind::Int8))
+    );
+    assert_eq!(
+        of(vec![json!([1, 2.5])]),
+        Kind::Array(Box::new(Kind::Float8))
+    );
     assert_eq!(of(vec![json!([[1]])]), Kind::Json);
     assert_eq!(of(vec![json!(["a", 1])]), Kind::Json);
     assert_eq!(of(vec![json!({"a": 1})]), Kind::Json);
@@ -67,15 +76,24 @@ fn text_encodings_follow_postgres() {
     assert_eq!(t("DECIMAL(10,2)", json!(3)), "3.00");
     assert_eq!(t("DECIMAL", json!(1.25)), "1.25");
     assert_eq!(t("DOUBLE", json!(1e21)), "1000000000000000000000");
-    assert_eq!(t("TIMESTAMP WITH TIME ZONE", json!("2024-01-02 03:04:05")), "2024-01-02 03:04:05+00");
-    assert_eq!(t("VARCHAR[]", json!(["a", "b c", null, "", "x\"y", "null"])), r#"{a,"b c",NULL,"","x\"y","null"}"#);
+    assert_eq!(
+        t("TIMESTAMP WITH TIME ZONE", json!("2024-01-02 03:04:05")),
+        "2024-01-02 03:04:05+00"
+    );
+    assert_eq!(
+        t("VARCHAR[]", json!(["a", "b c", null, "", "x\"y", "null"])),
+        r#"{a,"b c",NULL,"","x\"y","null"}"#
+    );
     assert_eq!(t("BIGINT[]", json!([1, 2])), "{1,2}");
     assert_eq!(t("JSON", json!({"a": [1]})), r#"{"a":[1]}"#);
     assert_eq!(t("VARCHAR", json!("plain")), "plain");
 }
 
 fn binary_cell(k: &str, v: serde_json::Value) -> Vec<u8> {
-    let cols = vec![types::PgColumn { name: "c".into(), kind: kind(k) }];
+    let cols = vec![types::PgColumn {
+        name: "c".into(),
+        kind: kind(k),
+    }];
     let fields = types::field_infos(&cols, &pgwire::api::portal::Format::UnifiedBinary);
     let rows = types::encode_rows(&cols, &fields, &[vec![v]]).unwrap();
     let data = rows[0].data.to_vec();
@@ -91,7 +109,10 @@ fn binary_encodings_follow_postgres() {
     assert_eq!(binary_cell("DOUBLE", json!(2.5)), 2.5f64.to_be_bytes());
     assert_eq!(binary_cell("BOOLEAN", json!(true)), [1]);
     assert_eq!(binary_cell("DATE", json!("2000-01-02")), 1i32.to_be_bytes());
-    assert_eq!(binary_cell("TIMESTAMP", json!("2000-01-01 00:00:01.5")), 1_500_000i64.to_be_bytes());
+    assert_eq!(
+        binary_cell("TIMESTAMP", json!("2000-01-01 00:00:01.5")),
+        1_500_000i64.to_be_bytes()
+    );
     assert_eq!(binary_cell("BLOB", json!("\\x0aff")), [0x0a, 0xff]);
     // int8[] {5, NULL}: ndim 1, has nulls, elem oid 20, len 2, lbound 1, elements.
     let mut want = Vec::new();
@@ -102,7 +123,10 @@ fn binary_encodings_follow_postgres() {
     want.extend_from_slice(&(-1i32).to_be_bytes());
     assert_eq!(binary_cell("BIGINT[]", json!([5, null])), want);
     // A value that does not fit the column is an error, not garbage.
-    let cols = vec![types::PgColumn { name: "c".into(), kind: Kind::Int4 }];
+    let cols = vec![types::PgColumn {
+        name: "c".into(),
+        kind: Kind::Int4,
+    }];
     let fields = types::field_infos(&cols, &pgwire::api::portal::Format::UnifiedBinary);
     let err = types::encode_rows(&cols, &fields, &[vec![json!(1i64 << 40)]]).unwrap_err();
     assert!(err.to_string().contains("column \"c\""), "{err}");
@@ -110,7 +134,17 @@ fn binary_encodings_follow_postgres() {
 
 #[test]
 fn numeric_binary_round_trips() {
-    for s in ["0", "1", "-1", "12.50", "10000", "123456789.0001", "0.00012", "-0.5", "99999999999999999999.99"] {
+    for s in [
+        "0",
+        "1",
+        "-1",
+        "12.50",
+        "10000",
+        "123456789.0001",
+        "0.00012",
+        "-0.5",
+        "99999999999999999999.99",
+    ] {
         let bin = types::numeric_binary(s).unwrap();
         assert_eq!(types::numeric_from_binary(&bin).unwrap(), s, "{s}");
     }
@@ -126,21 +160,33 @@ fn numeric_binary_round_trips() {
 fn parameters_become_safe_literals() {
     let text = |ty: Option<&Type>, v: &str| types::param_literal(1, ty, false, Some(v.as_bytes()));
     assert_eq!(text(None, "it's").unwrap(), "'it''s'");
-    assert_eq!(text(Some(&Type::TEXT), "a'); drop table x; --").unwrap(), "'a''); drop table x; --'");
+    assert_eq!(
+        text(Some(&Type::TEXT), "a'); drop table x; --").unwrap(),
+        "'a''); drop table x; --'"
+    );
     assert_eq!(text(Some(&Type::INT8), "-42").unwrap(), "(-42)");
     assert!(text(Some(&Type::INT8), "1; drop table x").is_err());
     assert!(text(Some(&Type::INT4), "1.5").is_err());
     assert_eq!(text(Some(&Type::NUMERIC), "1.50").unwrap(), "1.50");
     assert_eq!(text(Some(&Type::BOOL), "t").unwrap(), "TRUE");
-    assert_eq!(text(Some(&Type::DATE), "2024-01-02").unwrap(), "DATE '2024-01-02'");
-    assert_eq!(types::param_literal(1, Some(&Type::INT8), false, None).unwrap(), "NULL");
+    assert_eq!(
+        text(Some(&Type::DATE), "2024-01-02").unwrap(),
+        "DATE '2024-01-02'"
+    );
+    assert_eq!(
+        types::param_literal(1, Some(&Type::INT8), false, None).unwrap(),
+        "NULL"
+    );
     let bin = |ty: &Type, v: &[u8]| types::param_literal(2, Some(ty), true, Some(v));
     assert_eq!(bin(&Type::INT8, &7i64.to_be_bytes()).unwrap(), "7");
     assert_eq!(bin(&Type::INT4, &(-7i32).to_be_bytes()).unwrap(), "-7");
     assert_eq!(bin(&Type::FLOAT8, &2.5f64.to_be_bytes()).unwrap(), "2.5");
     assert_eq!(bin(&Type::BOOL, &[1]).unwrap(), "TRUE");
     assert_eq!(bin(&Type::TEXT, b"o'k").unwrap(), "'o''k'");
-    assert_eq!(bin(&Type::DATE, &1i32.to_be_bytes()).unwrap(), "DATE '2000-01-02'");
+    assert_eq!(
+        bin(&Type::DATE, &1i32.to_be_bytes()).unwrap(),
+        "DATE '2000-01-02'"
+    );
     assert_eq!(bin(&Type::BYTEA, &[0, 255]).unwrap(), "'\\x00\\xFF'::BLOB");
     assert_eq!(
         bin(&Type::NUMERIC, &types::numeric_binary("-12.50").unwrap()).unwrap(),
@@ -170,27 +216,71 @@ fn statements_are_planned() {
     use Plan as P;
     assert_eq!(catalog::plan("  -- nothing\n ; "), P::Empty);
     match catalog::plan("SET extra_float_digits = 3") {
-        P::Set { name, value, local, .. } => {
-            assert_eq!((name.as_str(), value.as_str(), local), ("extra_float_digits", "3", true))
+        P::Set {
+            name, value, local, ..
+        } => {
+            assert_eq!(
+                (name.as_str(), value.as_str(), local),
+                ("extra_float_digits", "3", true)
+            )
         }
         other => panic!("{other:?}"),
     }
     match catalog::plan("set application_name to 'DBeaver 23'") {
-        P::Set { name, value, .. } => assert_eq!((name.as_str(), value.as_str()), ("application_name", "DBeaver 23")),
+        P::Set { name, value, .. } => assert_eq!(
+            (name.as_str(), value.as_str()),
+            ("application_name", "DBeaver 23")
+        ),
         other => panic!("{other:?}"),
     }
     match catalog::plan("SET memory_limit = '1GB'") {
         P::Set { local, .. } => assert!(!local, "DuckDB settings go to DuckDB"),
         other => panic!("{other:?}"),
     }
-    assert_eq!(catalog::plan("SHOW TRANSACTION ISOLATION LEVEL"), P::Show { name: "transaction_isolation".into() });
-    assert_eq!(catalog::plan("show search_path;"), P::Show { name: "search_path".into() });
-    assert!(matches!(catalog::plan("show tables"), P::Engine { .. }), "unify's own show");
-    assert!(matches!(catalog::plan("BEGIN"), P::Engine { transaction: Transaction::Begin, .. }));
-    assert!(matches!(catalog::plan("commit"), P::Engine { transaction: Transaction::End, .. }));
-    assert_eq!(catalog::plan("DISCARD ALL"), P::Ignore { tag: "DISCARD ALL".into() });
-    assert_eq!(catalog::plan("select pg_cancel_backend(100001)"), P::CancelBackend { pid: 100001 });
-    assert_eq!(catalog::command_tag("create or replace table x as select 1"), "CREATE TABLE");
+    assert_eq!(
+        catalog::plan("SHOW TRANSACTION ISOLATION LEVEL"),
+        P::Show {
+            name: "transaction_isolation".into()
+        }
+    );
+    assert_eq!(
+        catalog::plan("show search_path;"),
+        P::Show {
+            name: "search_path".into()
+        }
+    );
+    assert!(
+        matches!(catalog::plan("show tables"), P::Engine { .. }),
+        "unify's own show"
+    );
+    assert!(matches!(
+        catalog::plan("BEGIN"),
+        P::Engine {
+            transaction: Transaction::Begin,
+            ..
+        }
+    ));
+    assert!(matches!(
+        catalog::plan("commit"),
+        P::Engine {
+            transaction: Transaction::End,
+            ..
+        }
+    ));
+    assert_eq!(
+        catalog::plan("DISCARD ALL"),
+        P::Ignore {
+            tag: "DISCARD ALL".into()
+        }
+    );
+    assert_eq!(
+        catalog::plan("select pg_cancel_backend(100001)"),
+        P::CancelBackend { pid: 100001 }
+    );
+    assert_eq!(
+        catalog::command_tag("create or replace table x as select 1"),
+        "CREATE TABLE"
+    );
     assert_eq!(catalog::command_tag("drop view v"), "DROP VIEW");
 }
 
@@ -227,7 +317,11 @@ const PSQL_D_COLUMNS: &str = "SELECT a.attname,\n  pg_catalog.format_type(a.attt
 
 fn engine_text(sql: &str) -> String {
     match catalog::plan(sql) {
-        Plan::Engine { text, catalog: true, .. } => text,
+        Plan::Engine {
+            text,
+            catalog: true,
+            ..
+        } => text,
         other => panic!("not a catalog query for the engine: {other:?}"),
     }
 }
@@ -258,11 +352,29 @@ fn psql_describe_queries_run_on_duckdb_with_postgres_types() {
     .unwrap();
     conn.execute_batch(&catalog::install_script()).unwrap();
     let dt = strings(&conn, &engine_text(PSQL_DT));
-    assert!(dt.contains(&vec!["s".into(), "t".into(), "table".into(), "unify".into()]), "{dt:?}");
-    assert!(!dt.iter().any(|r| r[1] == "v"), "views are not tables: {dt:?}");
+    assert!(
+        dt.contains(&vec![
+            "s".into(),
+            "t".into(),
+            "table".into(),
+            "unify".into()
+        ]),
+        "{dt:?}"
+    );
+    assert!(
+        !dt.iter().any(|r| r[1] == "v"),
+        "views are not tables: {dt:?}"
+    );
     let dn = strings(&conn, &engine_text(PSQL_DN));
-    assert!(dn.iter().any(|r| r[0] == "s") && dn.iter().any(|r| r[0] == "main"), "{dn:?}");
-    assert!(!dn.iter().any(|r| r[0] == "pg_catalog" || r[0] == "information_schema"), "{dn:?}");
+    assert!(
+        dn.iter().any(|r| r[0] == "s") && dn.iter().any(|r| r[0] == "main"),
+        "{dn:?}"
+    );
+    assert!(
+        !dn.iter()
+            .any(|r| r[0] == "pg_catalog" || r[0] == "information_schema"),
+        "{dn:?}"
+    );
     let found = strings(&conn, &engine_text(PSQL_D_LOOKUP));
     assert_eq!(found.len(), 1, "{found:?}");
     let oid = found[0][0].clone();
@@ -290,10 +402,31 @@ fn the_catalog_gives_columns_the_oids_results_are_sent_with() {
     let conn = duckdb::Connection::open_in_memory().unwrap();
     conn.execute_batch(&catalog::install_script()).unwrap();
     for t in [
-        "BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UBIGINT", "HUGEINT", "FLOAT", "DOUBLE",
-        "DECIMAL(10,2)", "VARCHAR", "JSON", "DATE", "TIME", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE",
-        "BLOB", "UUID", "VARCHAR[]", "BIGINT[]", "DOUBLE[]", "VARCHAR[][]", "STRUCT(a INTEGER)",
-        "MAP(VARCHAR, INTEGER)", "INTERVAL",
+        "BOOLEAN",
+        "TINYINT",
+        "SMALLINT",
+        "INTEGER",
+        "BIGINT",
+        "UBIGINT",
+        "HUGEINT",
+        "FLOAT",
+        "DOUBLE",
+        "DECIMAL(10,2)",
+        "VARCHAR",
+        "JSON",
+        "DATE",
+        "TIME",
+        "TIMESTAMP",
+        "TIMESTAMP WITH TIME ZONE",
+        "BLOB",
+        "UUID",
+        "VARCHAR[]",
+        "BIGINT[]",
+        "DOUBLE[]",
+        "VARCHAR[][]",
+        "STRUCT(a INTEGER)",
+        "MAP(VARCHAR, INTEGER)",
+        "INTERVAL",
     ] {
         let sql_oid: i64 = conn
             .query_row("select unify_pg_oid(?)", [t], |r| r.get(0))
@@ -301,7 +434,11 @@ fn the_catalog_gives_columns_the_oids_results_are_sent_with() {
         assert_eq!(sql_oid as u32, catalog::oid_of_duckdb_type(t), "{t}");
         // And pg_type knows every one of them.
         let known: i64 = conn
-            .query_row("select count(*) from unify_pg_type where oid = ?", [sql_oid], |r| r.get(0))
+            .query_row(
+                "select count(*) from unify_pg_type where oid = ?",
+                [sql_oid],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(known, 1, "{t} → {sql_oid} missing from pg_type");
     }
@@ -313,7 +450,10 @@ fn rewrites_keep_strings_and_quoted_names() {
         "select 'pg_class', \"pg_class\".x, version(), c.oid::regclass from pg_catalog.pg_class c where c.relname operator(pg_catalog.~) 'x' collate pg_catalog.default",
     ));
     assert!(catalog);
-    assert!(text.contains("'pg_class'") && text.contains("\"pg_class\".x"), "{text}");
+    assert!(
+        text.contains("'pg_class'") && text.contains("\"pg_class\".x"),
+        "{text}"
+    );
     assert!(text.contains("'PostgreSQL 15.0 (unify"), "{text}");
     assert!(text.contains("c.oid::BIGINT"), "{text}");
     assert!(text.contains("from unify_pg_class c"), "{text}");
@@ -324,22 +464,36 @@ fn rewrites_keep_strings_and_quoted_names() {
 #[test]
 fn untyped_parameters_find_the_columns_they_meet() {
     let s = catalog::param_sources("insert into main.items values ($1, $2, 'x', $3)");
-    assert_eq!(s.tables, vec![(Some("main".to_string()), "items".to_string())]);
+    assert_eq!(
+        s.tables,
+        vec![(Some("main".to_string()), "items".to_string())]
+    );
     assert_eq!(
         s.columns,
-        vec![(0, "#1".to_string()), (1, "#2".to_string()), (2, "#4".to_string())]
+        vec![
+            (0, "#1".to_string()),
+            (1, "#2".to_string()),
+            (2, "#4".to_string())
+        ]
     );
     let s = catalog::param_sources("INSERT INTO t (b, a) VALUES ($1, $2), ($3, now())");
     assert_eq!(
         s.columns,
-        vec![(0, "b".to_string()), (1, "a".to_string()), (2, "b".to_string())]
+        vec![
+            (0, "b".to_string()),
+            (1, "a".to_string()),
+            (2, "b".to_string())
+        ]
     );
     let s = catalog::param_sources(
         "select * from s.t x join u on u.id = x.id where x.name = $1 and $2 <= age and kind in ($3, $4) and title like $5 limit $6",
     );
     assert_eq!(
         s.tables,
-        vec![(Some("s".to_string()), "t".to_string()), (None, "u".to_string())]
+        vec![
+            (Some("s".to_string()), "t".to_string()),
+            (None, "u".to_string())
+        ]
     );
     assert_eq!(
         s.columns,
@@ -357,10 +511,16 @@ fn untyped_parameters_find_the_columns_they_meet() {
 
 #[test]
 fn insert_values_positions_skip_nested_lists() {
-    let s = catalog::param_sources("insert into t values ($1, ['a','b'], '{\"k\": 1}', $2, f(1, 2), $3)");
+    let s = catalog::param_sources(
+        "insert into t values ($1, ['a','b'], '{\"k\": 1}', $2, f(1, 2), $3)",
+    );
     assert_eq!(
         s.columns,
-        vec![(0, "#1".to_string()), (1, "#4".to_string()), (2, "#6".to_string())]
+        vec![
+            (0, "#1".to_string()),
+            (1, "#4".to_string()),
+            (2, "#6".to_string())
+        ]
     );
 }
 
@@ -368,7 +528,10 @@ fn insert_values_positions_skip_nested_lists() {
 fn backend_pid_calls_become_the_connections_pid() {
     let calls = [("pg_backend_pid", "100007".to_string())];
     assert_eq!(
-        catalog::replace_calls("select pg_catalog.pg_backend_pid(), 'pg_backend_pid()', x.pg_backend_pid()", &calls),
+        catalog::replace_calls(
+            "select pg_catalog.pg_backend_pid(), 'pg_backend_pid()', x.pg_backend_pid()",
+            &calls
+        ),
         "select 100007, 'pg_backend_pid()', x.pg_backend_pid()"
     );
     assert_eq!(catalog::replace_calls("select 1", &calls), "select 1");
@@ -377,15 +540,26 @@ fn backend_pid_calls_become_the_connections_pid() {
 #[test]
 fn regex_and_regclass_follow_postgres_semantics() {
     let conn = duckdb::Connection::open_in_memory().unwrap();
-    conn.execute_batch("create schema s; create table s.t(a integer);").unwrap();
+    conn.execute_batch("create schema s; create table s.t(a integer);")
+        .unwrap();
     conn.execute_batch(&catalog::install_script()).unwrap();
     // `~` searches in Postgres (DuckDB's matches whole strings); `~*` ignores case.
     let q = engine_text(
         "select 'pg_catalog' ~ '^pg_', 'xpg_' ~ '^pg_', 'ABC' ~* 'b', 'abc' !~ 'z' from pg_catalog.pg_am limit 1",
     );
-    assert_eq!(strings(&conn, &q), vec![vec!["true", "false", "true", "true"]]);
+    assert_eq!(
+        strings(&conn, &q),
+        vec![vec!["true", "false", "true", "true"]]
+    );
     // 'name'::regclass is the relation's oid; 'int4'::regtype the type's.
-    let oid = strings(&conn, "select table_oid from duckdb_tables() where table_name = 't'")[0][0].clone();
+    let oid = strings(
+        &conn,
+        "select table_oid from duckdb_tables() where table_name = 't'",
+    )[0][0]
+        .clone();
     let q = engine_text("select 's.t'::regclass, 't'::pg_catalog.regclass, 'int4'::regtype from pg_catalog.pg_am limit 1");
-    assert_eq!(strings(&conn, &q), vec![vec![oid.clone(), oid, "23".to_string()]]);
+    assert_eq!(
+        strings(&conn, &q),
+        vec![vec![oid.clone(), oid, "23".to_string()]]
+    );
 }

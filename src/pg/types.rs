@@ -624,7 +624,9 @@ pub(crate) fn numeric_from_binary(b: &[u8]) -> Option<String> {
     if sign == 0xC000 {
         return Some("NaN".into());
     }
-    let digits: Vec<i16> = (0..ndigits).map(|i| get(8 + 2 * i)).collect::<Option<_>>()?;
+    let digits: Vec<i16> = (0..ndigits)
+        .map(|i| get(8 + 2 * i))
+        .collect::<Option<_>>()?;
     let mut int_part = String::new();
     let mut frac_part = String::new();
     for (i, d) in digits.iter().enumerate() {
@@ -739,7 +741,8 @@ pub fn param_literal(
             float_literal(f64::from_be_bytes(fixed(8)?.try_into().expect("8 bytes")))
         }
         t if *t == Type::NUMERIC => {
-            let text = numeric_from_binary(bytes).ok_or_else(|| err("bad binary numeric".into()))?;
+            let text =
+                numeric_from_binary(bytes).ok_or_else(|| err("bad binary numeric".into()))?;
             text_literal(&Type::NUMERIC, &text).ok_or_else(|| err("bad binary numeric".into()))?
         }
         t if *t == Type::DATE => {
@@ -869,7 +872,10 @@ fn text_literal(ty: &Type, text: &str) -> Option<String> {
 
 /// The Postgres type named in a cast (`$1::int8`, `$1::bigint`), for parameter types.
 pub fn type_from_cast(name: &str) -> Option<Type> {
-    let n = name.trim().trim_start_matches("pg_catalog.").to_ascii_lowercase();
+    let n = name
+        .trim()
+        .trim_start_matches("pg_catalog.")
+        .to_ascii_lowercase();
     Some(match n.as_str() {
         "int2" | "smallint" => Type::INT2,
         "int" | "int4" | "integer" => Type::INT4,
@@ -912,4 +918,3 @@ pub fn duckdb_cast_name(ty: &Type) -> Option<&'static str> {
         _ => return None,
     })
 }
-

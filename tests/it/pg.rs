@@ -64,13 +64,23 @@ impl PgDaemon {
     pub fn psql_with(&self, password: &str) -> Command {
         let psql = which("psql");
         let mut cmd = Command::new(psql);
-        cmd.args(["-X", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", "unify", "-d", "unify"])
-            .arg("-p")
-            .arg(self.port.to_string())
-            .env("PGPASSWORD", password)
-            .env("PGCONNECT_TIMEOUT", "10")
-            .env("PGSSLMODE", "disable")
-            .env_remove("PGSERVICE");
+        cmd.args([
+            "-X",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "unify",
+            "-d",
+            "unify",
+        ])
+        .arg("-p")
+        .arg(self.port.to_string())
+        .env("PGPASSWORD", password)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .env("PGSSLMODE", "disable")
+        .env_remove("PGSERVICE");
         cmd
     }
 
@@ -162,7 +172,13 @@ async fn psql_runs_queries_lists_tables_and_describes_one() {
         .unwrap_or_else(|| panic!("no Ada row: {out}"));
     // (The simple protocol sends a decimal as the engine gives it: 12.5; a described
     // statement knows its scale and sends 12.50.)
-    for cell in ["1815-12-10", "12.5", "{math,code}", "2024-01-02 03:04:05", " t"] {
+    for cell in [
+        "1815-12-10",
+        "12.5",
+        "{math,code}",
+        "2024-01-02 03:04:05",
+        " t",
+    ] {
         assert!(row.contains(cell), "{cell} missing in {row:?}");
     }
     assert!(out.contains("(2 rows)"), "{out}");
@@ -170,12 +186,24 @@ async fn psql_runs_queries_lists_tables_and_describes_one() {
     // \dt lists it, \dn lists the schemas, \d describes its columns with Postgres types.
     let (code, out, err) = d.run_psql(&["-c", "\\dt"]);
     assert_eq!(code, 0, "{err}");
-    let line = out.lines().find(|l| l.contains("people")).unwrap_or_else(|| panic!("{out}"));
-    assert!(line.contains("main") && line.contains("table") && line.contains("unify"), "{line}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("people"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        line.contains("main") && line.contains("table") && line.contains("unify"),
+        "{line}"
+    );
     let (code, out, err) = d.run_psql(&["-c", "\\dn"]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.lines().any(|l| l.trim_start().starts_with("main")), "{out}");
-    assert!(out.lines().any(|l| l.trim_start().starts_with("unify")), "{out}");
+    assert!(
+        out.lines().any(|l| l.trim_start().starts_with("main")),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.trim_start().starts_with("unify")),
+        "{out}"
+    );
     let (code, out, err) = d.run_psql(&["-c", "\\d main.people"]);
     assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
     for (col, ty) in [
@@ -212,7 +240,11 @@ async fn psql_runs_queries_lists_tables_and_describes_one() {
     let lines: Vec<&str> = out.lines().filter(|l| !l.is_empty()).collect();
     assert_eq!(lines[0], "SET");
     assert_eq!(lines[1], "metabase");
-    assert!(lines[2].starts_with("PostgreSQL 15.0 (unify"), "{}", lines[2]);
+    assert!(
+        lines[2].starts_with("PostgreSQL 15.0 (unify"),
+        "{}",
+        lines[2]
+    );
     assert_eq!(lines[3], "150000");
     assert_eq!(lines[4], "read committed");
 }
@@ -248,16 +280,16 @@ async fn a_psql_query_auto_loads_a_connector_table_with_progress_notices() {
         "-A",
         "-t",
         "-c",
-        "select count(*), count(distinct id) from mocksvc.repos_27",
+        "select count(*), count(distinct id) from mocksvc.repos27",
     ]);
     assert_eq!(code, 0, "stdout: {out}\nstderr: {err}\nlog: {}", d.log());
     assert_eq!(out.trim(), "27|27", "{out}");
     assert!(
-        err.contains("NOTICE:  Loading table mocksvc.repos_27"),
+        err.contains("NOTICE:  Loading table mocksvc.repos27"),
         "no loading notice: {err}"
     );
     // Loaded once: a second query does not fetch again.
-    let (code, out, _) = d.run_psql(&["-A", "-t", "-c", "select count(*) from mocksvc.repos_27"]);
+    let (code, out, _) = d.run_psql(&["-A", "-t", "-c", "select count(*) from mocksvc.repos27"]);
     assert_eq!((code, out.trim()), (0, "27"));
     assert_eq!(requests_to(&mock, "/api/repos_27").await.len(), 1);
 }
@@ -282,7 +314,10 @@ async fn a_wrong_password_or_user_is_refused() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("password authentication failed for user \"postgres\""), "{err}");
+    assert!(
+        err.contains("password authentication failed for user \"postgres\""),
+        "{err}"
+    );
     // The right one works.
     let (code, out, err) = d.run_psql(&["-A", "-t", "-c", "select 42"]);
     assert_eq!((code, out.trim()), (0, "42"), "{err}");
@@ -298,7 +333,9 @@ impl Respond for SlowPages {
     fn respond(&self, request: &WmRequest) -> ResponseTemplate {
         let page = page_param(request);
         let body = if page <= self.pages {
-            json!((0..10).map(|i| json!({"id": page * 100 + i})).collect::<Vec<_>>())
+            json!((0..10)
+                .map(|i| json!({"id": page * 100 + i}))
+                .collect::<Vec<_>>())
         } else {
             json!([])
         };
@@ -345,7 +382,9 @@ async fn ctrl_c_in_psql_cancels_the_statement_and_the_load_it_waits_for() {
     }
     let exited = running.interrupt_and_wait(Duration::from_secs(60)).await;
     assert!(
-        exited.stderr.contains("canceling statement due to user request"),
+        exited
+            .stderr
+            .contains("canceling statement due to user request"),
         "{}",
         exited.stderr
     );
@@ -407,7 +446,7 @@ async fn tokio_postgres_uses_the_extended_protocol_with_parameters() {
     let client = d.client().await;
     client
         .batch_execute(
-            "create table main.items(id bigint, name varchar, price double, qty integer, day date, at timestamp, tags varchar[], doc json, ok boolean)",
+            "create table main.items(id bigint, name varchar, price double, qty integer, day date, seen_at timestamp, tags varchar[], doc json, ok boolean)",
         )
         .await
         .unwrap();
@@ -440,7 +479,7 @@ async fn tokio_postgres_uses_the_extended_protocol_with_parameters() {
     // Typed results in the binary format, NULLs, a text parameter compared to a column.
     let rows = client
         .query(
-            "select id, name, price, qty, day, at, tags, doc, ok from main.items where name = $1",
+            "select id, name, price, qty, day, seen_at, tags, doc, ok from main.items where name = $1",
             &[&"first"],
         )
         .await
@@ -456,7 +495,7 @@ async fn tokio_postgres_uses_the_extended_protocol_with_parameters() {
         chrono::NaiveDate::from_ymd_opt(2024, 5, 6).unwrap()
     );
     assert_eq!(
-        r.get::<_, chrono::NaiveDateTime>("at").to_string(),
+        r.get::<_, chrono::NaiveDateTime>("seen_at").to_string(),
         "2024-05-06 07:08:09.123456"
     );
     assert_eq!(r.get::<_, Vec<String>>("tags"), vec!["a", "b"]);
@@ -477,11 +516,18 @@ async fn tokio_postgres_uses_the_extended_protocol_with_parameters() {
     let stmt = client
         .prepare_typed(
             "select count(*) as n from main.items where id >= $1 and coalesce(name, '') <> $2",
-            &[tokio_postgres::types::Type::INT8, tokio_postgres::types::Type::TEXT],
+            &[
+                tokio_postgres::types::Type::INT8,
+                tokio_postgres::types::Type::TEXT,
+            ],
         )
         .await
         .unwrap();
-    let n: i64 = client.query_one(&stmt, &[&1i64, &"x"]).await.unwrap().get(0);
+    let n: i64 = client
+        .query_one(&stmt, &[&1i64, &"x"])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(n, 2);
     let n: i64 = client.query_one(&stmt, &[&2i64, &""]).await.unwrap().get(0);
     assert_eq!(n, 0);
@@ -513,7 +559,12 @@ async fn unifyd_status_shows_the_pg_address_and_the_generated_password_file() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let file = home.root().join("pg/password");
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
@@ -529,11 +580,26 @@ async fn unifyd_status_shows_the_pg_address_and_the_generated_password_file() {
     let text = String::from_utf8_lossy(&status.stdout).into_owned();
     assert!(text.contains("PostgreSQL on 127.0.0.1:"), "{text}");
     assert!(text.contains(&file.display().to_string()), "{text}");
-    assert!(!text.contains(&password), "the password itself is never printed");
+    assert!(
+        !text.contains(&password),
+        "the password itself is never printed"
+    );
     let s = PgStatus::read(&home).unwrap();
     let port = s.listen.rsplit(':').next().unwrap();
     let out = Command::new(which("psql"))
-        .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-U", "unify", "-d", "unify", "-p", port])
+        .args([
+            "-X",
+            "-A",
+            "-t",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "unify",
+            "-d",
+            "unify",
+            "-p",
+            port,
+        ])
         .args(["-c", "select 5"])
         .env("PGPASSWORD", &password)
         .env("PGSSLMODE", "disable")
@@ -547,11 +613,11 @@ async fn unifyd_status_shows_the_pg_address_and_the_generated_password_file() {
         .arg("stop")
         .output()
         .unwrap();
-    assert_eq!(
-        std::fs::read_to_string(&file).unwrap().trim(),
-        password
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), password);
+    assert!(
+        PgStatus::read(&home).is_none(),
+        "run/pg.json is removed on stop"
     );
-    assert!(PgStatus::read(&home).is_none(), "run/pg.json is removed on stop");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -570,15 +636,27 @@ async fn listening_beyond_loopback_needs_an_explicit_password_and_tls() {
             cmd.env(k, v);
         }
         let out = cmd.output().unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let (code, err) = run(&[]);
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("refusing to serve PostgreSQL on 0.0.0.0:0"), "{err}");
-    assert!(err.contains("UNIFY_PG_PASSWORD") && err.contains("TLS"), "{err}");
+    assert!(
+        err.contains("refusing to serve PostgreSQL on 0.0.0.0:0"),
+        "{err}"
+    );
+    assert!(
+        err.contains("UNIFY_PG_PASSWORD") && err.contains("TLS"),
+        "{err}"
+    );
     let (code, err) = run(&[("UNIFY_PG_PASSWORD", "x-long-password")]);
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("without TLS") && !err.contains("without a password"), "{err}");
+    assert!(
+        err.contains("without TLS") && !err.contains("without a password"),
+        "{err}"
+    );
     // Nothing was started.
     assert!(PgStatus::read(&home).is_none());
     assert!(!home.pid_file().exists());
@@ -591,7 +669,17 @@ async fn tls_is_served_when_a_certificate_is_configured() {
     let pg_dir = home.root().join("pg");
     std::fs::create_dir_all(&pg_dir).unwrap();
     let status = Command::new(which("openssl"))
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+        ])
         .arg("-keyout")
         .arg(pg_dir.join("server.key"))
         .arg("-out")
@@ -610,7 +698,12 @@ async fn tls_is_served_when_a_certificate_is_configured() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("SSL connection"), "{stdout}");
     assert!(stdout.lines().any(|l| l.trim() == "3"), "{stdout}");
 }
