@@ -505,6 +505,8 @@ const MACROS: &[&str] = &[
     "pg_type_is_visible",
     "pg_function_is_visible",
     "pg_table_is_visible",
+    "pg_collation_is_visible",
+    "pg_opclass_is_visible",
 ];
 
 /// Postgres functions DuckDB has under another name.
@@ -582,16 +584,15 @@ pub fn plan(sql: &str) -> Plan {
             }
             return Plan::Ignore { tag };
         }
-        "select" => {
-            // `select pg_cancel_backend(123)`.
+        // `select pg_cancel_backend(123)`.
+        "select"
             if code.len() == 5
                 && word(1).trim_start_matches("pg_catalog.") == "pg_cancel_backend"
                 && code[2].text == "("
-                && code[4].text == ")"
-            {
-                if let Ok(pid) = code[3].text.parse() {
-                    return Plan::CancelBackend { pid };
-                }
+                && code[4].text == ")" =>
+        {
+            if let Ok(pid) = code[3].text.parse() {
+                return Plan::CancelBackend { pid };
             }
         }
         _ => {}
@@ -624,8 +625,9 @@ fn plan_set(sql: &str, code: &[&Tok]) -> Plan {
     if code.get(i).is_some_and(|t| {
         t.text.eq_ignore_ascii_case("session") || t.text.eq_ignore_ascii_case("local")
     }) && code.get(i + 1).is_some_and(|t| {
-        !(t.text == "=" || t.text.eq_ignore_ascii_case("to"))
-            && !t.text.eq_ignore_ascii_case("characteristics")
+        !(t.text == "="
+            || t.text.eq_ignore_ascii_case("to")
+            || t.text.eq_ignore_ascii_case("characteristics"))
     }) {
         i += 1;
     }
@@ -755,21 +757,19 @@ fn empty_answer(code: &[&Tok]) -> Option<Vec<String>> {
 fn branch_is_empty(code: &[&Tok]) -> bool {
     let mut depth = 0i32;
     let mut in_from = false;
+    // After FROM, JOIN or a comma of the FROM list: the next name is a relation.
+    let mut expect_relation = false;
     let mut outer_join = false;
-    let mut empty = false;
-    for (i, t) in code.iter().enumerate() {
+    let mut i = 0;
+    while i < code.len() {
+        let t = code[i];
         match t.text {
-            "(" => {
-                depth += 1;
-                continue;
-            }
-            ")" => {
-                depth -= 1;
-                continue;
-            }
+            "(" => depth += 1,
+            ")" => depth -= 1,
             _ => {}
         }
-        if depth != 0 {
+        if depth != 0 || t.text == ")" {
+            i += 1;
             continue;
         }
         let w = t.text.to_ascii_lowercase();
@@ -792,30 +792,33 @@ fn branch_is_empty(code: &[&Tok]) -> bool {
             }
             if w == "from" {
                 in_from = true;
+                expect_relation = true;
             }
+            i += 1;
             continue;
         }
         match w.as_str() {
             "where" | "group" | "order" | "limit" | "having" | "offset" => break,
             "left" | "right" | "full" => outer_join = true,
-            "join" | "," => {}
-            "on" | "using" => outer_join = false,
-            _ => {}
-        }
-        if t.kind == TokKind::Word && is_one_of(t.text, EMPTY_RELATIONS) {
-            let qualified_by_other = i >= 2
-                && code[i - 1].text == "."
-                && !code[i - 2].text.eq_ignore_ascii_case("pg_catalog");
-            let is_call = code.get(i + 1).is_some_and(|n| n.text == "(");
-            if !qualified_by_other && !is_call && !outer_join {
-                empty = true;
+            "join" | "," => expect_relation = true,
+            _ if expect_relation && t.kind == TokKind::Word => {
+                let name = if w == "pg_catalog" && code.get(i + 1).is_some_and(|d| d.text == ".") {
+                    i += 2;
+                    code.get(i).map_or("", |n| n.text)
+                } else {
+                    t.text
+                };
+                if !outer_join && is_one_of(name, EMPTY_RELATIONS) {
+                    return true;
+                }
+                expect_relation = false;
+                outer_join = false;
             }
+            _ => expect_relation = false,
         }
-        if w == "," {
-            outer_join = false;
-        }
+        i += 1;
     }
-    empty
+    false
 }
 
 /// Rewrite a statement for DuckDB: catalog relations → `unify_pg_*` views, missing
@@ -912,6 +915,60 @@ pub(crate) fn rewrite(toks: &[Tok]) -> (String, bool) {
             k = j + 1;
             last_emitted_tok = code.get(k - 1).map_or(toks.len(), |&x| x + 1);
             continue;
+        }
+        // CAST('name' AS regclass) → the lookup; CAST(x AS regclass) → BIGINT.
+        if lower == "cast" && text(k + 1) == "(" {
+            let lit = code
+                .get(k + 2)
+                .map(|&x| toks[x])
+                .filter(|t| t.kind == TokKind::Str);
+            let mut j = k + 4;
+            if text(j).eq_ignore_ascii_case("pg_catalog") && text(j + 1) == "." {
+                j += 2;
+            }
+            let lookup = match text(j).trim_matches('"').to_ascii_lowercase().as_str() {
+                "regclass" => Some("unify_to_regclass"),
+                "regtype" => Some("unify_to_regtype"),
+                "regnamespace" => Some("unify_to_regnamespace"),
+                _ => None,
+            };
+            if let (Some(lit), Some(lookup), true, true) = (
+                lit,
+                lookup,
+                text(k + 3).eq_ignore_ascii_case("as"),
+                text(j + 1) == ")",
+            ) {
+                out.push_str(&format!("{lookup}({})", lit.text));
+                catalog = true;
+                k = j + 2;
+                last_emitted_tok = code.get(k - 1).map_or(toks.len(), |&x| x + 1);
+                continue;
+            }
+        }
+        if lower == "as" {
+            let mut j = k + 1;
+            if text(j).eq_ignore_ascii_case("pg_catalog") && text(j + 1) == "." {
+                j += 2;
+            }
+            let ty = text(j).trim_matches('"').to_ascii_lowercase();
+            if matches!(
+                ty.as_str(),
+                "regclass"
+                    | "regtype"
+                    | "regproc"
+                    | "regprocedure"
+                    | "regnamespace"
+                    | "regrole"
+                    | "regoper"
+                    | "regoperator"
+                    | "regconfig"
+            ) && text(j + 1) == ")"
+            {
+                out.push_str("AS BIGINT");
+                k = j + 1;
+                last_emitted_tok = code.get(k - 1).map_or(toks.len(), |&x| x + 1);
+                continue;
+            }
         }
         // Casts: ::pg_catalog.regclass, ::regtype, ::"char", ::name …
         if t.text == "::" {
@@ -1361,6 +1418,8 @@ pub fn install_script() -> String {
     m("unify_pg_type_is_visible(a) AS true".into());
     m("unify_pg_function_is_visible(a) AS true".into());
     m("unify_pg_table_is_visible(a) AS true".into());
+    m("unify_pg_collation_is_visible(a) AS true".into());
+    m("unify_pg_opclass_is_visible(a) AS true".into());
     // Macros first: views use them (DuckDB binds views when they are created), and
     // macros over the views last.
     let late = "CREATE OR REPLACE TEMP MACRO unify_to_regclass(a) AS (SELECT min(oid) FROM unify_pg_class WHERE relname = a OR (SELECT nspname FROM unify_pg_namespace n WHERE n.oid = relnamespace) || '.' || relname = a);\n\

@@ -792,19 +792,26 @@ fn tables(reply: &Reply) -> Vec<Outcome> {
 }
 
 /// `INSERT 0 n`, `UPDATE n`, `DELETE n` (and `SELECT n` for CREATE TABLE AS) from
-/// DuckDB's `Count` answer.
+/// DuckDB's `Count` answer; other commands' `Count` answers become their tag.
 fn dml_tag(sql: &str, t: &ResultTable) -> Option<Tag> {
-    if t.columns != ["Count"] || t.rows.len() != 1 {
+    if t.columns != ["Count"] || !catalog::is_write(sql) {
         return None;
     }
-    let n = t.rows[0].first()?.as_u64()? as usize;
-    let first = catalog::command_tag(sql);
-    let first = first.split(' ').next().unwrap_or_default();
-    Some(match first {
-        "INSERT" => Tag::new("INSERT").with_oid(0).with_rows(n),
-        "UPDATE" | "DELETE" | "MERGE" | "COPY" => Tag::new(first).with_rows(n),
-        "CREATE" => Tag::new("SELECT").with_rows(n),
-        _ => return None,
+    let tag = catalog::command_tag(sql);
+    let first = tag.split(' ').next().unwrap_or_default();
+    let n = t
+        .rows
+        .first()
+        .and_then(|r| r.first())
+        .and_then(|v| v.as_u64())
+        .map(|n| n as usize);
+    Some(match (first, n) {
+        ("INSERT", Some(n)) => Tag::new("INSERT").with_oid(0).with_rows(n),
+        ("UPDATE" | "DELETE" | "MERGE" | "COPY", Some(n)) => Tag::new(first).with_rows(n),
+        ("CREATE", Some(n)) if sql.to_ascii_lowercase().contains(" as ") => {
+            Tag::new("SELECT").with_rows(n)
+        }
+        _ => Tag::new(&tag),
     })
 }
 
