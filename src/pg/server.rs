@@ -1196,7 +1196,8 @@ impl QueryHandler {
         {
             return Ok(Some(c.clone()));
         }
-        let columns: Option<Vec<PgColumn>> = match catalog::plan(sql) {
+        let with_pid = catalog::replace_calls(sql, &[("pg_backend_pid", conn.key.0.to_string())]);
+        let columns: Option<Vec<PgColumn>> = match catalog::plan(&with_pid) {
             Plan::Show { name } => Some(vec![PgColumn {
                 name,
                 kind: Kind::Text,

@@ -437,6 +437,34 @@ async fn a_cancel_request_interrupts_a_long_duckdb_statement() {
     assert_eq!(err.code().map(|c| c.code()), Some("57014"), "{err}");
     let rows = client.query("select 2::bigint", &[]).await.unwrap();
     assert_eq!(rows[0].get::<_, i64>(0), 2);
+
+    // The same from another connection, with pg_cancel_backend(pg_backend_pid()).
+    let pid: i64 = client
+        .query_one("select pg_backend_pid()::bigint", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let other = d.client().await;
+    let query = tokio::spawn(async move {
+        client
+            .simple_query("select count(*) from range(100000000000) a where a.range % 7 = 3")
+            .await
+            .map(|_| ())
+    });
+    let started = Instant::now();
+    while !query.is_finished() {
+        let rows = other
+            .simple_query(&format!("select pg_cancel_backend({pid})"))
+            .await
+            .unwrap();
+        assert!(rows
+            .iter()
+            .any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_))));
+        assert!(started.elapsed() < Duration::from_secs(60), "not cancelled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let err = query.await.unwrap().unwrap_err();
+    assert_eq!(err.code().map(|c| c.code()), Some("57014"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
