@@ -22,6 +22,8 @@
 //! * [`values`]      — DuckDB values as text and JSON, for every output format.
 //! * [`actors`]      — the daemon's actors (scheduler, queue poller, loader workers, …).
 //! * [`daemon`]      — wiring of the actors and the ZeroMQ endpoints.
+//! * [`pg`]          — the PostgreSQL endpoint of `unifyd` (`--pg-listen`): pgwire
+//!   sessions that run statements through the host's request API, like any client.
 //! * [`client`]      — the `unify` client: transports (ZeroMQ or in-process) and the REPL.
 //! * [`repl`]        — editor, completion, rendering and progress (client side only).
 
@@ -36,6 +38,7 @@ pub mod interpreter;
 pub mod loading;
 pub mod openapi;
 pub mod parser;
+pub mod pg;
 pub mod protocol;
 pub mod queue;
 pub mod render;

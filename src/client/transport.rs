@@ -258,6 +258,11 @@ pub async fn ping(endpoints: &Endpoints, home: &Home, wait: Duration) -> bool {
 
 /// Start `unifyd` for `home` as a detached process (own session, output to the log).
 pub fn spawn_daemon(home: &Home, wait_lock: bool) -> anyhow::Result<()> {
+    spawn_daemon_with(home, wait_lock, &[])
+}
+
+/// [`spawn_daemon`], passing `extra` arguments to `unifyd` (e.g. `--pg-listen ADDR`).
+pub fn spawn_daemon_with(home: &Home, wait_lock: bool, extra: &[String]) -> anyhow::Result<()> {
     use std::os::unix::process::CommandExt;
     let exe = daemon_binary()?;
     home.ensure_dirs()?;
@@ -271,6 +276,7 @@ pub fn spawn_daemon(home: &Home, wait_lock: bool) -> anyhow::Result<()> {
     if wait_lock {
         cmd.arg("--wait-lock");
     }
+    cmd.args(extra);
     cmd.stdin(std::process::Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
@@ -310,12 +316,18 @@ fn daemon_binary() -> anyhow::Result<std::path::PathBuf> {
 /// `unifyd` file was rebuilt or upgraded since it started) is restarted when it is idle;
 /// when it is loading, the error says what to run.
 pub async fn connect_or_start(home: &Home) -> anyhow::Result<Zmq> {
-    connect_or_start_with(home, broadcast::channel(1024).0).await
+    connect_or_start_full(home, broadcast::channel(1024).0, &[]).await
 }
 
-async fn connect_or_start_with(
+/// [`connect_or_start`], passing `extra` arguments to a daemon it starts.
+pub async fn connect_or_start_with(home: &Home, extra: &[String]) -> anyhow::Result<Zmq> {
+    connect_or_start_full(home, broadcast::channel(1024).0, extra).await
+}
+
+async fn connect_or_start_full(
     home: &Home,
     events: broadcast::Sender<Event>,
+    extra: &[String],
 ) -> anyhow::Result<Zmq> {
     if let Some(ep) = Endpoints::read(home) {
         if let Some(info) = ping_info(&ep, home, Duration::from_secs(2)).await {
@@ -356,7 +368,7 @@ async fn connect_or_start_with(
         Err(e) => return Err(e.into()),
     };
     if free {
-        spawn_daemon(home, false)?;
+        spawn_daemon_with(home, false, extra)?;
     }
     let start = Instant::now();
     let deadline = Duration::from_secs(60);
@@ -446,7 +458,7 @@ impl Daemon {
     /// Connect to the home's daemon, starting it when none answers.
     pub async fn connect(home: &Home) -> anyhow::Result<Daemon> {
         let events = broadcast::channel(1024).0;
-        let zmq = connect_or_start_with(home, events.clone()).await?;
+        let zmq = connect_or_start_full(home, events.clone(), &[]).await?;
         send_env(&zmq, home).await;
         Ok(Daemon {
             home: home.clone(),
@@ -460,7 +472,7 @@ impl Daemon {
         let mut current = self.current.lock().await;
         if !process_alive(current.pid) {
             let old = current.pid;
-            let fresh = connect_or_start_with(&self.home, self.events.clone()).await?;
+            let fresh = connect_or_start_full(&self.home, self.events.clone(), &[]).await?;
             send_env(&fresh, &self.home).await;
             eprintln!(
                 "unifyd (pid {old}) stopped; now talking to unifyd (pid {}). Session variables were reset.",
