@@ -10,7 +10,7 @@ use super::sql::{db_error, query_table};
 use super::{Fallible, Interpreter, Session};
 use crate::parser::{FileRef, FileTarget, ImportOptions, TableRef, WriteMode};
 use crate::protocol::{Output, Reply, ResultTable};
-use crate::warehouse::{self, qualified, quote_literal};
+use crate::warehouse::{self, quote_literal};
 use std::path::{Path, PathBuf};
 
 /// Give up on a download server that stops answering for this long.
@@ -282,14 +282,7 @@ impl Interpreter {
             ));
         }
         let reader = reader_sql(&path, format, options);
-        let target = qualified(schema, table);
-        let started = chrono::Utc::now().timestamp_micros();
-        let write = match (exists, mode) {
-            (true, Some(WriteMode::Append)) => {
-                format!("INSERT INTO {target} BY NAME SELECT * FROM {reader};")
-            }
-            _ => format!("CREATE OR REPLACE TABLE {target} AS SELECT * FROM {reader};"),
-        };
+        let started_us = chrono::Utc::now().timestamp_micros();
         // A URL is stored without its credentials, query string and fragment: a signed
         // URL carries its signature or key there. `reload` then asks for a fresh URL.
         let stored = shown_source(source);
@@ -299,41 +292,18 @@ impl Interpreter {
             options_map["url_query_dropped"] = serde_json::Value::Bool(true);
         }
         let options_json = options_map.to_string();
-        let sql = format!(
-            "BEGIN; CREATE SCHEMA IF NOT EXISTS {sch}; {write}
-             DELETE FROM unify.file_imports WHERE schema_name = {ls} AND table_name = {lt};
-             INSERT INTO unify.file_imports VALUES ({ls}, {lt}, {src}, {fmt}, {opts});
-             DELETE FROM unify.tables WHERE schema_name = {ls} AND table_name = {lt};
-             INSERT INTO unify.tables VALUES ({ls}, {lt}, 'file', NULL, NULL, {shown}, (SELECT count(*) FROM {target}), make_timestamp({started}), now()::TIMESTAMP, NULL, NULL);
-             COMMIT;",
-            sch = warehouse::quote_ident(schema),
-            ls = quote_literal(schema),
-            lt = quote_literal(table),
-            src = quote_literal(&stored),
-            shown = quote_literal(&stored),
-            fmt = quote_literal(format.name()),
-            opts = quote_literal(&options_json),
-        );
-        if let Err(e) = s.conn.execute_batch(&sql) {
-            let _ = s.conn.execute_batch("ROLLBACK");
-            return Err(format!(
-                "importing {}: {}",
-                shown_source(source),
-                db_error(&e)
-            ));
-        }
-        let (rows, cols): (i64, i64) = s
-            .conn
-            .query_row(
-                &format!(
-                    "select (select count(*) from {target}), (select count(*) from information_schema.columns where table_schema = {} and table_name = {})",
-                    quote_literal(schema),
-                    quote_literal(table)
-                ),
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map_err(|e| db_error(&e))?;
+        let import = warehouse::files::FileImport {
+            schema,
+            table,
+            reader: &reader,
+            append: exists && mode == Some(WriteMode::Append),
+            source: &stored,
+            format: format.name(),
+            options_json: &options_json,
+            started_us,
+        };
+        let (rows, cols) = warehouse::files::import(&s.conn, &import)
+            .map_err(|e| format!("importing {}: {}", shown_source(source), db_error(&e)))?;
         s.recent = vec![(schema.to_string(), table.to_string())];
         Ok(Reply {
             outputs: vec![Output::Message(format!(
@@ -345,14 +315,7 @@ impl Interpreter {
 
     /// `reload table files.x`: import its file again, replacing the table.
     pub(super) fn reload_file_table(&self, s: &mut Session, table: &str) -> Fallible<Reply> {
-        let found: Option<(String, String, String)> = s
-            .conn
-            .query_row(
-                "select source, format, options from unify.file_imports where schema_name = 'files' and table_name = ?",
-                [table],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, Option<String>>(2)?.unwrap_or_default())),
-            )
-            .ok();
+        let found = warehouse::files::imported_from(&s.conn, table);
         let Some((source, format, options)) = found else {
             return Err(format!(
                 "files.{table} was not imported from a file, so it cannot be reloaded"
@@ -427,7 +390,6 @@ impl Interpreter {
                 .and_then(|n| n.to_str())
                 .unwrap_or("export")
         ));
-        let tmp_lit = quote_literal(&tmp.display().to_string());
         let append = exists && mode == Some(WriteMode::Append);
         let source = match (append, format) {
             (true, Format::Parquet) => format!(
@@ -447,11 +409,12 @@ impl Interpreter {
             (Format::Json, _) => "(FORMAT json, ARRAY true)",
             (Format::Ndjson, _) => "(FORMAT json)",
         };
-        let copy = format!("COPY ({source}) TO {tmp_lit} {options}");
-        let rows = s.conn.execute(&copy, []).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            format!("exporting to {}: {}", path.display(), db_error(&e))
-        })?;
+        let tmp_path = tmp.display().to_string();
+        let rows =
+            warehouse::files::copy_to(&s.conn, &source, &tmp_path, options).map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                format!("exporting to {}: {}", path.display(), db_error(&e))
+            })?;
         let finish = if append && matches!(format, Format::Csv | Format::Ndjson) {
             append_file(&tmp, &path)
         } else {

@@ -14,8 +14,10 @@
 //! transaction: readers see the old table or the new one, never a partial one.
 
 mod catalog;
+pub mod files;
 mod handle;
 mod ident;
+pub mod introspect;
 mod jobs;
 mod memory;
 mod run;
