@@ -351,24 +351,7 @@ impl Interpreter {
         target: &FileTarget,
         mode: Option<WriteMode>,
     ) -> Fallible<Reply> {
-        if let Some(c) = &target.connector {
-            if c != "files" {
-                return Err(format!("connector '{c}' does not support writing files; export to a path (or to files '<path>')"));
-            }
-        }
-        let name = match &target.file {
-            FileRef::Path(p) => p.clone(),
-            FileRef::Expr(e) => {
-                let result = query_table(&s.conn, &format!("select {e}"))
-                    .map_err(|err| format!("evaluating the file name ({e}): {}", db_error(&err)))?
-                    .unwrap_or_default();
-                match result.rows.first().and_then(|r| r.first()) {
-                    Some(serde_json::Value::String(s)) => s.clone(),
-                    Some(v) if !v.is_null() => v.to_string(),
-                    _ => return Err(format!("the file name expression ({e}) gave no value")),
-                }
-            }
-        };
+        let name = export_name(s, target)?;
         let format = Format::from_path(&name).ok_or_else(|| {
             format!("cannot tell the format of '{name}': name it .csv, .parquet, .json, .ndjson or .jsonl")
         })?;
@@ -391,24 +374,7 @@ impl Interpreter {
                 .unwrap_or("export")
         ));
         let append = exists && mode == Some(WriteMode::Append);
-        let source = match (append, format) {
-            (true, Format::Parquet) => format!(
-                "SELECT * FROM read_parquet({}) UNION ALL BY NAME ({query})",
-                quote_literal(&path.display().to_string())
-            ),
-            (true, Format::Json) => format!(
-                "SELECT * FROM read_json_auto({}) UNION ALL BY NAME ({query})",
-                quote_literal(&path.display().to_string())
-            ),
-            _ => query.to_string(),
-        };
-        let options = match (format, append) {
-            (Format::Csv, true) => "(FORMAT csv, HEADER false)",
-            (Format::Csv, false) => "(FORMAT csv, HEADER true)",
-            (Format::Parquet, _) => "(FORMAT parquet)",
-            (Format::Json, _) => "(FORMAT json, ARRAY true)",
-            (Format::Ndjson, _) => "(FORMAT json)",
-        };
+        let (source, options) = export_sql(query, &path, format, append);
         let tmp_path = tmp.display().to_string();
         let rows =
             warehouse::files::copy_to(&s.conn, &source, &tmp_path, options).map_err(|e| {
@@ -562,6 +528,53 @@ fn reader_sql(path: &Path, format: Format, options: ImportOptions) -> String {
         Format::Json => format!("read_json_auto({p})"),
         Format::Ndjson => format!("read_json_auto({p}, format = 'newline_delimited')"),
     }
+}
+
+/// The file an export writes: a path as written, or the value of an expression.
+fn export_name(s: &Session, target: &FileTarget) -> Fallible<String> {
+    if let Some(c) = &target.connector {
+        if c != "files" {
+            return Err(format!("connector '{c}' does not support writing files; export to a path (or to files '<path>')"));
+        }
+    }
+    match &target.file {
+        FileRef::Path(p) => Ok(p.clone()),
+        FileRef::Expr(e) => {
+            let result = query_table(&s.conn, &format!("select {e}"))
+                .map_err(|err| format!("evaluating the file name ({e}): {}", db_error(&err)))?
+                .unwrap_or_default();
+            match result.rows.first().and_then(|r| r.first()) {
+                Some(serde_json::Value::String(s)) => Ok(s.clone()),
+                Some(v) if !v.is_null() => Ok(v.to_string()),
+                _ => Err(format!("the file name expression ({e}) gave no value")),
+            }
+        }
+    }
+}
+
+/// What an export's `COPY` reads and its options. Appending to a Parquet or JSON file
+/// rewrites it: the old rows are read back in front of the new ones; CSV and NDJSON
+/// files are appended to after the copy (without a second header).
+fn export_sql(query: &str, path: &Path, format: Format, append: bool) -> (String, &'static str) {
+    let source = match (append, format) {
+        (true, Format::Parquet) => format!(
+            "SELECT * FROM read_parquet({}) UNION ALL BY NAME ({query})",
+            quote_literal(&path.display().to_string())
+        ),
+        (true, Format::Json) => format!(
+            "SELECT * FROM read_json_auto({}) UNION ALL BY NAME ({query})",
+            quote_literal(&path.display().to_string())
+        ),
+        _ => query.to_string(),
+    };
+    let options = match (format, append) {
+        (Format::Csv, true) => "(FORMAT csv, HEADER false)",
+        (Format::Csv, false) => "(FORMAT csv, HEADER true)",
+        (Format::Parquet, _) => "(FORMAT parquet)",
+        (Format::Json, _) => "(FORMAT json, ARRAY true)",
+        (Format::Ndjson, _) => "(FORMAT json)",
+    };
+    (source, options)
 }
 
 fn append_file(from: &Path, to: &Path) -> std::io::Result<()> {

@@ -118,30 +118,7 @@ impl Interpreter {
     ) -> Fallible<Reply> {
         let keep = |name: &str| pattern.is_none_or(|p| like(p, name));
         let Some(schema) = schema else {
-            let info = self.table_info(s)?;
-            let rows = self
-                .relations(s, None)?
-                .into_iter()
-                .filter(|(_, t, _)| keep(t))
-                .map(|(sc, t, is_view)| {
-                    let (rows, loaded) = info
-                        .iter()
-                        .find(|(a, b, _, _)| *a == sc && *b == t)
-                        .map(|(_, _, r, l)| (r.clone(), l.clone()))
-                        .unwrap_or((Value::Null, Value::Null));
-                    vec![
-                        s_(&sc),
-                        s_(&t),
-                        txt(if is_view { "view" } else { "table" }),
-                        rows,
-                        loaded,
-                    ]
-                })
-                .collect();
-            return Ok(table(
-                &["table_schema", "table_name", "type", "rows", "loaded_at"],
-                rows,
-            ));
+            return self.show_all_tables(s, &keep);
         };
         let config = self.engine.config();
         let materialized = self.relations(s, Some(schema))?;
@@ -193,6 +170,34 @@ impl Interpreter {
         Ok(table(
             &["table_name", "table_schema", "comment", "materialized"],
             rows.into_iter().map(|(_, r)| r).collect(),
+        ))
+    }
+
+    /// `show tables` without a schema: every relation, with its rows and load time.
+    fn show_all_tables(&self, s: &mut Session, keep: &dyn Fn(&str) -> bool) -> Fallible<Reply> {
+        let info = self.table_info(s)?;
+        let rows = self
+            .relations(s, None)?
+            .into_iter()
+            .filter(|(_, t, _)| keep(t))
+            .map(|(sc, t, is_view)| {
+                let (rows, loaded) = info
+                    .iter()
+                    .find(|(a, b, _, _)| *a == sc && *b == t)
+                    .map(|(_, _, r, l)| (r.clone(), l.clone()))
+                    .unwrap_or((Value::Null, Value::Null));
+                vec![
+                    s_(&sc),
+                    s_(&t),
+                    txt(if is_view { "view" } else { "table" }),
+                    rows,
+                    loaded,
+                ]
+            })
+            .collect();
+        Ok(table(
+            &["table_schema", "table_name", "type", "rows", "loaded_at"],
+            rows,
         ))
     }
 
@@ -408,8 +413,9 @@ pub struct PeekStat {
     pub url: bool,
 }
 
-/// The original's weighting and greedy packing into 100 characters.
-pub fn choose_peek_columns(stats: &[PeekStat]) -> Vec<String> {
+/// How much the original wanted a column in `peek`: short, key-like, dated or textual
+/// columns first; booleans, near-constant columns and URLs last.
+fn peek_weight(c: &PeekStat) -> i64 {
     use crate::loading::types::ColType;
     let is_key = |n: &str| {
         let l = n.to_ascii_lowercase();
@@ -420,35 +426,36 @@ pub fn choose_peek_columns(stats: &[PeekStat]) -> Vec<String> {
                 || l.contains("_id"))
                 && l.len() < 12)
     };
-    let mut weighted: Vec<(i64, &PeekStat)> = stats
-        .iter()
-        .map(|c| {
-            let cw = c.width / 5;
-            let mut w = 0i64;
-            if cw <= 6 {
-                w += 6 - cw;
-            }
-            if is_key(&c.name) && cw < 20 {
-                w += 10;
-            }
-            match c.ty {
-                ColType::Date | ColType::Timestamp | ColType::Varchar => w += 5,
-                ColType::Boolean => w -= 20,
-                ColType::BigInt if cw < 3 => w -= 10,
-                _ => {}
-            }
-            let name_width = (c.name.len() + c.name.matches('_').count()) as i64;
-            w += 15 - name_width;
-            w -= c.width / 25;
-            if c.entropy < 0.1 {
-                w -= 15;
-            }
-            if c.url {
-                w -= 5;
-            }
-            (w, c)
-        })
-        .collect();
+    let cw = c.width / 5;
+    let mut w = 0i64;
+    if cw <= 6 {
+        w += 6 - cw;
+    }
+    if is_key(&c.name) && cw < 20 {
+        w += 10;
+    }
+    match c.ty {
+        ColType::Date | ColType::Timestamp | ColType::Varchar => w += 5,
+        ColType::Boolean => w -= 20,
+        ColType::BigInt if cw < 3 => w -= 10,
+        _ => {}
+    }
+    let name_width = (c.name.len() + c.name.matches('_').count()) as i64;
+    w += 15 - name_width;
+    w -= c.width / 25;
+    if c.entropy < 0.1 {
+        w -= 15;
+    }
+    if c.url {
+        w -= 5;
+    }
+    w
+}
+
+/// The original's weighting and greedy packing into 100 characters.
+pub fn choose_peek_columns(stats: &[PeekStat]) -> Vec<String> {
+    use crate::loading::types::ColType;
+    let mut weighted: Vec<(i64, &PeekStat)> = stats.iter().map(|c| (peek_weight(c), c)).collect();
     weighted.sort_by_key(|w| std::cmp::Reverse(w.0));
     let mut used = 0i64;
     let mut have_date = false;

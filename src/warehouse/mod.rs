@@ -13,6 +13,7 @@
 //! Swapping a staging table in and merging an `updates` refresh each happen in one
 //! transaction: readers see the old table or the new one, never a partial one.
 
+pub mod admin;
 mod catalog;
 pub mod files;
 mod handle;
