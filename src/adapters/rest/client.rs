@@ -320,6 +320,15 @@ pub(crate) enum ReadError {
     Network(reqwest::Error),
 }
 
+/// One request as the caller gave it; every attempt sends it again.
+#[derive(Clone, Copy)]
+struct Outgoing<'a> {
+    method: &'a reqwest::Method,
+    url: &'a url::Url,
+    headers: &'a [(String, String)],
+    body: Option<&'a [u8]>,
+}
+
 /// Read a response body, failing as soon as it exceeds `cap` bytes. The cap applies
 /// to the bytes as decompressed (reqwest inflates gzip as the chunks arrive), so a
 /// compression bomb is stopped after `cap` bytes, not after inflating.
@@ -425,7 +434,12 @@ impl RestClient {
         stats: &FetchStats,
     ) -> Result<Response, FetchError> {
         let shown = redact(url.as_str());
-        let request = (&method, &url, headers.as_slice(), body.as_deref());
+        let request = Outgoing {
+            method: &method,
+            url: &url,
+            headers: &headers,
+            body: body.as_deref(),
+        };
         let mut attempt = 0u32;
         let mut reauthed = false;
         loop {
@@ -465,16 +479,17 @@ impl RestClient {
     /// within the size cap. The permits are held until the body is read.
     async fn receive(
         &self,
-        (method, url, headers, body): (
-            &reqwest::Method,
-            &url::Url,
-            &[(String, String)],
-            Option<&[u8]>,
-        ),
+        request: Outgoing<'_>,
         extra: Option<&Limiter>,
         cancel: &CancellationToken,
         stats: &FetchStats,
     ) -> Result<Received, Unreceived> {
+        let Outgoing {
+            method,
+            url,
+            headers,
+            body,
+        } = request;
         let table_permit = match extra {
             Some(l) => Some(l.admit(cancel).await.map_err(Unreceived::Fatal)?),
             None => None,
