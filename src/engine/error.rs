@@ -5,6 +5,22 @@ use crate::adapters::rest::params::ParamError;
 use crate::warehouse::staging::WriteError;
 use crate::warehouse::WarehouseError;
 
+/// Why the engine could not open its home.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The home's directories could not be created.
+    #[error("creating the unify home {}: {source}", path.display())]
+    Home {
+        /// The home.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The warehouse could not be opened.
+    #[error(transparent)]
+    Warehouse(#[from] WarehouseError),
+}
+
 /// Why a load failed. Messages name the table and never contain secrets.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {

@@ -24,7 +24,7 @@ mod error;
 mod load;
 
 pub use config::{is_secret_option, Config};
-pub use error::LoadError;
+pub use error::{LoadError, OpenError};
 pub use load::views::qualify_tables;
 
 use crate::adapters::rest::client::{Limiter, RestClient};
@@ -97,8 +97,11 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// Open the engine of `home`: create its directories, open the warehouse, read the
     /// configuration.
-    pub fn open(home: Home) -> Result<Engine, anyhow::Error> {
-        home.ensure_dirs()?;
+    pub fn open(home: Home) -> Result<Engine, OpenError> {
+        home.ensure_dirs().map_err(|source| OpenError::Home {
+            path: home.root().to_path_buf(),
+            source,
+        })?;
         let warehouse = Warehouse::open(&home.warehouse_file())?;
         let config = Config::load(&home);
         Ok(Self::with_parts(home, warehouse, config))
