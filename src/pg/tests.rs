@@ -197,6 +197,39 @@ fn parameters_become_safe_literals() {
 }
 
 #[test]
+fn extreme_binary_dates_and_timestamps_are_infinity_or_an_error_never_a_panic() {
+    let bin = |ty: &Type, v: &[u8]| types::param_literal(1, Some(ty), true, Some(v));
+    assert_eq!(
+        bin(&Type::DATE, &i32::MAX.to_be_bytes()).unwrap(),
+        "DATE 'infinity'"
+    );
+    assert_eq!(
+        bin(&Type::DATE, &i32::MIN.to_be_bytes()).unwrap(),
+        "DATE '-infinity'"
+    );
+    let e = bin(&Type::DATE, &(i32::MAX - 1).to_be_bytes()).unwrap_err();
+    assert!(e.to_string().contains("out of range"), "{e}");
+    assert_eq!(
+        bin(&Type::TIMESTAMP, &i64::MAX.to_be_bytes()).unwrap(),
+        "TIMESTAMP 'infinity'"
+    );
+    let e = bin(&Type::TIMESTAMPTZ, &(i64::MIN + 1).to_be_bytes()).unwrap_err();
+    assert!(e.to_string().contains("out of range"), "{e}");
+}
+
+#[test]
+fn a_regex_operator_before_an_unterminated_string_does_not_panic() {
+    for sql in [
+        "select 1 where x ~ '",
+        "select 1 where x ~* '",
+        "x operator(pg_catalog.~) '",
+    ] {
+        let (text, _) = catalog::rewrite(&catalog::lex(sql));
+        assert!(text.ends_with('\''), "{sql} → {text}");
+    }
+}
+
+#[test]
 fn parameters_are_found_and_bound_outside_strings_and_comments() {
     let sql = "select $1, '$2', \"$3\", $$ $4 $$, $2 -- $5\n/* $6 */";
     assert_eq!(catalog::param_count(sql), 2);

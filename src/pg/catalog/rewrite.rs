@@ -249,10 +249,13 @@ impl<'t, 'a> Rewriter<'t, 'a> {
         if t.kind != TokKind::Str || !t.text.ends_with('\'') {
             return false;
         }
-        let (prefix, body) = match t.text.find('\'') {
-            Some(q) => (&t.text[..q], &t.text[q + 1..t.text.len() - 1]),
-            None => ("", t.text),
-        };
+        // The token ends with a quote, so it has one; a lone quote (an unterminated
+        // string) is no pattern.
+        let q = t.text.find('\'').unwrap_or(0);
+        if q + 1 >= t.text.len() {
+            return false;
+        }
+        let (prefix, body) = (&t.text[..q], &t.text[q + 1..t.text.len() - 1]);
         let flags = if insensitive { "(?is)" } else { "(?s)" };
         self.out
             .push_str(&format!("{prefix}'{flags}.*(?:{body}).*'"));

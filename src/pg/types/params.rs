@@ -126,18 +126,40 @@ fn binary_time_literal(ty: &Type, bytes: &[u8]) -> Result<Option<String>, String
     Ok(Some(match ty {
         t if *t == Type::DATE => {
             let days = i32::from_be_bytes(fixed(t, bytes)?);
-            let d = pg_epoch().date() + chrono::Duration::days(i64::from(days));
-            format!("DATE '{d}'")
+            match days {
+                // Postgres sends ±infinity as the extreme values.
+                i32::MAX => "DATE 'infinity'".to_string(),
+                i32::MIN => "DATE '-infinity'".to_string(),
+                _ => {
+                    let d = pg_epoch()
+                        .date()
+                        .checked_add_signed(chrono::Duration::days(i64::from(days)))
+                        .ok_or_else(|| {
+                            format!("date {days} days from 2000-01-01 is out of range")
+                        })?;
+                    format!("DATE '{d}'")
+                }
+            }
         }
         t if *t == Type::TIMESTAMP || *t == Type::TIMESTAMPTZ => {
             let us = i64::from_be_bytes(fixed(t, bytes)?);
-            let ts = pg_epoch() + chrono::Duration::microseconds(us);
             let name = if *t == Type::TIMESTAMP {
                 "TIMESTAMP"
             } else {
                 "TIMESTAMPTZ"
             };
-            format!("{name} '{}'", ts.format("%Y-%m-%d %H:%M:%S%.6f"))
+            match us {
+                i64::MAX => format!("{name} 'infinity'"),
+                i64::MIN => format!("{name} '-infinity'"),
+                _ => {
+                    let ts = pg_epoch()
+                        .checked_add_signed(chrono::Duration::microseconds(us))
+                        .ok_or_else(|| {
+                            format!("timestamp {us} µs from 2000-01-01 is out of range")
+                        })?;
+                    format!("{name} '{}'", ts.format("%Y-%m-%d %H:%M:%S%.6f"))
+                }
+            }
         }
         t if *t == Type::TIME => {
             let us = i64::from_be_bytes(fixed(t, bytes)?);
