@@ -325,3 +325,34 @@ pub fn drop_schema(conn: &Connection, schema: &str) -> Result<(), WarehouseError
     ))
     .ctx(|| format!("dropping schema {schema}"))
 }
+
+/// A table loaded from a connector, and when it last finished loading or refreshing
+/// (epoch ms; 0 when never).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedTable {
+    /// Schema (the connection).
+    pub schema: String,
+    /// Table.
+    pub table: String,
+    /// Epoch milliseconds of the last finished load or refresh.
+    pub last_end_ms: i64,
+}
+
+/// Every table loaded from a connector (the scheduler refreshes these).
+pub fn loaded_tables(conn: &Connection) -> Result<Vec<LoadedTable>, WarehouseError> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT schema_name, table_name, epoch_ms(coalesce(greatest(last_refresh_end, last_load_end), last_load_end)) FROM unify.tables WHERE kind = 'connector'",
+        )
+        .ctx(|| "listing loaded tables".into())?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(LoadedTable {
+                schema: r.get(0)?,
+                table: r.get(1)?,
+                last_end_ms: r.get::<_, Option<i64>>(2)?.unwrap_or(0),
+            })
+        })
+        .ctx(|| "listing loaded tables".into())?;
+    Ok(rows.filter_map(Result::ok).collect())
+}

@@ -54,6 +54,13 @@ impl Warehouse {
         }
     }
 
+    /// Every table loaded from a connector.
+    pub async fn loaded_tables(
+        self: &Arc<Self>,
+    ) -> Result<Vec<catalog::LoadedTable>, WarehouseError> {
+        self.run(catalog::loaded_tables).await
+    }
+
     /// True when `schema.table` exists (table or view).
     pub async fn exists(
         self: &Arc<Self>,

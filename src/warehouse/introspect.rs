@@ -149,3 +149,19 @@ pub fn head(
         &format!("select {} from {target} limit {n}", exprs.join(", ")),
     )
 }
+
+/// Every user column as (schema, table, column), in column order, at most `limit` of
+/// them; staging tables and unify's own schemas left out. For completion.
+pub fn column_names(
+    conn: &Connection,
+    limit: usize,
+) -> Result<Vec<(String, String, String)>, duckdb::Error> {
+    let mut stmt = conn.prepare(
+        "select table_schema, table_name, column_name from information_schema.columns where table_schema not in ('unify', 'information_schema', 'pg_catalog') order by table_schema, table_name, ordinal_position limit ?",
+    )?;
+    let rows = stmt.query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows
+        .filter_map(Result::ok)
+        .filter(|(_, t, _): &(String, String, String)| !t.starts_with(STAGING_PREFIX))
+        .collect())
+}

@@ -25,10 +25,11 @@ mod run;
 pub mod staging;
 #[cfg(test)]
 mod tests;
+pub mod variables;
 
 pub use catalog::{
-    create_view, drop_schema, forget_table, last_scan_start, merge_in, relation_exists, swap_in,
-    table_columns, TableRecord,
+    create_view, drop_schema, forget_table, last_scan_start, loaded_tables, merge_in,
+    relation_exists, swap_in, table_columns, LoadedTable, TableRecord,
 };
 pub use handle::{Commit, ViewDef};
 pub use ident::{qualified, quote_ident, quote_literal};
