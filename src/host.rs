@@ -6,7 +6,7 @@
 //! boundary, and re-queues what did not finish.
 
 use crate::actors::adapter_registry::AdapterRegistry;
-use crate::actors::gateway::{ClientRequest, Gateway, HostJobs, JobActors};
+use crate::actors::gateway::{ClientRequest, CloseAll, Gateway, HostJobs, JobActors};
 use crate::actors::loader_worker::{Drain, LoaderPool};
 use crate::actors::queue_poller::QueuePoller;
 use crate::actors::scheduler::{Scheduler, SystemClock};
@@ -217,6 +217,11 @@ impl Host {
         }
     }
 
+    /// The home this host serves.
+    pub fn home(&self) -> &Home {
+        self.ctx.engine.home()
+    }
+
     /// Resolves once the host was asked to stop (`system stop daemon`, or
     /// [`Host::shutdown`]).
     pub async fn stopping(&self) {
@@ -233,6 +238,9 @@ impl Host {
     /// re-queues what did not finish (the attempt not counted), waits for the queue work
     /// in flight and closes the queue.
     pub async fn shutdown(&self, deadline: Duration) {
+        // Results clients are still reading, and statements still running, end now: a
+        // blocking thread waiting on a client must not hold the daemon up.
+        let _ = self.gateway.send(CloseAll).await;
         self.ctx.shutdown.cancel();
         let until = tokio::time::Instant::now() + deadline;
         // Claims in flight end first: a job claimed now reaches the pool before `Drain`,

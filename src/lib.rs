@@ -7,12 +7,12 @@
 //! * [`adapters`]    — specs (YAML → validated [`adapters::spec::Spec`]), connections
 //!   (`connections.yaml` → [`adapters::connections::Connection`]) and the REST engine
 //!   that turns a table definition into a stream of JSON pages.
-//! * [`loading`]     — flattening JSON records into typed rows and writing them into DuckDB
-//!   through a staging table that is swapped in atomically.
-//! * [`warehouse`]   — the one owner of the DuckDB database: opening, connections, catalog
-//!   bookkeeping (`unify.*` tables).
-//! * [`engine`]      — the library API: `load`, `refresh`, `list_tables`… used by the
-//!   interpreter and by the daemon's workers.
+//! * [`loading`]     — flattening JSON records into typed rows (no DuckDB: pure data).
+//! * [`warehouse`]   — the one owner of the DuckDB database and of every statement unify
+//!   itself runs: opening, connections, staging tables, catalog bookkeeping (`unify.*`
+//!   tables), and async methods for the engine.
+//! * [`engine`]      — the library API: `load` (plan → fetch → stage → commit), config,
+//!   connecting APIs; used by the interpreter and by the daemon's workers.
 //! * [`openapi`]     — `spec from-openapi`: an OpenAPI description → spec YAML (used by
 //!   the CLI and the `connect` wizard; touches no home or warehouse).
 //! * [`parser`]      — the unify command language (pest) → [`parser::ast::Statement`].
@@ -25,8 +25,16 @@
 //! * [`host`]        — starts the actors over a home (for `unifyd` or `--no-daemon`) and
 //!   stops them: one stop signal, a deadline, unfinished jobs re-queued.
 //! * [`daemon`]      — wiring of the host and the ZeroMQ endpoints.
+//! * [`pg`]          — the PostgreSQL endpoint of `unifyd` (`--pg-listen`): pgwire
+//!   sessions that run statements through the host's request API, like any client.
 //! * [`client`]      — the `unify` client: transports (ZeroMQ or in-process) and the REPL.
 //! * [`repl`]        — editor, completion, rendering and progress (client side only).
+//!
+//! A row's way from an HTTP page to DuckDB, in five files: `adapters/rest/mod.rs`
+//! (`Fetch::run`: requests and pages) → `engine/load/fetch.rs` (pages into a bounded
+//! channel) → `engine/load/stage.rs` (the writer thread) → `warehouse/staging.rs`
+//! (`StagingWriter`: flatten, widen, append) → `warehouse/catalog.rs` (`swap_in` /
+//! `merge_in`: one transaction). `engine/load/mod.rs` ties them together.
 
 pub mod actors;
 pub mod adapters;
@@ -39,6 +47,7 @@ pub mod interpreter;
 pub mod loading;
 pub mod openapi;
 pub mod parser;
+pub mod pg;
 pub mod protocol;
 pub mod queue;
 pub mod render;

@@ -107,7 +107,7 @@ pub async fn live(spec: Spec, options: Vec<(String, String)>) -> (ResultTable, V
             );
             continue;
         }
-        let scratch = match crate::engine::ScratchSql::new() {
+        let scratch = match crate::warehouse::ScratchSql::new() {
             Ok(s) => s,
             Err(e) => {
                 problems.push(e);

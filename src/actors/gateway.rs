@@ -307,6 +307,10 @@ pub enum GatewayError {
     OpenSession(String),
 }
 
+/// A session used this recently counts as a client at work (a daemon of another build is
+/// not restarted under it).
+pub const ACTIVE_SESSION: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// A session unused this long is closed (a client killed without saying goodbye must
 /// not hold a DuckDB connection forever). Its next statement opens a fresh session.
 pub const SESSION_IDLE_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
@@ -396,6 +400,31 @@ impl Sessions {
         self.lock().cursors.remove(id);
     }
 
+    /// End every open result and interrupt every running statement (shutdown): no
+    /// blocking thread may keep waiting on a client.
+    fn close_all(&self) {
+        let mut map = self.lock();
+        map.cursors.clear();
+        for slot in map.open.values() {
+            slot.interrupt.interrupt();
+        }
+    }
+
+    /// Sessions busy now or used within `recent`: a client is (or was just) working.
+    fn active(&self, recent: std::time::Duration) -> usize {
+        let map = self.lock();
+        map.open
+            .values()
+            .filter(|slot| {
+                let busy = matches!(
+                    slot.session.try_lock(),
+                    Err(std::sync::TryLockError::WouldBlock)
+                );
+                busy || slot.last_used.elapsed() < recent
+            })
+            .count()
+    }
+
     /// Close session `id`, and remember it closed: a statement of it still on its way
     /// (being opened, or waiting for the session's lock) must not run.
     fn close(&self, id: &str) {
@@ -430,6 +459,8 @@ impl Sessions {
             );
             busy || slot.last_used.elapsed() < ttl
         });
+        let SessionMap { open, cursors, .. } = &mut *map;
+        cursors.retain(|id, _| open.contains_key(id));
         before - map.open.len()
     }
 }
@@ -473,6 +504,18 @@ impl Actor for Gateway {
                 tracing::info!(sessions = closed, "closed idle client sessions");
             }
         });
+    }
+}
+
+/// Shutdown: end every open result and interrupt every running statement.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseAll;
+
+impl Handler<CloseAll> for Gateway {
+    type Result = ();
+    fn handle(&mut self, _: CloseAll, _: &mut Context<Self>) {
+        self.sessions.close_all();
     }
 }
 
@@ -610,7 +653,7 @@ impl Gateway {
         let rows = self.sessions.cursor(session, cursor);
         Box::pin(async move {
             let closed = || Response::Error {
-                message: "the result is closed (interrupted, or another statement ran in this session)".into(),
+                message: "Interrupted: the rest of the result was not read".into(),
             };
             let Some(rows) = rows else {
                 return closed();
@@ -632,16 +675,14 @@ impl Gateway {
         &self,
         vars: Vec<(String, crate::secret::Secret)>,
     ) -> ResponseFuture<Response> {
-        let vars: Vec<(String, String)> = vars
-            .into_iter()
-            .map(|(k, v)| {
-                crate::secret::register(v.expose());
-                (k, v.expose().to_string())
-            })
-            .collect();
+        // Values are registered as secrets where they are used as credentials (resolving
+        // a connection does it), not all of them: a base URL or an organisation name
+        // must stay readable in messages.
+        let vars: Vec<(String, String)> = vars.into_iter().map(|(k, v)| (k, v.0)).collect();
         let registry = self.registry.clone();
         Box::pin(async move {
             if crate::adapters::connections::set_env(&vars) {
+                // Connections that missed a variable may work now.
                 if let Err(e) = registry.send(Reload).await {
                     return Response::Error {
                         message: e.to_string(),
@@ -685,10 +726,11 @@ impl Gateway {
         })
     }
 
-    /// Who is serving, and how many loads run.
+    /// Who is serving, how many loads run and how many client sessions are at work.
     fn ping(&self) -> ResponseFuture<Response> {
         let home = self.ctx.engine.home().root().display().to_string();
         let pool = self.pool.clone();
+        let sessions = self.sessions.active(ACTIVE_SESSION);
         Box::pin(async move {
             Response::Pong {
                 pid: std::process::id(),
@@ -696,6 +738,7 @@ impl Gateway {
                 version: crate::protocol::VERSION.to_string(),
                 build: crate::protocol::running_build().to_string(),
                 running: pool.send(CountRunning).await.unwrap_or(0),
+                sessions,
             }
         })
     }
@@ -725,7 +768,7 @@ fn completions(engine: &crate::engine::Engine) -> Result<Response, String> {
         .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
         .map_err(|e| e.to_string())?;
     for (s, t) in rows.filter_map(Result::ok) {
-        if t.starts_with(crate::loading::writer::STAGING_PREFIX) {
+        if t.starts_with(crate::warehouse::staging::STAGING_PREFIX) {
             continue;
         }
         if !schemas.contains(&s) {
@@ -750,7 +793,7 @@ fn completions(engine: &crate::engine::Engine) -> Result<Response, String> {
         .map_err(|e| e.to_string())?;
     let mut table_columns: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for (s, t, c) in rows.filter_map(Result::ok) {
-        if !t.starts_with(crate::loading::writer::STAGING_PREFIX) {
+        if !t.starts_with(crate::warehouse::staging::STAGING_PREFIX) {
             table_columns.entry(format!("{s}.{t}")).or_default().push(c);
         }
     }

@@ -2,6 +2,8 @@
 //! [`crate::host::Host`] for `unifyd` and for `unify --no-daemon` alike.
 //!
 //! ```text
+//!  (a client: the ZeroMQ socket, a pg session of src/pg, or in-process; each through
+//!   Host::request, and Host::events for job status)
 //!  client ──▶ Gateway ──(blocking thread)──▶ Interpreter ──JobControl──▶ HostJobs
 //!               │  │                                                      │ │ │
 //!               │  └─────────Reload──────────▶ AdapterRegistry ◀──Reload──┘ │ │

@@ -2,9 +2,9 @@
 
 use super::sql::{db_error, query_table};
 use super::{tables, Fallible, Interpreter, Session};
-use crate::loading::writer::STAGING_PREFIX;
 use crate::parser::{Statement, TableRef};
 use crate::protocol::{Output, Reply, ResultTable};
+use crate::warehouse::staging::STAGING_PREFIX;
 use crate::warehouse::{self, qualified, quote_literal};
 use serde_json::Value;
 

@@ -85,7 +85,7 @@ pub fn replace_last_table(sql: &str, recent: &[(String, String)]) -> Result<Stri
 /// rows a `CREATE TABLE … AS` wrote): `CREATE TABLE`, `CREATE TABLE (12 rows)`. Queries
 /// stay tables, and so does DML's count of rows changed (as in the duckdb shell).
 pub fn command_message(sql: &str, t: &ResultTable) -> Option<String> {
-    let words: Vec<String> = sql
+    let words: Vec<String> = without_leading_comments(sql)
         .split(|c: char| c.is_whitespace() || c == '(' || c == ';')
         .filter(|w| !w.is_empty())
         .take(8)
@@ -157,6 +157,20 @@ pub fn command_message(sql: &str, t: &ResultTable) -> Option<String> {
         Some(n) if n > 0 => format!("{tag} ({})", rows(n)),
         _ => tag,
     })
+}
+
+/// `sql` after the comments and blanks that start it.
+fn without_leading_comments(sql: &str) -> &str {
+    let mut rest = sql.trim_start();
+    loop {
+        if let Some(after) = rest.strip_prefix("--") {
+            rest = after.split_once('\n').map_or("", |(_, r)| r).trim_start();
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            rest = after.split_once("*/").map_or("", |(_, r)| r).trim_start();
+        } else {
+            return rest;
+        }
+    }
 }
 
 /// Byte offsets of the non-overlapping occurrences of `needle` in SQL code: not inside
@@ -345,6 +359,14 @@ mod tests {
         assert_eq!(
             m("drop view if exists v", &count(None)).unwrap(),
             "DROP VIEW"
+        );
+        assert_eq!(
+            m(
+                "-- a note\n/* and */ create view v as select 1",
+                &count(None)
+            )
+            .unwrap(),
+            "CREATE VIEW"
         );
         // Queries stay tables, even with a column named Count.
         assert_eq!(

@@ -196,6 +196,13 @@ fn tokens(text: &str) -> Vec<String> {
     while let Some(&c) = chars.peek() {
         if c.is_whitespace() {
             chars.next();
+        } else if c == '-' && text_at_comment(&chars) {
+            // A `--` comment runs to the end of its line.
+            for d in chars.by_ref() {
+                if d == '\n' {
+                    break;
+                }
+            }
         } else if c == '\'' {
             chars.next();
             for d in chars.by_ref() {
@@ -241,6 +248,35 @@ fn tokens(text: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// True when the iterator is at `--`.
+fn text_at_comment(chars: &std::iter::Peekable<std::str::Chars<'_>>) -> bool {
+    let mut ahead = chars.clone();
+    ahead.next() == Some('-') && ahead.next() == Some('-')
+}
+
+/// Byte offset where the last statement of `text` starts: after its last `;` outside
+/// quotes and comments.
+fn last_statement_start(text: &str) -> usize {
+    let mut start = 0;
+    let mut quote: Option<char> = None;
+    let mut comment = false;
+    let mut prev = '\0';
+    for (i, c) in text.char_indices() {
+        match (quote, comment, c) {
+            (_, true, '\n') => comment = false,
+            (_, true, _) => {}
+            (Some(q), _, c) if c == q => quote = None,
+            (Some(_), _, _) => {}
+            (None, _, '\'' | '"') => quote = Some(c),
+            (None, _, '-') if prev == '-' => comment = true,
+            (None, _, ';') => start = i + 1,
+            _ => {}
+        }
+        prev = c;
+    }
+    start
 }
 
 /// `alias → schema.table` and the tables a statement reads (`schema.table`, or a bare
@@ -339,7 +375,8 @@ pub fn candidates(c: &Completions, before: &str, word: &str, statement: &str) ->
                 .then(|| prefix.to_string())
         });
         if let Some(table) = table.filter(|_| !c.schemas.iter().any(|s| s == prefix)) {
-            let written = &word[..prefix.len()];
+            // The prefix as typed (lower-casing may change a text's length).
+            let written = word.rsplit_once('.').map_or(word, |(w, _)| w);
             for col in c.table_columns.get(&table).into_iter().flatten() {
                 if col.to_lowercase().starts_with(rest) {
                     push_unique(&mut out, format!("{written}.{col}"));
@@ -430,9 +467,12 @@ impl Completer for UnifyHelper {
         _ctx: &Context<'_>,
     ) -> rustyline::Result<(usize, Vec<String>)> {
         let current = &line[..pos];
+        // The word starts after the last separator (which may be several bytes long).
         let start = current
-            .rfind(|c: char| c.is_whitespace() || matches!(c, '(' | ',' | '=' | '<' | '>'))
-            .map(|i| i + 1)
+            .char_indices()
+            .rev()
+            .find(|(_, c)| c.is_whitespace() || matches!(c, '(' | ',' | '=' | '<' | '>' | ';'))
+            .map(|(i, c)| i + c.len_utf8())
             .unwrap_or(0);
         let word = &current[start..];
         let pending = self
@@ -440,10 +480,14 @@ impl Completer for UnifyHelper {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let before = format!("{pending}{}", &current[..start]);
+        // Only the statement the cursor is in counts: the text after the last `;`.
+        let typed = format!("{pending}{}", &current[..start]);
+        let from = last_statement_start(&typed);
+        let before = &typed[from..];
         let statement = format!("{pending}{line}");
+        let statement = &statement[from.min(statement.len())..];
         let c = self.completions.lock().unwrap_or_else(|e| e.into_inner());
-        Ok((start, candidates(&c, &before, word, &statement)))
+        Ok((start, candidates(&c, before, word, statement)))
     }
 }
 
@@ -624,6 +668,34 @@ mod tests {
         assert_eq!(complete("select ", "pulls.nu", stmt), ["pulls.number"]);
         // No table yet: every known column.
         assert!(complete("select ", "own", "select own").contains(&"owner_login".to_string()));
+    }
+
+    #[test]
+    fn multibyte_text_never_breaks_completion_and_each_statement_of_a_line_counts() {
+        // A no-break space (two bytes) before the word; a Kelvin sign lower-cases to a
+        // one-byte `k`.
+        assert_eq!(last_statement_start("select 1; sel"), 9);
+        assert_eq!(last_statement_start("select ';' ; sel"), 12);
+        assert_eq!(last_statement_start("select 1 -- a;b\n"), 0);
+        let c = complete("", "sel", "sel");
+        assert!(c.contains(&"select".to_string()));
+        let c = complete("select \u{212A}.", "\u{212A}.", "select \u{212A}. from x");
+        assert!(c.is_empty(), "{c:?}");
+        let stmt = "select P.ti from gh.pulls as p";
+        assert_eq!(complete("select ", "P.ti", stmt), ["P.title"]);
+        // Comments are not tables.
+        let before = "select * from gh.pulls -- from mocksvc.repos27\nwhere ";
+        let c = complete(before, "", before);
+        assert!(c.contains(&"title".to_string()), "{c:?}");
+        assert!(!c.contains(&"owner_login".to_string()), "{c:?}");
+        // Through the editor: a no-break space before the word.
+        let helper = UnifyHelper::new(Arc::new(Mutex::new(names())), false);
+        let history = rustyline::history::DefaultHistory::new();
+        let ctx = Context::new(&history);
+        let line = "select 1; select *\u{a0}fr";
+        let (start, got) = helper.complete(line, line.len(), &ctx).unwrap();
+        assert_eq!(&line[start..], "fr");
+        assert!(got.contains(&"from".to_string()), "{got:?}");
     }
 
     #[test]
