@@ -1,11 +1,14 @@
-//! The job ledger: the one writer of a job's final state (done, failed, cancelled) to
-//! both stores — the SQLite queue first, then, only if that changed the job,
-//! `unify.loading_jobs` — so the two never disagree. Every path that ends a job goes
-//! through [`Ledger::finish`]: a finished, failed or cancelled load, a panic, a run cut
-//! short by a crash or a stopped heartbeat, a queued job cancelled, a cancelled job
-//! released at shutdown. It is a small cloneable service (queue and engine handles), not
-//! an actor: it holds no state of its own. It never cancels a running load; whoever
-//! calls it tells the `LoaderPool` ([`super::loader_worker::CancelJob`]).
+//! The job ledger: the one writer of a queued job's final state (done, failed,
+//! cancelled) to both stores — `unify.loading_jobs` and the SQLite queue, and only while
+//! the queue still holds the job as the caller saw it — so the two never disagree.
+//! Every path that ends a job goes through [`Ledger::finish`]: a finished, failed or
+//! cancelled load, a panic, a run cut short by a crash or a stopped heartbeat, a queued
+//! job cancelled, a cancelled job released at shutdown. The engine's load records what
+//! a run did (its row, counts, log lines) but never a queued job's final state
+//! ([`crate::engine::Engine::load_queued`]). It is a small cloneable service (queue and
+//! engine handles), not an actor: it holds no state of its own. It never cancels a
+//! running load; whoever calls it tells the `LoaderPool`
+//! ([`super::loader_worker::CancelJob`]).
 
 use super::{ControlError, MAX_ATTEMPTS};
 use crate::engine::Engine;
@@ -79,18 +82,31 @@ impl Ledger {
         Ledger { queue, engine }
     }
 
-    /// Write `job`'s end to the SQLite queue (only while it is still at `stage`), then to
-    /// `unify.loading_jobs`. Returns false, having written nothing, when the job had
-    /// moved on. A failure of the warehouse half is logged: the queue is the record the
-    /// daemon acts on.
+    /// Write `job`'s end to both stores, only while the queue still holds it at
+    /// `stage`: `unify.loading_jobs` first, then the queue (whose final state is what
+    /// clients wait on, so once they see it, DuckDB says the same). Returns false when
+    /// the job had moved on (then nothing is written, or — if it moved between the look
+    /// and the queue's write — the queue is left to whoever moved it, whose end is
+    /// written here too). A failure of the warehouse half is logged: the queue is the
+    /// record the daemon acts on.
     pub async fn finish(
         &self,
         job: &JobRecord,
         stage: Stage<'_>,
         end: &JobEnd,
     ) -> Result<bool, QueueError> {
-        let error = end.error.as_deref().map(crate::secret::redact);
         let id = &job.job.id;
+        let held = self.queue.get(id).await?.is_some_and(|now| match stage {
+            Stage::Running { worker } => {
+                now.state == JobState::Running && now.worker.as_deref() == Some(worker)
+            }
+            Stage::Queued => now.state == JobState::Queued,
+        });
+        if !held {
+            return Ok(false);
+        }
+        let error = end.error.as_deref().map(crate::secret::redact);
+        self.record_in_warehouse(job, end, error.clone()).await;
         let changed = match stage {
             Stage::Running { worker } => {
                 self.queue
@@ -104,10 +120,9 @@ impl Ledger {
             }
         };
         if !changed {
-            return Ok(false);
+            tracing::warn!(job = %id, "the job moved on while its end was recorded");
         }
-        self.record_in_warehouse(job, end, error).await;
-        Ok(true)
+        Ok(changed)
     }
 
     /// The warehouse half of [`Self::finish`].
@@ -241,10 +256,12 @@ impl Ledger {
 
     /// Shutdown: running jobs of this host's workers (ids starting with `instance`) go
     /// back to the queue without counting the attempt — except those whose cancel was
-    /// requested, which end cancelled (through [`Self::finish`]). Returns how many were
-    /// re-queued.
+    /// requested, which end cancelled (through [`Self::finish`]); a re-queued job's row
+    /// in `unify.loading_jobs` says `interrupted` until it runs again. Returns how many
+    /// were re-queued.
     pub async fn release(&self, instance: &str) -> Result<u64, QueueError> {
         let prefix = format!("{instance}-w");
+        let mut requeued = Vec::new();
         for job in self.queue.running_jobs().await? {
             let Some(worker) = job.worker.as_deref().filter(|w| w.starts_with(&prefix)) else {
                 continue;
@@ -252,9 +269,20 @@ impl Ledger {
             if job.cancel_requested {
                 self.finish(&job, Stage::Running { worker }, &JobEnd::cancelled(&job))
                     .await?;
+            } else {
+                requeued.push(job.job.id);
             }
         }
-        self.queue.release_worker(&prefix).await
+        let n = self.queue.release_worker(&prefix).await?;
+        for id in requeued {
+            let written = (self.engine.warehouse())
+                .run(move |c| crate::warehouse::job_requeued(c, &id))
+                .await;
+            if let Err(e) = written {
+                tracing::error!(error = %e, "recording a re-queued job in unify.loading_jobs failed");
+            }
+        }
+        Ok(n)
     }
 }
 

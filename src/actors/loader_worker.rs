@@ -183,7 +183,7 @@ impl JobRun {
         self.publisher
             .do_send(Publish(progress.status(JobState::Running)));
         let id = &self.job.job.id;
-        let load = self.ctx.engine.load(
+        let load = self.ctx.engine.load_queued(
             id,
             &self.job.job.schema,
             &self.job.job.table,
