@@ -128,62 +128,10 @@ pub fn merge_in(
     let target = qualified(&record.schema, &record.table);
     let mut sql = String::from("BEGIN TRANSACTION;\n");
     if let Some(staging) = &staged.staging {
-        let existing = table_columns(conn, &record.schema, &record.table)?;
         let src = qualified(&record.schema, staging);
-        for key in keys {
-            // The staging table starts from the target's columns, so a key column always
-            // exists there; every fetched row must also have a value in it, or the merge
-            // could not match it and would add it again on every refresh.
-            let missing: i64 = if staged.columns.iter().any(|c| &c.name == key) {
-                conn.query_row(
-                    &format!("SELECT count(*) - count({}) FROM {src}", quote_ident(key)),
-                    [],
-                    |r| r.get(0),
-                )
-                .ctx(|| format!("checking the key column '{key}'"))?
-            } else {
-                staged.rows as i64
-            };
-            if missing > 0 {
-                let what = if missing as u64 == staged.rows {
-                    "is not in the fetched rows".to_string()
-                } else {
-                    format!(
-                        "has no value in {missing} of the {} fetched rows",
-                        staged.rows
-                    )
-                };
-                return Err(WarehouseError {
-                    context: format!(
-                        "refreshing {}.{}: the key column '{key}' {what}",
-                        record.schema, record.table
-                    ),
-                    source: duckdb::Error::InvalidParameterName(key.clone()),
-                });
-            }
-        }
-        for col in &staged.columns {
-            match existing
-                .iter()
-                .find(|c| c.name.eq_ignore_ascii_case(&col.name))
-            {
-                None => sql.push_str(&format!(
-                    "ALTER TABLE {target} ADD COLUMN {} {};\n",
-                    quote_ident(&col.name),
-                    col.ty.sql()
-                )),
-                Some(old) => {
-                    let wide = old.ty.widen(col.ty);
-                    if wide.sql() != old.ty.sql() {
-                        sql.push_str(&format!(
-                            "ALTER TABLE {target} ALTER COLUMN {} TYPE {};\n",
-                            quote_ident(&old.name),
-                            wide.sql()
-                        ));
-                    }
-                }
-            }
-        }
+        check_keys(conn, staged, keys, &src, record)?;
+        let existing = table_columns(conn, &record.schema, &record.table)?;
+        sql.push_str(&align_columns_sql(&target, &existing, &staged.columns));
         let key_list = keys
             .iter()
             .map(|k| quote_ident(k))
@@ -209,6 +157,77 @@ pub fn merge_in(
         });
     }
     Ok(staged.rows)
+}
+
+/// Every fetched row of a refresh must have a value in each key column, or the merge
+/// could not match it and would add it again on every refresh. (The staging table
+/// starts from the target's columns, so a key column always exists there.)
+fn check_keys(
+    conn: &Connection,
+    staged: &Staged,
+    keys: &[String],
+    src: &str,
+    record: &TableRecord,
+) -> Result<(), WarehouseError> {
+    for key in keys {
+        let missing: i64 = if staged.columns.iter().any(|c| &c.name == key) {
+            conn.query_row(
+                &format!("SELECT count(*) - count({}) FROM {src}", quote_ident(key)),
+                [],
+                |r| r.get(0),
+            )
+            .ctx(|| format!("checking the key column '{key}'"))?
+        } else {
+            staged.rows as i64
+        };
+        if missing > 0 {
+            let what = if missing as u64 == staged.rows {
+                "is not in the fetched rows".to_string()
+            } else {
+                format!(
+                    "has no value in {missing} of the {} fetched rows",
+                    staged.rows
+                )
+            };
+            return Err(WarehouseError {
+                context: format!(
+                    "refreshing {}.{}: the key column '{key}' {what}",
+                    record.schema, record.table
+                ),
+                source: duckdb::Error::InvalidParameterName(key.clone()),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `ALTER TABLE` statements that give `target` every staged column, widened to hold
+/// both the old and the new values.
+fn align_columns_sql(target: &str, existing: &[Column], staged: &[Column]) -> String {
+    let mut sql = String::new();
+    for col in staged {
+        match existing
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(&col.name))
+        {
+            None => sql.push_str(&format!(
+                "ALTER TABLE {target} ADD COLUMN {} {};\n",
+                quote_ident(&col.name),
+                col.ty.sql()
+            )),
+            Some(old) => {
+                let wide = old.ty.widen(col.ty);
+                if wide.sql() != old.ty.sql() {
+                    sql.push_str(&format!(
+                        "ALTER TABLE {target} ALTER COLUMN {} TYPE {};\n",
+                        quote_ident(&old.name),
+                        wide.sql()
+                    ));
+                }
+            }
+        }
+    }
+    sql
 }
 
 fn record_sql(record: &TableRecord, rows: u64) -> String {

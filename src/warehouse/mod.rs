@@ -13,9 +13,12 @@
 //! Swapping a staging table in and merging an `updates` refresh each happen in one
 //! transaction: readers see the old table or the new one, never a partial one.
 
+pub mod admin;
 mod catalog;
+pub mod files;
 mod handle;
 mod ident;
+pub mod introspect;
 mod jobs;
 mod memory;
 mod run;

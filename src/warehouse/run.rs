@@ -65,31 +65,7 @@ pub fn query_chunks(
     // DuckDB as the rows are read, never all at once.
     drop(stmt.stream_arrow([])?);
     let mut rows = stmt.raw_query();
-    let (columns, types, nulls) = match rows.as_ref() {
-        Some(s) => {
-            let n = s.column_count();
-            let names: Vec<String> = s
-                .column_names()
-                .into_iter()
-                .map(|c| {
-                    if c == "count_star()" {
-                        "count".to_string()
-                    } else {
-                        c
-                    }
-                })
-                .collect();
-            let arrow: Vec<_> = (0..n).map(|i| s.column_type(i)).collect();
-            let types: Vec<String> = arrow.iter().map(type_name).collect();
-            // duckdb-rs cannot read a column of type NULL (`select NULL`).
-            let nulls: Vec<bool> = arrow
-                .iter()
-                .map(|t| matches!(t, duckdb::arrow::datatypes::DataType::Null))
-                .collect();
-            (names, types, nulls)
-        }
-        None => (Vec::new(), Vec::new(), Vec::new()),
-    };
+    let (columns, types, nulls) = rows.as_ref().map(result_shape).unwrap_or_default();
     if columns.is_empty() {
         return Ok(());
     }
@@ -102,15 +78,7 @@ pub fn query_chunks(
                 done = true;
                 break;
             };
-            let mut cells = Vec::with_capacity(columns.len());
-            for (i, is_null) in nulls.iter().enumerate() {
-                if *is_null {
-                    cells.push(serde_json::Value::Null);
-                    continue;
-                }
-                let v: duckdb::types::Value = row.get(i)?;
-                cells.push(crate::values::to_json(v));
-            }
+            let cells = read_row(row, &nulls)?;
             bytes += cells.iter().map(approx_json_len).sum::<usize>();
             out.push(cells);
         }
@@ -124,6 +92,47 @@ pub fn query_chunks(
             return Ok(());
         }
     }
+}
+
+/// A result's column names, type names, and which columns are of type NULL.
+fn result_shape(s: &duckdb::Statement<'_>) -> (Vec<String>, Vec<String>, Vec<bool>) {
+    let n = s.column_count();
+    let names: Vec<String> = s
+        .column_names()
+        .into_iter()
+        .map(|c| {
+            if c == "count_star()" {
+                "count".to_string()
+            } else {
+                c
+            }
+        })
+        .collect();
+    let arrow: Vec<_> = (0..n).map(|i| s.column_type(i)).collect();
+    let types: Vec<String> = arrow.iter().map(type_name).collect();
+    // duckdb-rs cannot read a column of type NULL (`select NULL`).
+    let nulls: Vec<bool> = arrow
+        .iter()
+        .map(|t| matches!(t, duckdb::arrow::datatypes::DataType::Null))
+        .collect();
+    (names, types, nulls)
+}
+
+/// One row's cells as JSON values.
+fn read_row(
+    row: &duckdb::Row<'_>,
+    nulls: &[bool],
+) -> Result<Vec<serde_json::Value>, duckdb::Error> {
+    let mut cells = Vec::with_capacity(nulls.len());
+    for (i, is_null) in nulls.iter().enumerate() {
+        if *is_null {
+            cells.push(serde_json::Value::Null);
+            continue;
+        }
+        let v: duckdb::types::Value = row.get(i)?;
+        cells.push(crate::values::to_json(v));
+    }
+    Ok(cells)
 }
 
 /// About how many bytes `v` takes as JSON (cheap: no serialization).
