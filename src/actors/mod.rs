@@ -14,7 +14,11 @@
 //!           LoaderPool ◀──────────────────RunJob, CancelJob─────────── QueuePoller ◀──Wake── Scheduler
 //!  (owns the running jobs: slot → id + token;    ─────WorkerIdle─────▶ (idle slots,     (refresh when
 //!   a TaskTracker of their tasks)                                       claims, leases)   a table is due)
-//!               │ a tokio task per job, in a `job` span: Engine::load + lease keeper
+//!               │ a tokio task per job, in a `job` span: Engine::load_queued + lease keeper
+//!               │
+//!   Ledger::finish — from a job's task (its end), HostJobs (a queued job cancelled), the
+//!               │    poller (a stale lease), the host (a crash's orphans; shutdown)
+//!               └──▶ unify.loading_jobs, then the SQLite queue: a job's final state
 //!               ▼
 //!   Publish / Notice (do_send, from the pool, HostJobs, the scheduler and the registry)
 //!               ──▶ StatusPublisher ──▶ broadcast ──▶ PUB socket / in-process clients
@@ -31,16 +35,20 @@
 //! slots and heartbeats, the scheduler its pass, the gateway the client sessions. What
 //! they all read — the engine and queue handles, the instance id, the options and the
 //! one stop signal — is a [`HostContext`] that never changes. A job's final state has
-//! one writer, the [`Ledger`] (a small service, not an actor): the SQLite queue first,
-//! then `unify.loading_jobs` — for a finished, failed, cancelled or panicked load, a
-//! stale heartbeat, a crash's orphan, a queued job cancelled.
+//! one writer, [`Ledger::finish`] (the ledger is a small service, not an actor): it
+//! writes `unify.loading_jobs`, then the SQLite queue, while the queue still holds the
+//! job as its caller saw it — for a finished, failed, cancelled or panicked load, a
+//! stale heartbeat, a crash's orphan, a queued job cancelled. The load itself
+//! ([`crate::engine::Engine::load_queued`]) records what its run did (row, counts, log
+//! lines), never the job's final state; only a library load, with no queue, records its
+//! own end ([`crate::engine::Engine::load`]).
 //!
 //! Cancelling a job is a message ([`loader_worker::CancelJob`]) after the ledger set its
 //! flag in the queue. Stopping the host is one signal ([`HostContext::shutdown`]) that
 //! fans out: every running job's token is its child, and the poller and the scheduler
 //! start nothing after it. The host then waits, with a deadline, on the pool's tracker
 //! of loads and on the poller and scheduler going quiet ([`Activity`]), and re-queues
-//! what did not finish. Blocking work (DuckDB, file IO) runs in `spawn_blocking`.
+//! what did not finish (its row in `unify.loading_jobs` says `interrupted`). Blocking work (DuckDB, file IO) runs in `spawn_blocking`.
 
 pub mod adapter_registry;
 pub mod gateway;
