@@ -409,7 +409,10 @@ mod tests {
     }
 
     /// Wait (up to a minute) for `what` to hold.
-    async fn until<F: std::future::Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
+    async fn until<F: std::future::Future<Output = bool>>(
+        what: &str,
+        mut check: impl FnMut() -> F,
+    ) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while !check().await {
             assert!(Instant::now() < deadline, "timed out waiting until {what}");
@@ -446,14 +449,20 @@ mod tests {
                 job.id.clone(),
             ));
             let out = host.jobs.system(&cancel).await.unwrap();
-            assert!(format!("{out:?}").contains("it stops at the next page"), "{out:?}");
+            assert!(
+                format!("{out:?}").contains("it stops at the next page"),
+                "{out:?}"
+            );
             let (queue, id, host_ref) = (&host.ctx.queue, &job.id, &host);
             until("the job is cancelled", || async move {
                 let stored = queue.get(id).await.unwrap().unwrap();
                 stored.state == JobState::Cancelled
             })
             .await;
-            until("the pool is idle", || async move { running(host_ref).await == 0 }).await;
+            until("the pool is idle", || async move {
+                running(host_ref).await == 0
+            })
+            .await;
             let conn = host.ctx.engine.warehouse().connect().unwrap();
             let state: String = conn
                 .query_row(
@@ -463,7 +472,10 @@ mod tests {
                 )
                 .unwrap();
             assert_eq!(state, "cancelled");
-            let err = host.jobs.system(&crate::parser::SystemCommand::StopDaemon).await;
+            let err = host
+                .jobs
+                .system(&crate::parser::SystemCommand::StopDaemon)
+                .await;
             assert!(matches!(err, Err(crate::actors::ControlError::NoDaemon)));
             host.shutdown(Duration::from_secs(60)).await;
         });
@@ -502,7 +514,10 @@ mod tests {
             let queue = Queue::open(&home.queue_file()).await.unwrap();
             let stored = queue.get(&job.id).await.unwrap().unwrap();
             assert_eq!(stored.state, JobState::Queued, "back in the queue");
-            assert_eq!(stored.attempts, 0, "a clean stop does not count the attempt");
+            assert_eq!(
+                stored.attempts, 0,
+                "a clean stop does not count the attempt"
+            );
             assert_eq!(stored.worker, None);
             queue.close().await;
         });

@@ -671,10 +671,7 @@ impl Gateway {
     }
 
     /// Take the client's environment variables; connections that missed one may work now.
-    fn set_env(
-        &self,
-        vars: Vec<(String, crate::protocol::EnvValue)>,
-    ) -> ResponseFuture<Response> {
+    fn set_env(&self, vars: Vec<(String, crate::protocol::EnvValue)>) -> ResponseFuture<Response> {
         // Values are registered as secrets where they are used as credentials (resolving
         // a connection does it), not all of them: a base URL or an organisation name
         // must stay readable in messages.

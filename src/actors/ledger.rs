@@ -197,7 +197,10 @@ impl Ledger {
             tracing::warn!(job = %job.job.id, attempts = job.attempts, "job interrupted ({why}); re-queued");
             return Ok(Interrupted::Requeued);
         };
-        if !self.finish(job, Stage::Running { worker: &worker }, &end).await? {
+        if !self
+            .finish(job, Stage::Running { worker: &worker }, &end)
+            .await?
+        {
             return Ok(Interrupted::Moved);
         }
         if let Some(e) = &end.error {
@@ -244,10 +247,7 @@ impl Ledger {
         let mut affected = Vec::new();
         for job in active {
             let outcome = self.cancel(&job.job.id).await?;
-            if matches!(
-                outcome,
-                CancelOutcome::Cancelled | CancelOutcome::Requested
-            ) {
+            if matches!(outcome, CancelOutcome::Cancelled | CancelOutcome::Requested) {
                 affected.push((job.job.id, outcome));
             }
         }
@@ -463,7 +463,11 @@ mod tests {
             Some("cancelled")
         );
         let c = queue.get(&c.job.id).await.unwrap().unwrap();
-        assert_eq!(c.state, JobState::Running, "another host's run is left alone");
+        assert_eq!(
+            c.state,
+            JobState::Running,
+            "another host's run is left alone"
+        );
         queue.close().await;
     }
 }

@@ -172,7 +172,9 @@ enum RunEnd {
 impl JobRun {
     /// Run the load and record how it ended; a panic fails the job (recorded once).
     async fn run(self) {
-        let outcome = std::panic::AssertUnwindSafe(self.load()).catch_unwind().await;
+        let outcome = std::panic::AssertUnwindSafe(self.load())
+            .catch_unwind()
+            .await;
         if let Err(panic) = outcome {
             self.record_panic(panic).await;
         }

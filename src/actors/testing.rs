@@ -14,7 +14,9 @@ use tokio_util::sync::CancellationToken;
 
 /// A fresh queue file in `dir`.
 pub(crate) async fn open_queue(dir: &Path) -> Queue {
-    Queue::open(&dir.join("queue.db")).await.expect("open queue")
+    Queue::open(&dir.join("queue.db"))
+        .await
+        .expect("open queue")
 }
 
 /// An engine over the home `dir` (whatever specs and connections it holds) with an

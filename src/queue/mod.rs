@@ -829,7 +829,12 @@ impl Queue {
         .bind(id)
         .execute(&self.pool)
         .await
-        .map_err(|e| self.sql(e, format!("finishing queued job {id} as {}", state.as_str())))?;
+        .map_err(|e| {
+            self.sql(
+                e,
+                format!("finishing queued job {id} as {}", state.as_str()),
+            )
+        })?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -857,7 +857,9 @@ async fn every_queue_future_is_send_so_actors_can_spawn_it() {
 async fn finish_queued_ends_only_a_job_still_queued() {
     let (_dir, q) = open_temp().await;
     let a = load(&q, "gh", "repos", Requester::User).await.into_record();
-    let b = load(&q, "gh", "issues", Requester::User).await.into_record();
+    let b = load(&q, "gh", "issues", Requester::User)
+        .await
+        .into_record();
     let claimed = q.claim("w1", LEASE).await.expect("claim").expect("job");
     assert_eq!(claimed.job.id, a.job.id);
     // Claimed meanwhile: nothing changes.

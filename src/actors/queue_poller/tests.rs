@@ -114,7 +114,12 @@ async fn rig(workers: usize) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let queue = open_queue(dir.path()).await;
     let engine = engine_in_memory(dir.path());
-    let ctx = context(engine.clone(), queue.clone(), workers, Duration::from_secs(1));
+    let ctx = context(
+        engine.clone(),
+        queue.clone(),
+        workers,
+        Duration::from_secs(1),
+    );
     let log = Arc::new(Mutex::new(Vec::new()));
     let pool = FakePool {
         start: Instant::now(),
@@ -164,7 +169,10 @@ fn a_wake_claims_at_once_and_a_job_queued_elsewhere_waits_for_the_next_tick() {
         settle(&mut r.activity, 0).await;
         assert_eq!(entries(&r.log).len(), 1, "claimed before the tick");
         step(&mut r.activity, ms(1)).await;
-        assert_eq!(entries(&r.log)[1], (POLL_TICK, String::from("run b in slot 1")));
+        assert_eq!(
+            entries(&r.log)[1],
+            (POLL_TICK, String::from("run b in slot 1"))
+        );
         // Every slot busy: a third job waits for one to come back, however many ticks.
         enqueue(&r.queue, "c").await;
         for _ in 0..4 {
@@ -173,7 +181,10 @@ fn a_wake_claims_at_once_and_a_job_queued_elsewhere_waits_for_the_next_tick() {
         assert_eq!(entries(&r.log).len(), 2);
         r.poller.send(WorkerIdle(0)).await.unwrap();
         settle(&mut r.activity, 5).await;
-        assert_eq!(entries(&r.log)[2], (POLL_TICK * 5, String::from("run c in slot 0")));
+        assert_eq!(
+            entries(&r.log)[2],
+            (POLL_TICK * 5, String::from("run c in slot 0"))
+        );
         r.queue.close().await;
     });
 }

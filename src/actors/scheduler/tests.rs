@@ -2,7 +2,9 @@
 //! that follows it.
 
 use super::*;
-use crate::actors::testing::{context, engine_in_memory, open_queue, paused_system, step, HoldClock};
+use crate::actors::testing::{
+    context, engine_in_memory, open_queue, paused_system, step, HoldClock,
+};
 use crate::protocol::JobState;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -83,7 +85,11 @@ fn engine_with_loaded_tables(dir: &std::path::Path, anchor: i64) -> Arc<crate::e
     std::fs::write(home.specs_dir().join("svc_spec.yaml"), SPEC).unwrap();
     std::fs::write(home.connections_file(), "- svc:\n    connector: svc\n").unwrap();
     let engine = engine_in_memory(dir);
-    assert!(engine.config().errors.is_empty(), "{:?}", engine.config().errors);
+    assert!(
+        engine.config().errors.is_empty(),
+        "{:?}",
+        engine.config().errors
+    );
     let conn = engine.warehouse().connect().unwrap();
     for (table, loaded_ms) in [
         ("every2", anchor),
@@ -144,7 +150,11 @@ fn refreshes_fall_due_on_the_first_tick_a_full_interval_after_the_last_load_or_s
         assert_eq!(seen["every2"], [2000, 4000, 6000, 8000, 10000]);
         assert_eq!(seen["every5"], [5000, 10000]);
         assert_eq!(seen["never"], Vec::<i64>::new());
-        assert_eq!(seen["resumed"], [2000, 4000, 6000, 8000, 10000], "not at 1 s: the schedule survived the restart");
+        assert_eq!(
+            seen["resumed"],
+            [2000, 4000, 6000, 8000, 10000],
+            "not at 1 s: the schedule survived the restart"
+        );
         // One refresh job per table: a due table whose refresh is still queued gets no second.
         let mut jobs: Vec<(String, Action, JobState)> = queue
             .active()
