@@ -134,71 +134,12 @@ async fn serve(home: Home, pg: Option<crate::pg::PgConfig>) -> anyhow::Result<bo
     std::fs::rename(&tmp, endpoints_file(&home))?;
     tracing::info!(request = %endpoints.request, events = %endpoints.events, "listening");
 
-    // Events → PUB.
-    let mut events = host.events.subscribe();
-    let pub_task = tokio::spawn(async move {
-        loop {
-            match events.recv().await {
-                Ok(event) => {
-                    let Ok(body) = serde_json::to_vec(&event) else {
-                        continue;
-                    };
-                    let mut msg = ZmqMessage::from(event.topic());
-                    msg.push_back(body.into());
-                    if let Err(e) = publisher.send(msg).await {
-                        tracing::debug!(error = %e, "publishing an event failed");
-                    }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::debug!(missed = n, "event publisher lagged");
-                }
-                Err(_) => return,
-            }
-        }
-    });
-
-    // Requests ← ROUTER, each answered on its own task.
-    let (send_half, mut recv_half) = router.split();
-    let serve_host = host.clone();
-    let router_task = tokio::spawn(async move {
-        loop {
-            let msg = match recv_half.recv().await {
-                Ok(m) => m,
-                Err(e) => {
-                    tracing::warn!(error = %e, "request socket closed");
-                    return;
-                }
-            };
-            let frames = msg.into_vec();
-            if frames.len() < 3 {
-                continue;
-            }
-            let (identity, id, body) = (frames[0].clone(), frames[1].clone(), frames[2].clone());
-            let host = serve_host.clone();
-            let mut sender = send_half.clone();
-            tokio::spawn(async move {
-                let response = match serde_json::from_slice::<Request>(&body) {
-                    Ok(req) => host.request(req).await,
-                    Err(e) => Response::Error {
-                        message: format!("malformed request: {e}"),
-                    },
-                };
-                let Ok(payload) = serde_json::to_vec(&response) else {
-                    return;
-                };
-                let mut reply = ZmqMessage::from(identity);
-                reply.push_back(id);
-                reply.push_back(payload.into());
-                if let Err(e) = sender.send(reply).await {
-                    tracing::debug!(error = %e, "replying failed (client gone?)");
-                }
-            });
-        }
-    });
+    let pub_task = tokio::spawn(publish_events(host.events.subscribe(), publisher));
+    let router_task = tokio::spawn(route_requests(router, host.clone()));
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
-        _ = host.shared.shutdown.cancelled() => {}
+        _ = host.stopping() => {}
         _ = term.recv() => tracing::info!("SIGTERM"),
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT"),
     }
@@ -211,7 +152,70 @@ async fn serve(home: Home, pg: Option<crate::pg::PgConfig>) -> anyhow::Result<bo
     tokio::time::sleep(Duration::from_millis(200)).await;
     router_task.abort();
     pub_task.abort();
-    Ok(host.jobs.restart.load(std::sync::atomic::Ordering::SeqCst))
+    Ok(host.restart_requested())
+}
+
+/// Events → PUB, until the host's broadcast closes.
+async fn publish_events(
+    mut events: tokio::sync::broadcast::Receiver<crate::protocol::Event>,
+    mut publisher: zeromq::PubSocket,
+) {
+    loop {
+        match events.recv().await {
+            Ok(event) => {
+                let Ok(body) = serde_json::to_vec(&event) else {
+                    continue;
+                };
+                let mut msg = ZmqMessage::from(event.topic());
+                msg.push_back(body.into());
+                if let Err(e) = publisher.send(msg).await {
+                    tracing::debug!(error = %e, "publishing an event failed");
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                tracing::debug!(missed = n, "event publisher lagged");
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+/// Requests ← ROUTER, each answered on its own task, until the socket closes.
+async fn route_requests(router: zeromq::RouterSocket, host: Arc<Host>) {
+    let (send_half, mut recv_half) = router.split();
+    loop {
+        let msg = match recv_half.recv().await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "request socket closed");
+                return;
+            }
+        };
+        let frames = msg.into_vec();
+        if frames.len() < 3 {
+            continue;
+        }
+        let (identity, id, body) = (frames[0].clone(), frames[1].clone(), frames[2].clone());
+        let host = host.clone();
+        let mut sender = send_half.clone();
+        tokio::spawn(async move {
+            let response = match serde_json::from_slice::<Request>(&body) {
+                Ok(req) => host.request(req).await,
+                Err(e) => Response::Error {
+                    message: format!("malformed request: {e}"),
+                },
+            };
+            let Ok(payload) = serde_json::to_vec(&response) else {
+                return;
+            };
+            let mut reply = ZmqMessage::from(identity);
+            reply.push_back(id);
+            reply.push_back(payload.into());
+            if let Err(e) = sender.send(reply).await {
+                tracing::debug!(error = %e, "replying failed (client gone?)");
+            }
+        });
+    }
 }
 
 /// Where the sockets go: `run/`, or — when that path is too long for a unix socket —

@@ -20,8 +20,13 @@
 //! * [`queue`]       — the durable SQLite job queue.
 //! * [`protocol`]    — every message exchanged between `unify` and `unifyd`.
 //! * [`values`]      — DuckDB values as text and JSON, for every output format.
-//! * [`actors`]      — the daemon's actors (scheduler, queue poller, loader workers, …).
-//! * [`daemon`]      — wiring of the actors and the ZeroMQ endpoints.
+//! * [`actors`]      — the engine's actors (gateway, queue poller, loader pool, scheduler,
+//!   …), each owning its state, and the job ledger (the one writer of a queued job's
+//!   final state, to the queue and to `unify.loading_jobs`; the engine's own `load`,
+//!   with no queue, records its end itself).
+//! * [`host`]        — starts the actors over a home (for `unifyd` or `--no-daemon`) and
+//!   stops them: one stop signal, a deadline, unfinished jobs re-queued.
+//! * [`daemon`]      — wiring of the host and the ZeroMQ endpoints.
 //! * [`pg`]          — the PostgreSQL endpoint of `unifyd` (`--pg-listen`): pgwire
 //!   sessions that run statements through the host's request API, like any client.
 //! * [`client`]      — the `unify` client: transports (ZeroMQ or in-process) and the REPL.

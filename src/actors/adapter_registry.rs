@@ -5,8 +5,7 @@
 //! parses keeps the last good configuration running.
 
 use super::status_publisher::{Notice, StatusPublisher};
-use super::Shared;
-use crate::engine::Config;
+use crate::engine::{Config, Engine};
 use actix::prelude::*;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,7 +13,7 @@ use std::time::{Duration, SystemTime};
 
 /// Watches and reloads configuration.
 pub struct AdapterRegistry {
-    shared: Arc<Shared>,
+    engine: Arc<Engine>,
     publisher: Addr<StatusPublisher>,
     stamp: Vec<(PathBuf, Option<SystemTime>)>,
     /// Reloads running on blocking threads (the timer waits for them to finish).
@@ -24,10 +23,10 @@ pub struct AdapterRegistry {
 }
 
 impl AdapterRegistry {
-    /// A registry notifying through `publisher`.
-    pub fn new(shared: Arc<Shared>, publisher: Addr<StatusPublisher>) -> Self {
+    /// A registry reloading `engine`'s configuration, notifying through `publisher`.
+    pub fn new(engine: Arc<Engine>, publisher: Addr<StatusPublisher>) -> Self {
         let mut r = AdapterRegistry {
-            shared,
+            engine,
             publisher,
             stamp: Vec::new(),
             reloading: 0,
@@ -38,7 +37,7 @@ impl AdapterRegistry {
     }
 
     fn snapshot(&self) -> Vec<(PathBuf, Option<SystemTime>)> {
-        let home = self.shared.engine.home();
+        let home = self.engine.home();
         let mut files = vec![home.connections_file()];
         if let Ok(entries) = std::fs::read_dir(home.specs_dir()) {
             let mut specs: Vec<PathBuf> =
@@ -58,8 +57,7 @@ impl AdapterRegistry {
 
 /// Re-read the configuration into the engine; returns a one-line summary. Blocking
 /// (files and DuckDB DDL): run it on a blocking thread, never on the actor's.
-fn reload(shared: &Shared) -> String {
-    let engine = &shared.engine;
+fn reload(engine: &Engine) -> String {
     let fresh = Config::load(engine.home());
     let file_error = fresh.errors.iter().find(|e| {
         matches!(
@@ -106,12 +104,12 @@ impl AdapterRegistry {
         // Stamped before reading: a file changed during the reload is seen next tick.
         self.stamp = self.snapshot();
         self.reloading += 1;
-        let (shared, serial) = (self.shared.clone(), self.serial.clone());
+        let (engine, serial) = (self.engine.clone(), self.serial.clone());
         Box::pin(
             async move {
                 tokio::task::spawn_blocking(move || {
                     let _one_at_a_time = serial.lock().unwrap_or_else(|e| e.into_inner());
-                    reload(&shared)
+                    reload(&engine)
                 })
                 .await
                 .unwrap_or_else(|e| format!("configuration not reloaded: {e}"))

@@ -2,52 +2,59 @@
 //! the daemon, a direct call in `--no-daemon`). It keeps one interpreter [`Session`] per
 //! client session id and runs each statement on a blocking thread, so statements of
 //! different clients — and loads — run concurrently. [`HostJobs`] is how the interpreter
-//! reaches the queue and the daemon's controls.
+//! reaches the queue and the daemon's controls: enqueueing wakes the poller, cancelling
+//! goes through the [`Ledger`] (a queued job) and the pool ([`CancelJob`], a running one).
 
 use super::adapter_registry::{AdapterRegistry, Reload};
+use super::loader_worker::{CancelJob, CountRunning, LoaderPool};
 use super::queue_poller::{QueuePoller, Wake};
 use super::status_publisher::{Notice, Publish, StatusPublisher};
-use super::Shared;
+use super::{ControlError, HostContext, Ledger};
 use crate::interpreter::{FetchRows, Interpreter, JobControl, Outlet, Session};
 use crate::parser::{CancelTarget, SystemCommand};
 use crate::protocol::{
     Action, JobRef, JobState, Output, Reply, Request, Requester, Response, ResultTable,
 };
-use crate::queue::{now_ms, CancelOutcome, Enqueued};
+use crate::queue::{now_ms, CancelOutcome, Enqueued, JobRecord};
 use actix::prelude::*;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// The actors [`HostJobs`] talks to.
+pub struct JobActors {
+    /// Runs claimed jobs; told of cancels.
+    pub pool: Addr<LoaderPool>,
+    /// Woken when a job is enqueued.
+    pub poller: Addr<QueuePoller>,
+    /// Publishes job status and notices.
+    pub publisher: Addr<StatusPublisher>,
+    /// Reloads the configuration.
+    pub registry: Addr<AdapterRegistry>,
+}
+
 /// How the interpreter enqueues jobs and runs `system` commands on this host.
 pub struct HostJobs {
-    shared: Arc<Shared>,
-    poller: Addr<QueuePoller>,
-    publisher: Addr<StatusPublisher>,
-    registry: Addr<AdapterRegistry>,
+    ctx: Arc<HostContext>,
+    ledger: Ledger,
+    actors: JobActors,
     /// Set by `system restart daemon`: the daemon starts a successor when it exits.
     pub restart: AtomicBool,
 }
 
 impl HostJobs {
     /// Job control over the given actors.
-    pub fn new(
-        shared: Arc<Shared>,
-        poller: Addr<QueuePoller>,
-        publisher: Addr<StatusPublisher>,
-        registry: Addr<AdapterRegistry>,
-    ) -> Self {
+    pub fn new(ctx: Arc<HostContext>, ledger: Ledger, actors: JobActors) -> Self {
         HostJobs {
-            shared,
-            poller,
-            publisher,
-            registry,
+            ctx,
+            ledger,
+            actors,
             restart: AtomicBool::new(false),
         }
     }
 
-    async fn status(&self) -> Result<Vec<Output>, String> {
-        let s = &self.shared;
+    async fn status(&self) -> Result<Vec<Output>, ControlError> {
+        let s = &self.ctx;
         let mut out = Vec::new();
         let up = s.started.elapsed().as_secs();
         out.push(Output::Message(if s.is_daemon {
@@ -65,75 +72,16 @@ impl HostJobs {
                 s.engine.home().root().display()
             )
         }));
-        let now = now_ms();
-        let active = s.queue.active().await.map_err(|e| e.to_string())?;
+        let active = s.queue.active().await?;
         if active.is_empty() {
             out.push(Output::Message("No queued or running jobs.".into()));
         } else {
-            let rows = active
-                .iter()
-                .map(|j| {
-                    let st = j.status(now);
-                    vec![
-                        st.job_id.clone().into(),
-                        j.job.action.as_str().into(),
-                        st.table_name().into(),
-                        st.state.as_str().into(),
-                        st.pages.into(),
-                        st.rows.into(),
-                        format!("{:.1}s", st.elapsed_ms as f64 / 1000.0).into(),
-                        match j.job.requested_by {
-                            Requester::User => "user",
-                            Requester::Scheduler => "scheduler",
-                        }
-                        .into(),
-                    ]
-                })
-                .collect();
-            out.push(Output::Table(ResultTable {
-                columns: [
-                    "job", "action", "table", "state", "pages", "rows", "elapsed", "by",
-                ]
-                .map(String::from)
-                .to_vec(),
-                types: [
-                    "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "BIGINT", "VARCHAR",
-                    "VARCHAR",
-                ]
-                .map(String::from)
-                .to_vec(),
-                rows,
-            }));
+            out.push(Output::Table(active_table(&active)));
         }
-        let failures = s
-            .queue
-            .recent_failures(5)
-            .await
-            .map_err(|e| e.to_string())?;
+        let failures = s.queue.recent_failures(5).await?;
         if !failures.is_empty() {
             out.push(Output::Message("Recent failures:".into()));
-            out.push(Output::Table(ResultTable {
-                columns: ["job", "table", "finished", "error"]
-                    .map(String::from)
-                    .to_vec(),
-                types: ["VARCHAR"; 4].map(String::from).to_vec(),
-                rows: failures
-                    .iter()
-                    .map(|j| {
-                        let finished = j
-                            .finished_at_ms
-                            .and_then(chrono::DateTime::from_timestamp_millis)
-                            .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
-                            .unwrap_or_default();
-                        vec![
-                            j.job.id.clone().into(),
-                            format!("{}.{}", j.job.schema, j.job.table).into(),
-                            finished.into(),
-                            j.error.clone().unwrap_or_default().into(),
-                        ]
-                    })
-                    .collect(),
-            }));
+            out.push(Output::Table(failures_table(&failures)));
         }
         let config = s.engine.config();
         for e in &config.errors {
@@ -145,51 +93,151 @@ impl HostJobs {
         Ok(out)
     }
 
-    async fn cancel(&self, target: &CancelTarget) -> Result<Vec<Output>, String> {
-        let q = &self.shared.queue;
+    async fn cancel(&self, target: &CancelTarget) -> Result<Vec<Output>, ControlError> {
         match target {
             CancelTarget::All => {
-                let ids = q.cancel_all().await.map_err(|e| e.to_string())?;
-                for id in &ids {
-                    self.shared.cancel_running(id);
-                    self.publish_final(id).await;
+                let affected = self.ledger.cancel_all().await?;
+                for (id, outcome) in &affected {
+                    self.cancelled(id, *outcome).await?;
                 }
+                let ids: Vec<&str> = affected.iter().map(|(id, _)| id.as_str()).collect();
                 Ok(vec![Output::Message(if ids.is_empty() {
                     "No jobs to cancel.".into()
                 } else {
                     format!("Cancelling {} jobs: {}", ids.len(), ids.join(", "))
                 })])
             }
-            CancelTarget::Job(id) => match q.cancel(id).await.map_err(|e| e.to_string())? {
-                CancelOutcome::Cancelled => {
-                    self.publish_final(id).await;
-                    Ok(vec![Output::Message(format!(
-                        "Cancelled job {id} (it had not started)."
-                    ))])
-                }
-                CancelOutcome::Requested => {
-                    self.shared.cancel_running(id);
-                    Ok(vec![Output::Message(format!(
+            CancelTarget::Job(id) => {
+                let outcome = self.ledger.cancel(id).await?;
+                self.cancelled(id, outcome).await?;
+                let message = match outcome {
+                    CancelOutcome::Cancelled => format!("Cancelled job {id} (it had not started)."),
+                    CancelOutcome::Requested => format!(
                         "Cancelling job {id}: it stops at the next page; the table keeps its previous data."
-                    ))])
-                }
-                CancelOutcome::AlreadyFinished(state) => Ok(vec![Output::Message(format!(
-                    "Job {id} already finished ({}).",
-                    state.as_str()
-                ))]),
-                CancelOutcome::NotFound => {
-                    Err(format!("no job with id '{id}' (see `system status`)"))
-                }
-            },
+                    ),
+                    CancelOutcome::AlreadyFinished(state) => {
+                        format!("Job {id} already finished ({}).", state.as_str())
+                    }
+                    CancelOutcome::NotFound => return Err(ControlError::NoSuchJob(id.clone())),
+                };
+                Ok(vec![Output::Message(message)])
+            }
         }
     }
 
-    async fn publish_final(&self, id: &str) {
-        if let Ok(Some(record)) = self.shared.queue.get(id).await {
-            if record.state == JobState::Cancelled {
-                self.publisher.do_send(Publish(record.status(now_ms())));
+    /// After the ledger cancelled job `id`: publish its end (it had not started), or
+    /// stop its run if it runs here (it stops at its next page either way: its keeper
+    /// reads the flag the ledger set).
+    async fn cancelled(&self, id: &str, outcome: CancelOutcome) -> Result<(), ControlError> {
+        match outcome {
+            CancelOutcome::Cancelled => {
+                if let Ok(Some(record)) = self.ctx.queue.get(id).await {
+                    if record.state == JobState::Cancelled {
+                        let status = record.status(now_ms());
+                        self.actors.publisher.do_send(Publish(status));
+                    }
+                }
             }
+            CancelOutcome::Requested => {
+                let id = id.to_string();
+                let pool = &self.actors.pool;
+                pool.send(CancelJob { id })
+                    .await
+                    .map_err(|source| ControlError::Stopped {
+                        actor: "loader pool",
+                        source,
+                    })?;
+            }
+            CancelOutcome::AlreadyFinished(_) | CancelOutcome::NotFound => {}
         }
+        Ok(())
+    }
+
+    fn stop_daemon(&self, restart: bool) -> Result<Vec<Output>, ControlError> {
+        if !self.ctx.is_daemon {
+            return Err(ControlError::NoDaemon);
+        }
+        self.restart.store(restart, Ordering::SeqCst);
+        self.actors.publisher.do_send(Notice(if restart {
+            "task daemon restarting".into()
+        } else {
+            "task daemon stopping".into()
+        }));
+        // The reply leaves first; then the one stop signal fires.
+        let shutdown = self.ctx.shutdown.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            shutdown.cancel();
+        });
+        Ok(vec![Output::Message(if restart {
+            "Restarting task daemon...".into()
+        } else {
+            "Stopping task daemon...".into()
+        })])
+    }
+}
+
+/// The queued and running jobs, as `system status` shows them.
+fn active_table(active: &[JobRecord]) -> ResultTable {
+    let now = now_ms();
+    let rows = active
+        .iter()
+        .map(|j| {
+            let st = j.status(now);
+            vec![
+                st.job_id.clone().into(),
+                j.job.action.as_str().into(),
+                st.table_name().into(),
+                st.state.as_str().into(),
+                st.pages.into(),
+                st.rows.into(),
+                format!("{:.1}s", st.elapsed_ms as f64 / 1000.0).into(),
+                match j.job.requested_by {
+                    Requester::User => "user",
+                    Requester::Scheduler => "scheduler",
+                }
+                .into(),
+            ]
+        })
+        .collect();
+    ResultTable {
+        columns: [
+            "job", "action", "table", "state", "pages", "rows", "elapsed", "by",
+        ]
+        .map(String::from)
+        .to_vec(),
+        types: [
+            "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "BIGINT", "VARCHAR", "VARCHAR",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+    }
+}
+
+/// The recent failures, as `system status` shows them.
+fn failures_table(failures: &[JobRecord]) -> ResultTable {
+    ResultTable {
+        columns: ["job", "table", "finished", "error"]
+            .map(String::from)
+            .to_vec(),
+        types: ["VARCHAR"; 4].map(String::from).to_vec(),
+        rows: failures
+            .iter()
+            .map(|j| {
+                let finished = j
+                    .finished_at_ms
+                    .and_then(chrono::DateTime::from_timestamp_millis)
+                    .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
+                    .unwrap_or_default();
+                vec![
+                    j.job.id.clone().into(),
+                    format!("{}.{}", j.job.schema, j.job.table).into(),
+                    finished.into(),
+                    j.error.clone().unwrap_or_default().into(),
+                ]
+            })
+            .collect(),
     }
 }
 
@@ -209,17 +257,18 @@ impl JobControl for HostJobs {
         table: &str,
         action: Action,
         by: Requester,
-    ) -> Result<JobRef, String> {
+    ) -> Result<JobRef, ControlError> {
         let enqueued = self
-            .shared
+            .ctx
             .queue
-            .enqueue(&self.shared.tenant, schema, table, action, by)
-            .await
-            .map_err(|e| e.to_string())?;
+            .enqueue(&self.ctx.tenant, schema, table, action, by)
+            .await?;
         if let Enqueued::New(record) = &enqueued {
-            self.publisher.do_send(Publish(record.status(now_ms())));
+            self.actors
+                .publisher
+                .do_send(Publish(record.status(now_ms())));
         }
-        self.poller.do_send(Wake);
+        self.actors.poller.do_send(Wake);
         let record = enqueued.record();
         Ok(JobRef {
             id: record.job.id.clone(),
@@ -228,45 +277,34 @@ impl JobControl for HostJobs {
         })
     }
 
-    async fn system(&self, command: &SystemCommand) -> Result<Vec<Output>, String> {
+    async fn system(&self, command: &SystemCommand) -> Result<Vec<Output>, ControlError> {
         match command {
             SystemCommand::Status => self.status().await,
             SystemCommand::Cancel(target) => self.cancel(target).await,
             SystemCommand::Reload => {
-                let summary = self
-                    .registry
-                    .send(Reload)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let summary = self.actors.registry.send(Reload).await.map_err(|source| {
+                    ControlError::Stopped {
+                        actor: "adapter registry",
+                        source,
+                    }
+                })?;
                 Ok(vec![Output::Message(summary)])
             }
-            SystemCommand::StopDaemon | SystemCommand::RestartDaemon => {
-                if !self.shared.is_daemon {
-                    return Err(
-                        "there is no daemon: this session runs the engine in-process (--no-daemon)"
-                            .into(),
-                    );
-                }
-                let restart = matches!(command, SystemCommand::RestartDaemon);
-                self.restart.store(restart, Ordering::SeqCst);
-                self.publisher.do_send(Notice(if restart {
-                    "task daemon restarting".into()
-                } else {
-                    "task daemon stopping".into()
-                }));
-                let shutdown = self.shared.shutdown.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                    shutdown.cancel();
-                });
-                Ok(vec![Output::Message(if restart {
-                    "Restarting task daemon...".into()
-                } else {
-                    "Stopping task daemon...".into()
-                })])
-            }
+            SystemCommand::StopDaemon => self.stop_daemon(false),
+            SystemCommand::RestartDaemon => self.stop_daemon(true),
         }
     }
+}
+
+/// Why a client request could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The client closed the session while a statement of it was on its way.
+    #[error("the session was closed by its client")]
+    SessionClosed,
+    /// The session could not be opened (the interpreter's message).
+    #[error("{0}")]
+    OpenSession(String),
 }
 
 /// A session used this recently counts as a client at work (a daemon of another build is
@@ -309,17 +347,19 @@ impl Sessions {
         &self,
         interpreter: &Interpreter,
         id: &str,
-    ) -> Result<Arc<Mutex<Session>>, String> {
+    ) -> Result<Arc<Mutex<Session>>, GatewayError> {
         if let Some(slot) = self.lock().open.get_mut(id) {
             slot.last_used = std::time::Instant::now();
             return Ok(slot.session.clone());
         }
-        let session = interpreter.open_session(id)?;
+        let session = interpreter
+            .open_session(id)
+            .map_err(GatewayError::OpenSession)?;
         let interrupt = session.interrupt_handle();
         let session = Arc::new(Mutex::new(session));
         let mut map = self.lock();
         if map.closed.contains_key(id) {
-            return Err("the session was closed by its client".into());
+            return Err(GatewayError::SessionClosed);
         }
         // Two first statements of one session racing: the first one in wins.
         let slot = map
@@ -427,24 +467,28 @@ impl Sessions {
 
 /// Handles client requests.
 pub struct Gateway {
-    shared: Arc<Shared>,
+    ctx: Arc<HostContext>,
     interpreter: Arc<Interpreter>,
     registry: Addr<AdapterRegistry>,
+    pool: Addr<LoaderPool>,
     sessions: Sessions,
 }
 
 impl Gateway {
     /// A gateway running statements with `interpreter`; configuration changes a client
-    /// brings (its environment) are reloaded through `registry`.
+    /// brings (its environment) are reloaded through `registry`; `pool` says how many
+    /// loads run.
     pub fn new(
-        shared: Arc<Shared>,
+        ctx: Arc<HostContext>,
         interpreter: Arc<Interpreter>,
         registry: Addr<AdapterRegistry>,
+        pool: Addr<LoaderPool>,
     ) -> Self {
         Gateway {
-            shared,
+            ctx,
             interpreter,
             registry,
+            pool,
             sessions: Sessions::default(),
         }
     }
@@ -485,76 +529,8 @@ impl Handler<ClientRequest> for Gateway {
 
     fn handle(&mut self, msg: ClientRequest, _: &mut Context<Self>) -> Self::Result {
         match msg.0 {
-            Request::Execute { session, text } => {
-                let sessions = self.sessions.clone();
-                let interpreter = self.interpreter.clone();
-                // A new statement ends the session's open result, if any.
-                let (cursor, fetches) = sessions.open_cursor(&session);
-                Box::pin(async move {
-                    // The reply comes back early (a large result streams on afterwards)
-                    // or when the statement ends.
-                    let (reply_tx, mut reply_rx) = tokio::sync::oneshot::channel();
-                    let task = tokio::task::spawn_blocking(move || {
-                        let slot = match sessions.get_or_open(&interpreter, &session) {
-                            Ok(slot) => slot,
-                            Err(e) => {
-                                let _ = reply_tx.send(Reply::error(e));
-                                return;
-                            }
-                        };
-                        {
-                            let mut s = slot.lock().unwrap_or_else(|e| e.into_inner());
-                            if sessions.is_closed(&session) {
-                                let _ = reply_tx
-                                    .send(Reply::error("the session was closed by its client"));
-                                return;
-                            }
-                            s.outlet = Some(Outlet {
-                                cursor,
-                                reply: reply_tx,
-                                fetches,
-                            });
-                            let reply = interpreter.execute(&mut s, &text);
-                            if let Some(outlet) = s.outlet.take() {
-                                let _ = outlet.reply.send(reply);
-                            }
-                        }
-                        sessions.touch(&session);
-                    });
-                    tokio::select! {
-                        biased;
-                        reply = &mut reply_rx => match reply {
-                            Ok(reply) => Response::Reply(reply),
-                            Err(_) => Response::Reply(Reply::error("internal error: the statement ended without an answer")),
-                        },
-                        ended = task => match (reply_rx.try_recv(), ended) {
-                            (Ok(reply), _) => Response::Reply(reply),
-                            (Err(_), Err(e)) => Response::Reply(Reply::error(format!("internal error: {e}"))),
-                            (Err(_), Ok(())) => Response::Reply(Reply::error("internal error: the statement ended without an answer")),
-                        },
-                    }
-                })
-            }
-            Request::Fetch { session, cursor } => {
-                let rows = self.sessions.cursor(&session, &cursor);
-                Box::pin(async move {
-                    let closed = || Response::Error {
-                        message: "Interrupted: the rest of the result was not read".into(),
-                    };
-                    let Some(rows) = rows else {
-                        return closed();
-                    };
-                    let (answer, answered) = tokio::sync::oneshot::channel();
-                    if rows.try_send(FetchRows(answer)).is_err() {
-                        return closed();
-                    }
-                    match answered.await {
-                        Ok(Ok((rows, more))) => Response::Rows { rows, more },
-                        Ok(Err(message)) => Response::Error { message },
-                        Err(_) => closed(),
-                    }
-                })
-            }
+            Request::Execute { session, text } => self.execute(session, text),
+            Request::Fetch { session, cursor } => self.fetch(&session, &cursor),
             Request::Interrupt { session } => {
                 self.sessions.close_cursor(&session);
                 if let Some(slot) = self.sessions.lock().open.get(&session) {
@@ -566,39 +542,10 @@ impl Handler<ClientRequest> for Gateway {
                 self.sessions.close(&session);
                 Box::pin(async { Response::Ok })
             }
-            Request::SetEnv { vars } => {
-                // Values are registered as secrets where they are used as credentials
-                // (resolving a connection does it), not all of them: a base URL or an
-                // organisation name must stay readable in messages.
-                let vars: Vec<(String, String)> = vars.into_iter().map(|(k, v)| (k, v.0)).collect();
-                let registry = self.registry.clone();
-                Box::pin(async move {
-                    if crate::adapters::connections::set_env(&vars) {
-                        // Connections that missed a variable may work now.
-                        if let Err(e) = registry.send(Reload).await {
-                            return Response::Error {
-                                message: e.to_string(),
-                            };
-                        }
-                    }
-                    Response::Ok
-                })
-            }
-            Request::JobStatus { ids } => {
-                let queue = self.shared.queue.clone();
-                Box::pin(async move {
-                    match queue.get_many(&ids).await {
-                        Ok(records) => Response::Jobs {
-                            jobs: records.iter().map(|r| r.status(now_ms())).collect(),
-                        },
-                        Err(e) => Response::Error {
-                            message: e.to_string(),
-                        },
-                    }
-                })
-            }
+            Request::SetEnv { vars } => self.set_env(vars),
+            Request::JobStatus { ids } => self.job_status(ids),
             Request::Completions { .. } => {
-                let engine = self.shared.engine.clone();
+                let engine = self.ctx.engine.clone();
                 Box::pin(async move {
                     let result = tokio::task::spawn_blocking(move || completions(&engine)).await;
                     match result {
@@ -610,24 +557,9 @@ impl Handler<ClientRequest> for Gateway {
                     }
                 })
             }
-            Request::Connectors => {
-                let engine = self.shared.engine.clone();
-                let config = engine.config();
-                let connections = config
-                    .connections
-                    .iter()
-                    .map(|c| (c.schema.clone(), c.spec.name.clone()))
-                    .collect();
-                let connectors = engine.connector_infos();
-                Box::pin(async move {
-                    Response::Connectors {
-                        connectors,
-                        connections,
-                    }
-                })
-            }
+            Request::Connectors => self.connectors(),
             Request::TestConnection { entry } => {
-                let engine = self.shared.engine.clone();
+                let engine = self.ctx.engine.clone();
                 Box::pin(async move {
                     match engine.test_connection(&entry).await {
                         Ok(message) => Response::Done { message },
@@ -636,52 +568,176 @@ impl Handler<ClientRequest> for Gateway {
                 })
             }
             Request::AddConnection { entry } => {
-                let engine = self.shared.engine.clone();
-                Box::pin(async move {
-                    match tokio::task::spawn_blocking(move || engine.add_connection(&entry)).await {
-                        Ok(Ok(message)) => Response::Done { message },
-                        Ok(Err(message)) => Response::Error { message },
-                        Err(e) => Response::Error {
-                            message: e.to_string(),
-                        },
-                    }
-                })
+                let engine = self.ctx.engine.clone();
+                blocking_done(move || engine.add_connection(&entry))
             }
             Request::RemoveConnection { schema } => {
-                let engine = self.shared.engine.clone();
-                Box::pin(async move {
-                    match tokio::task::spawn_blocking(move || engine.remove_connection(&schema))
-                        .await
-                    {
-                        Ok(Ok(message)) => Response::Done { message },
-                        Ok(Err(message)) => Response::Error { message },
-                        Err(e) => Response::Error {
-                            message: e.to_string(),
-                        },
-                    }
-                })
+                let engine = self.ctx.engine.clone();
+                blocking_done(move || engine.remove_connection(&schema))
             }
-            Request::Ping => {
-                let home = self.shared.engine.home().root().display().to_string();
-                let running = self
-                    .shared
-                    .running
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .len();
-                let sessions = self.sessions.active(ACTIVE_SESSION);
-                Box::pin(async move {
-                    Response::Pong {
-                        pid: std::process::id(),
-                        home,
-                        version: crate::protocol::VERSION.to_string(),
-                        build: crate::protocol::running_build().to_string(),
-                        running,
-                        sessions,
-                    }
-                })
-            }
+            Request::Ping => self.ping(),
         }
+    }
+}
+
+/// Run a blocking engine call that answers with a message or an error.
+fn blocking_done(
+    f: impl FnOnce() -> Result<String, String> + Send + 'static,
+) -> ResponseFuture<Response> {
+    Box::pin(async move {
+        match tokio::task::spawn_blocking(f).await {
+            Ok(Ok(message)) => Response::Done { message },
+            Ok(Err(message)) => Response::Error { message },
+            Err(e) => Response::Error {
+                message: e.to_string(),
+            },
+        }
+    })
+}
+
+impl Gateway {
+    /// Run a statement in its session, on a blocking thread. The reply comes back early
+    /// (a large result streams on afterwards) or when the statement ends.
+    fn execute(&self, session: String, text: String) -> ResponseFuture<Response> {
+        let sessions = self.sessions.clone();
+        let interpreter = self.interpreter.clone();
+        // A new statement ends the session's open result, if any.
+        let (cursor, fetches) = sessions.open_cursor(&session);
+        Box::pin(async move {
+            let (reply_tx, mut reply_rx) = tokio::sync::oneshot::channel();
+            let task = tokio::task::spawn_blocking(move || {
+                let slot = match sessions.get_or_open(&interpreter, &session) {
+                    Ok(slot) => slot,
+                    Err(e) => {
+                        let _ = reply_tx.send(Reply::error(e.to_string()));
+                        return;
+                    }
+                };
+                {
+                    let mut s = slot.lock().unwrap_or_else(|e| e.into_inner());
+                    if sessions.is_closed(&session) {
+                        let closed = GatewayError::SessionClosed.to_string();
+                        let _ = reply_tx.send(Reply::error(closed));
+                        return;
+                    }
+                    s.outlet = Some(Outlet {
+                        cursor,
+                        reply: reply_tx,
+                        fetches,
+                    });
+                    let reply = interpreter.execute(&mut s, &text);
+                    if let Some(outlet) = s.outlet.take() {
+                        let _ = outlet.reply.send(reply);
+                    }
+                }
+                sessions.touch(&session);
+            });
+            let no_answer = "internal error: the statement ended without an answer";
+            tokio::select! {
+                biased;
+                reply = &mut reply_rx => match reply {
+                    Ok(reply) => Response::Reply(reply),
+                    Err(_) => Response::Reply(Reply::error(no_answer)),
+                },
+                ended = task => match (reply_rx.try_recv(), ended) {
+                    (Ok(reply), _) => Response::Reply(reply),
+                    (Err(_), Err(e)) => Response::Reply(Reply::error(format!("internal error: {e}"))),
+                    (Err(_), Ok(())) => Response::Reply(Reply::error(no_answer)),
+                },
+            }
+        })
+    }
+
+    /// The next rows of a session's open result.
+    fn fetch(&self, session: &str, cursor: &str) -> ResponseFuture<Response> {
+        let rows = self.sessions.cursor(session, cursor);
+        Box::pin(async move {
+            let closed = || Response::Error {
+                message: "Interrupted: the rest of the result was not read".into(),
+            };
+            let Some(rows) = rows else {
+                return closed();
+            };
+            let (answer, answered) = tokio::sync::oneshot::channel();
+            if rows.try_send(FetchRows(answer)).is_err() {
+                return closed();
+            }
+            match answered.await {
+                Ok(Ok((rows, more))) => Response::Rows { rows, more },
+                Ok(Err(message)) => Response::Error { message },
+                Err(_) => closed(),
+            }
+        })
+    }
+
+    /// Take the client's environment variables; connections that missed one may work now.
+    fn set_env(&self, vars: Vec<(String, crate::protocol::EnvValue)>) -> ResponseFuture<Response> {
+        // Values are registered as secrets where they are used as credentials (resolving
+        // a connection does it), not all of them: a base URL or an organisation name
+        // must stay readable in messages.
+        let vars: Vec<(String, String)> = vars.into_iter().map(|(k, v)| (k, v.0)).collect();
+        let registry = self.registry.clone();
+        Box::pin(async move {
+            if crate::adapters::connections::set_env(&vars) {
+                // Connections that missed a variable may work now.
+                if let Err(e) = registry.send(Reload).await {
+                    return Response::Error {
+                        message: e.to_string(),
+                    };
+                }
+            }
+            Response::Ok
+        })
+    }
+
+    /// The state of jobs, from the queue.
+    fn job_status(&self, ids: Vec<String>) -> ResponseFuture<Response> {
+        let queue = self.ctx.queue.clone();
+        Box::pin(async move {
+            match queue.get_many(&ids).await {
+                Ok(records) => Response::Jobs {
+                    jobs: records.iter().map(|r| r.status(now_ms())).collect(),
+                },
+                Err(e) => Response::Error {
+                    message: e.to_string(),
+                },
+            }
+        })
+    }
+
+    /// The connectors and the configured connections.
+    fn connectors(&self) -> ResponseFuture<Response> {
+        let engine = &self.ctx.engine;
+        let connections = engine
+            .config()
+            .connections
+            .iter()
+            .map(|c| (c.schema.clone(), c.spec.name.clone()))
+            .collect();
+        let connectors = engine.connector_infos();
+        Box::pin(async move {
+            Response::Connectors {
+                connectors,
+                connections,
+            }
+        })
+    }
+
+    /// Who is serving, how many loads run and how many client sessions are at work.
+    fn ping(&self) -> ResponseFuture<Response> {
+        let home = self.ctx.engine.home().root().display().to_string();
+        let pool = self.pool.clone();
+        let sessions = self.sessions.active(ACTIVE_SESSION);
+        Box::pin(async move {
+            Response::Pong {
+                pid: std::process::id(),
+                home,
+                version: crate::protocol::VERSION.to_string(),
+                build: crate::protocol::running_build().to_string(),
+                running: pool.send(CountRunning).await.unwrap_or(0),
+                sessions,
+            }
+        })
     }
 }
 
@@ -769,11 +825,11 @@ mod tests {
             _: &str,
             _: Action,
             _: Requester,
-        ) -> Result<JobRef, String> {
-            Err("no jobs here".into())
+        ) -> Result<JobRef, ControlError> {
+            Err(ControlError::NoDaemon)
         }
-        async fn system(&self, _: &SystemCommand) -> Result<Vec<Output>, String> {
-            Err("no jobs here".into())
+        async fn system(&self, _: &SystemCommand) -> Result<Vec<Output>, ControlError> {
+            Err(ControlError::NoDaemon)
         }
     }
 
@@ -813,7 +869,7 @@ mod tests {
         // A session closed before its first statement opened it stays closed.
         sessions.close("c");
         let err = sessions.get_or_open(&interpreter, "c").unwrap_err();
-        assert!(err.contains("closed"), "{err}");
+        assert!(err.to_string().contains("closed"), "{err}");
         assert!(!sessions.lock().open.contains_key("c"));
         // An open session that is closed refuses the statements still on their way.
         sessions.get_or_open(&interpreter, "d").unwrap();

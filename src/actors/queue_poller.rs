@@ -1,20 +1,25 @@
-//! QueuePoller: hands queued jobs to idle loader workers. It claims from SQLite when
-//! woken (a job was enqueued, a worker became idle) and on a slow tick (jobs enqueued
-//! by another process while this one ran), and watches the heartbeats of running jobs.
+//! QueuePoller: hands queued jobs to the loader pool's idle slots. It claims from SQLite
+//! when woken (a job was enqueued, a slot became idle) and on a slow tick (jobs enqueued
+//! by another process while this one ran), watches the heartbeats of running jobs and
+//! prunes old finished jobs. It owns which slots are idle; the pool owns what runs in
+//! them. It never runs a load and never writes a final state itself (the [`Ledger`] does).
 //!
 //! A running job's lease value is its heartbeat: the worker renews it every third of
 //! [`LEASE`]. The [`LeaseWatch`] times how long each value stays unchanged with the
-//! monotonic clock, never by comparing it with the wall clock, so a laptop waking from
-//! sleep (or an NTP jump) does not make healthy jobs look expired: the monotonic clock
-//! does not run while the machine sleeps, and the workers renew as soon as it wakes.
+//! monotonic clock (tokio's, so tests can pause it), never by comparing it with the wall
+//! clock, so a laptop waking from sleep (or an NTP jump) does not make healthy jobs look
+//! expired: the monotonic clock does not run while the machine sleeps, and the workers
+//! renew as soon as it wakes.
 
-use super::loader_worker::{LoaderWorker, RunJob};
-use super::{Shared, LEASE};
+use super::loader_worker::{CancelJob, RunJob};
+use super::{Activity, ActivityCounter, HostContext, Interrupted, Ledger, LEASE};
 use crate::queue::JobRecord;
 use actix::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
 
 /// Times the heartbeats of running jobs with the monotonic clock.
 #[derive(Debug, Default)]
@@ -53,95 +58,186 @@ impl LeaseWatch {
 /// How long finished jobs stay in the queue database.
 pub const JOB_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// Claims jobs for the worker pool.
+/// The poller's tick: claims are tried this often even when nobody wakes it.
+pub const POLL_TICK: Duration = Duration::from_millis(500);
+
+/// Heartbeats are looked at every this many ticks (5 s).
+const LEASE_WATCH_TICKS: u64 = 10;
+
+/// Finished jobs are pruned on the first tick and every this many ticks (10 min).
+const PRUNE_TICKS: u64 = 1200;
+
+/// What a tick of the poller does besides claiming.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TickWork {
+    /// Look at the heartbeats of running jobs.
+    pub watch_leases: bool,
+    /// Delete old finished jobs.
+    pub prune: bool,
+}
+
+impl TickWork {
+    /// The work of tick number `tick` (the first tick is 1).
+    pub fn of(tick: u64) -> TickWork {
+        TickWork {
+            watch_leases: tick.is_multiple_of(LEASE_WATCH_TICKS),
+            prune: tick % PRUNE_TICKS == 1,
+        }
+    }
+}
+
+/// Claims jobs for the loader pool.
 pub struct QueuePoller {
-    shared: Arc<Shared>,
-    workers: Vec<Addr<LoaderWorker>>,
+    ctx: Arc<HostContext>,
+    ledger: Ledger,
+    run: Recipient<RunJob>,
+    cancel: Recipient<CancelJob>,
     idle: Vec<usize>,
     claiming: bool,
-    quiesced: bool,
+    watching: bool,
     ticks: u64,
     leases: LeaseWatch,
+    activity: ActivityCounter,
 }
 
 impl QueuePoller {
-    /// A poller for `workers` (all idle at start).
-    pub fn new(shared: Arc<Shared>, workers: Vec<Addr<LoaderWorker>>) -> Self {
-        let idle = (0..workers.len()).rev().collect();
+    /// A poller for a pool of `ctx.workers` slots (all idle at start): claimed jobs go to
+    /// `run`, runs whose heartbeat stopped are stopped through `cancel`.
+    pub fn new(
+        ctx: Arc<HostContext>,
+        ledger: Ledger,
+        run: Recipient<RunJob>,
+        cancel: Recipient<CancelJob>,
+    ) -> Self {
         QueuePoller {
-            shared,
-            workers,
-            idle,
+            idle: (0..ctx.workers).rev().collect(),
+            ctx,
+            ledger,
+            run,
+            cancel,
             claiming: false,
-            quiesced: false,
+            watching: false,
             ticks: 0,
             leases: LeaseWatch::default(),
+            activity: ActivityCounter::default(),
         }
     }
 
+    /// Watch what the poller has in flight (the host waits for it to go quiet).
+    pub fn activity(&self) -> watch::Receiver<Activity> {
+        self.activity.watch()
+    }
+
     fn claim_next(&mut self, ctx: &mut Context<Self>) {
-        if self.claiming
-            || self.quiesced
-            || self.idle.is_empty()
-            || self.shared.shutdown.is_cancelled()
-        {
-            return;
-        }
+        // Counted before the checks: a host that stopped and then saw nothing in flight
+        // knows no claim starts after it (see `Host::shutdown`).
+        self.activity.begin();
         let Some(&slot) = self.idle.last() else {
-            return;
+            return self.activity.end();
         };
+        if self.claiming || self.ctx.shutdown.is_cancelled() {
+            return self.activity.end();
+        }
         self.claiming = true;
-        let queue = self.shared.queue.clone();
-        let worker_id = format!("{}-w{slot}", self.shared.instance);
-        let fut = async move { queue.claim(&worker_id, LEASE).await };
+        let queue = self.ctx.queue.clone();
+        let worker = self.ctx.worker_id(slot);
+        let fut = async move { queue.claim(&worker, LEASE).await };
         ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| {
             act.claiming = false;
             match result {
                 Ok(Some(job)) => {
                     act.idle.retain(|s| *s != slot);
-                    act.workers[slot].do_send(RunJob {
+                    act.run.do_send(RunJob {
                         job,
                         slot,
                         done: ctx.address().recipient(),
                     });
-                    ctx.notify(Wake);
+                    // More may be waiting, and another slot may be idle.
+                    act.claim_next(ctx);
                 }
                 Ok(None) => {}
                 Err(e) => tracing::error!(error = %e, "claiming a job failed"),
             }
+            act.activity.end();
         }));
     }
-}
 
-impl QueuePoller {
     /// Read the running jobs and deal with those whose heartbeat stopped.
     fn watch_leases(&mut self, ctx: &mut Context<Self>) {
-        let queue = self.shared.queue.clone();
+        if self.watching {
+            return;
+        }
+        self.watching = true;
+        self.activity.begin();
+        let queue = self.ctx.queue.clone();
         let read = async move { queue.running_jobs().await };
         ctx.spawn(read.into_actor(self).map(|result, act, ctx| {
-            let running = match result {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!(error = %e, "reading running jobs failed");
-                    return;
-                }
-            };
-            for job in act.leases.stale(&running, Instant::now(), LEASE) {
-                let shared = act.shared.clone();
-                ctx.spawn(
-                    async move {
-                        let heartbeat = job.lease_until_ms;
-                        if let Err(e) = shared
-                            .job_interrupted(&job, "its worker stopped renewing the lease: hung", heartbeat)
-                            .await
-                        {
-                            tracing::error!(job = %job.job.id, error = %e, "dealing with a stale job failed");
-                        }
+            act.watching = false;
+            match result {
+                Ok(running) => {
+                    for job in act.leases.stale(&running, Instant::now(), LEASE) {
+                        act.interrupt(job, ctx);
                     }
-                    .into_actor(act),
-                );
+                }
+                Err(e) => tracing::error!(error = %e, "reading running jobs failed"),
             }
+            act.activity.end();
         }));
+    }
+
+    /// A job's heartbeat stopped: its run counts as interrupted; if it was still going
+    /// here, the pool stops it.
+    fn interrupt(&mut self, job: JobRecord, ctx: &mut Context<Self>) {
+        self.activity.begin();
+        let ledger = self.ledger.clone();
+        let fut = async move {
+            let heartbeat = job.lease_until_ms;
+            let why = "its worker stopped renewing the lease: hung";
+            let outcome = ledger.interrupted(&job, why, heartbeat).await;
+            (job.job.id, outcome)
+        };
+        ctx.spawn(fut.into_actor(self).map(|(id, outcome), act, _| {
+            match outcome {
+                Ok(Interrupted::Moved) => {}
+                Ok(_) => act.cancel.do_send(CancelJob { id }),
+                Err(e) => {
+                    tracing::error!(job = %id, error = %e, "dealing with a stale job failed")
+                }
+            }
+            act.activity.end();
+        }));
+    }
+
+    /// Retention: finished jobs are kept a week (their outcome stays in
+    /// `unify.loading_jobs` too).
+    fn prune(&mut self, ctx: &mut Context<Self>) {
+        self.activity.begin();
+        let queue = self.ctx.queue.clone();
+        let fut = async move {
+            match queue.prune(JOB_RETENTION).await {
+                Ok(n) if n > 0 => tracing::info!(jobs = n, "pruned finished jobs"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "pruning finished jobs failed"),
+            }
+        };
+        ctx.spawn(fut.into_actor(self).map(|(), act, _| act.activity.end()));
+    }
+
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        self.activity.begin();
+        self.activity.tick();
+        self.ticks += 1;
+        if !self.ctx.shutdown.is_cancelled() {
+            let work = TickWork::of(self.ticks);
+            if work.prune {
+                self.prune(ctx);
+            }
+            if work.watch_leases {
+                self.watch_leases(ctx);
+            }
+            self.claim_next(ctx);
+        }
+        self.activity.end();
     }
 }
 
@@ -149,43 +245,8 @@ impl Actor for QueuePoller {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.run_interval(Duration::from_millis(500), |act, ctx| {
-            act.ticks += 1;
-            if act.ticks % 1200 == 1 {
-                // Retention: finished jobs are kept a week (their outcome stays in
-                // unify.loading_jobs too).
-                let queue = act.shared.queue.clone();
-                ctx.spawn(
-                    async move {
-                        match queue.prune(JOB_RETENTION).await {
-                            Ok(n) if n > 0 => tracing::info!(jobs = n, "pruned finished jobs"),
-                            Ok(_) => {}
-                            Err(e) => tracing::warn!(error = %e, "pruning finished jobs failed"),
-                        }
-                    }
-                    .into_actor(act),
-                );
-            }
-            if act.ticks.is_multiple_of(10) {
-                act.watch_leases(ctx);
-            }
-            act.claim_next(ctx);
-        });
-        ctx.notify(Wake);
-    }
-}
-
-/// Stop claiming (shutdown); answers true while a claim is still in flight, so the
-/// caller can wait before closing the queue.
-#[derive(Message)]
-#[rtype(result = "bool")]
-pub struct Quiesce;
-
-impl Handler<Quiesce> for QueuePoller {
-    type Result = bool;
-    fn handle(&mut self, _: Quiesce, _: &mut Context<Self>) -> bool {
-        self.quiesced = true;
-        self.claiming
+        ctx.run_interval(POLL_TICK, |act, ctx| act.tick(ctx));
+        self.claim_next(ctx);
     }
 }
 
@@ -194,7 +255,7 @@ impl Handler<Quiesce> for QueuePoller {
 #[rtype(result = "()")]
 pub struct Wake;
 
-/// A worker finished its job.
+/// A slot of the pool finished its job.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct WorkerIdle(pub usize);
@@ -217,57 +278,4 @@ impl Handler<WorkerIdle> for QueuePoller {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::protocol::{Action, JobState, LoaderJob, Requester};
-
-    fn running(id: &str, lease: i64) -> JobRecord {
-        JobRecord {
-            job: LoaderJob {
-                id: id.into(),
-                tenant: "t".into(),
-                action: Action::Load,
-                schema: "s".into(),
-                table: "t".into(),
-                requested_by: Requester::User,
-                enqueued_at: String::new(),
-            },
-            state: JobState::Running,
-            priority: 0,
-            attempts: 1,
-            worker: Some("w".into()),
-            lease_until_ms: Some(lease),
-            rows: 0,
-            pages: 0,
-            error: None,
-            cancel_requested: false,
-            started_at_ms: Some(0),
-            finished_at_ms: None,
-            enqueued_at_ms: 0,
-        }
-    }
-
-    #[test]
-    fn only_a_heartbeat_unchanged_for_a_lease_of_monotonic_time_is_stale() {
-        let lease = Duration::from_secs(30);
-        let t0 = Instant::now();
-        let mut watch = LeaseWatch::default();
-        // A lease far in the (wall-clock) past, as after the machine slept for hours:
-        // nothing is stale until the monotonic clock says a lease went by unrenewed.
-        assert!(watch.stale(&[running("a", 0)], t0, lease).is_empty());
-        let t1 = t0 + Duration::from_secs(29);
-        assert!(watch.stale(&[running("a", 0)], t1, lease).is_empty());
-        // Renewed (the value changed): the window restarts.
-        let t2 = t0 + Duration::from_secs(31);
-        assert!(watch.stale(&[running("a", 1)], t2, lease).is_empty());
-        let t3 = t2 + Duration::from_secs(29);
-        assert!(watch.stale(&[running("a", 1)], t3, lease).is_empty());
-        let t4 = t2 + Duration::from_secs(30);
-        let stale = watch.stale(&[running("a", 1), running("b", 5)], t4, lease);
-        assert_eq!(stale.len(), 1);
-        assert_eq!(stale[0].job.id, "a");
-        // A job no longer running is forgotten.
-        assert!(watch.stale(&[], t4, lease).is_empty());
-        assert!(watch.seen.is_empty());
-    }
-}
+mod tests;

@@ -134,7 +134,9 @@ impl Engine {
         Ok(self.warehouse.exists(schema, table).await?)
     }
 
-    /// Load, reload or refresh `schema.table`, loading parent tables first.
+    /// Load, reload or refresh `schema.table`, loading parent tables first. The engine
+    /// records the job's end in `unify.loading_jobs` (a library load: there is no job
+    /// queue to agree with).
     pub async fn load(
         &self,
         job_id: &str,
@@ -144,12 +146,33 @@ impl Engine {
         progress: Arc<dyn Progress>,
         cancel: CancellationToken,
     ) -> Result<LoadSummary, LoadError> {
-        let job = load::Job {
-            id: job_id.to_string(),
-            action,
-            progress,
-            cancel,
-        };
+        let job = load::Job::new(job_id, action, progress, cancel, true);
+        self.load_root(job, schema, table).await
+    }
+
+    /// [`Self::load`] for a job of the host's queue: the engine records what the run
+    /// did (its row, counts, log lines, and the tables it loaded on the job's behalf),
+    /// never the job's final state — the host's ledger writes that to the queue and to
+    /// `unify.loading_jobs` in one place (`actors::Ledger::finish`).
+    pub async fn load_queued(
+        &self,
+        job_id: &str,
+        schema: &str,
+        table: &str,
+        action: Action,
+        progress: Arc<dyn Progress>,
+        cancel: CancellationToken,
+    ) -> Result<LoadSummary, LoadError> {
+        let job = load::Job::new(job_id, action, progress, cancel, false);
+        self.load_root(job, schema, table).await
+    }
+
+    async fn load_root(
+        &self,
+        job: load::Job,
+        schema: &str,
+        table: &str,
+    ) -> Result<LoadSummary, LoadError> {
         let result = self
             .load_object(job, schema.to_string(), table.to_string())
             .await;

@@ -16,6 +16,7 @@ mod show;
 mod sql;
 mod vars;
 
+use crate::actors::ControlError;
 use crate::engine::{ConnectorObject, Engine};
 use crate::parser::{self, FileTarget, Statement, SystemCommand, TableRef, WriteMode};
 use crate::protocol::{Action, AfterJobs, JobRef, Output, Reply, Requester, ResultTable};
@@ -35,9 +36,9 @@ pub trait JobControl: Send + Sync {
         table: &str,
         action: Action,
         by: Requester,
-    ) -> Result<JobRef, String>;
+    ) -> Result<JobRef, ControlError>;
     /// Handle a `system …` command.
-    async fn system(&self, command: &SystemCommand) -> Result<Vec<Output>, String>;
+    async fn system(&self, command: &SystemCommand) -> Result<Vec<Output>, ControlError>;
 }
 
 /// A session variable's value.

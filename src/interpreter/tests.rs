@@ -19,7 +19,7 @@ impl JobControl for FakeJobs {
         table: &str,
         action: Action,
         _by: Requester,
-    ) -> Result<JobRef, String> {
+    ) -> Result<JobRef, ControlError> {
         let mut q = self.enqueued.lock().unwrap();
         q.push((schema.into(), table.into(), action));
         Ok(JobRef {
@@ -28,7 +28,7 @@ impl JobControl for FakeJobs {
             action,
         })
     }
-    async fn system(&self, _command: &SystemCommand) -> Result<Vec<Output>, String> {
+    async fn system(&self, _command: &SystemCommand) -> Result<Vec<Output>, ControlError> {
         Ok(vec![Output::Text("Task daemon is not running".into())])
     }
 }

@@ -804,6 +804,52 @@ impl Queue {
         Ok(ids)
     }
 
+    /// End a job that is still queued (a cancel); false (and nothing changed) if it is not
+    /// queued any more (claimed or finished meanwhile).
+    pub async fn finish_queued(
+        &self,
+        id: &str,
+        state: JobState,
+        error: Option<&str>,
+    ) -> Result<bool, QueueError> {
+        if !state.is_final() {
+            return Err(QueueError::NotFinal {
+                path: self.path_buf(),
+                id: id.to_string(),
+                state: state.as_str(),
+            });
+        }
+        let done = sqlx::query(
+            "UPDATE jobs SET state = ?, error = ?, finished_at_ms = ? \
+             WHERE id = ? AND state = 'queued'",
+        )
+        .bind(state.as_str())
+        .bind(error)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            self.sql(
+                e,
+                format!("finishing queued job {id} as {}", state.as_str()),
+            )
+        })?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Ask the worker running job `id` to stop (its cancel flag); false (and nothing
+    /// changed) if the job is not running.
+    pub async fn request_cancel(&self, id: &str) -> Result<bool, QueueError> {
+        let done =
+            sqlx::query("UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND state = 'running'")
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| self.sql(e, format!("requesting the cancellation of job {id}")))?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// True if the job should stop: a cancel was requested, or it is already cancelled.
     pub async fn cancel_requested(&self, id: &str) -> Result<bool, QueueError> {
         let flag: Option<bool> = sqlx::query_scalar(

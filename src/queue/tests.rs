@@ -852,3 +852,51 @@ async fn every_queue_future_is_send_so_actors_can_spawn_it() {
         .expect("task")
         .expect("open in a spawned task");
 }
+
+#[tokio::test]
+async fn finish_queued_ends_only_a_job_still_queued() {
+    let (_dir, q) = open_temp().await;
+    let a = load(&q, "gh", "repos", Requester::User).await.into_record();
+    let b = load(&q, "gh", "issues", Requester::User)
+        .await
+        .into_record();
+    let claimed = q.claim("w1", LEASE).await.expect("claim").expect("job");
+    assert_eq!(claimed.job.id, a.job.id);
+    // Claimed meanwhile: nothing changes.
+    assert!(!q
+        .finish_queued(&a.job.id, JobState::Cancelled, None)
+        .await
+        .expect("finish queued"));
+    assert_eq!(
+        q.get(&a.job.id).await.expect("get").expect("job").state,
+        JobState::Running
+    );
+    assert!(q
+        .finish_queued(&b.job.id, JobState::Cancelled, None)
+        .await
+        .expect("finish queued"));
+    let stored = q.get(&b.job.id).await.expect("get").expect("job");
+    assert_eq!(stored.state, JobState::Cancelled);
+    assert!(stored.finished_at_ms.is_some());
+    // Finished already: nothing changes; a state that is not final is refused.
+    assert!(!q
+        .finish_queued(&b.job.id, JobState::Failed, Some("x"))
+        .await
+        .expect("finish queued"));
+    assert!(matches!(
+        q.finish_queued(&b.job.id, JobState::Running, None).await,
+        Err(QueueError::NotFinal { .. })
+    ));
+}
+
+#[tokio::test]
+async fn request_cancel_flags_only_a_running_job() {
+    let (_dir, q) = open_temp().await;
+    let a = load(&q, "gh", "repos", Requester::User).await.into_record();
+    assert!(!q.request_cancel(&a.job.id).await.expect("request"));
+    assert!(!q.cancel_requested(&a.job.id).await.expect("flag"));
+    q.claim("w1", LEASE).await.expect("claim").expect("job");
+    assert!(q.request_cancel(&a.job.id).await.expect("request"));
+    assert!(q.cancel_requested(&a.job.id).await.expect("flag"));
+    assert!(!q.request_cancel("nosuchjob").await.expect("request"));
+}

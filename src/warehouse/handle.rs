@@ -133,24 +133,28 @@ impl Warehouse {
         }
     }
 
-    /// Record a job's unsuccessful end (`failed`, `cancelled`) with its counts, and its
-    /// error as a log line. Never raises: the load's own error is what matters.
+    /// Record a job's unsuccessful run with its counts, and its error as a log line;
+    /// `state` (`failed`, `cancelled`) when the load writes its job's final state (see
+    /// [`JobRecord::ends_here`]). Never raises: the load's own error is what matters.
     pub async fn fail_job(
         self: &Arc<Self>,
         job_id: &str,
-        state: &str,
+        state: Option<&str>,
         counts: [u64; 3],
         error: &str,
     ) {
         let (j, s, e) = (
             job_id.to_string(),
-            state.to_string(),
+            state.map(str::to_string),
             crate::secret::redact(error),
         );
-        let [rows, pages, requests] = counts;
         let written = self
             .run(move |c| {
-                jobs::job_failed(c, &j, &s, rows, pages, requests, &e)?;
+                let [rows, pages, requests] = counts;
+                match s {
+                    Some(s) => jobs::job_failed(c, &j, &s, rows, pages, requests, &e)?,
+                    None => jobs::job_run_failed(c, &j, counts, &e)?,
+                }
                 jobs::log_line(c, &j, "error", &e);
                 Ok(())
             })

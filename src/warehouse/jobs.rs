@@ -12,11 +12,20 @@ pub struct JobRecord {
     pub pages: u64,
     /// HTTP requests made.
     pub requests: u64,
+    /// The load writes the job's final state (`done`) with the data: a library load,
+    /// with no job queue. False for a queued job, whose final state the host's ledger
+    /// writes to both stores (`actors::Ledger::finish`): the data's transaction then
+    /// records only what the run did.
+    pub ends_here: bool,
 }
 
 pub(super) fn job_done_sql(job: &JobRecord, rows: u64) -> String {
+    let state = match job.ends_here {
+        true => "state = 'done', finished_at = now()::TIMESTAMP, ",
+        false => "",
+    };
     format!(
-        "UPDATE unify.loading_jobs SET state = 'done', rows = {rows}, pages = {}, requests = {}, finished_at = now()::TIMESTAMP WHERE job_id = {};\n",
+        "UPDATE unify.loading_jobs SET {state}rows = {rows}, pages = {}, requests = {} WHERE job_id = {};\n",
         job.pages,
         job.requests,
         quote_literal(&job.job_id)
@@ -60,6 +69,35 @@ pub fn job_failed(
     .ctx(|| "recording job failure".into())
 }
 
+/// Record what an unsuccessful run of a queued job did — counts and error — leaving its
+/// state to the host's ledger (see [`JobRecord::ends_here`]).
+pub fn job_run_failed(
+    conn: &Connection,
+    job_id: &str,
+    [rows, pages, requests]: [u64; 3],
+    error: &str,
+) -> Result<(), WarehouseError> {
+    conn.execute(
+        "UPDATE unify.loading_jobs SET rows = ?, pages = ?, requests = ?, error = ? WHERE job_id = ?",
+        params![rows as i64, pages as i64, requests as i64, error, job_id],
+    )
+    .map(|_| ())
+    .ctx(|| "recording job failure".into())
+}
+
+/// A queued job's run stopped with the host and the job went back to the queue: its row
+/// says `interrupted` (as a crash's does when the warehouse reopens) until it runs again.
+pub fn job_requeued(conn: &Connection, job_id: &str) -> Result<(), WarehouseError> {
+    conn.execute(
+        "UPDATE unify.loading_jobs SET state = 'interrupted', finished_at = now()::TIMESTAMP, \
+         error = 'interrupted: the engine stopped during the load; the job runs again' \
+         WHERE job_id = ? AND state = 'running'",
+        [job_id],
+    )
+    .map(|_| ())
+    .ctx(|| format!("recording that job {job_id} was re-queued"))
+}
+
 /// A job's final state as `unify.loading_jobs` keeps it (see [`job_final`]).
 #[derive(Debug, Clone)]
 pub struct JobFinal<'a> {
@@ -83,54 +121,61 @@ pub struct JobFinal<'a> {
     pub error: Option<&'a str>,
 }
 
-/// Record a job's final state in `unify.loading_jobs`, the warehouse half of the one
-/// writer of final states (`actors::Shared::finish_job`). A row the load already
-/// finished in that state (with its data, or with its failure) is left as it is; a row
-/// in another state (`running`, `interrupted`) takes the new state and error; a job
-/// that never got a row (it failed before loading, or every run was interrupted before
-/// it started) gets one.
+/// Record a job's final state in `unify.loading_jobs`: the warehouse half of the one
+/// writer of a queued job's final state (`actors::Ledger::finish`). A row already in
+/// that state is left as it is; a row in another state (`running`, `interrupted`) takes
+/// the new state, and the error when there is one (it keeps the error its run recorded
+/// otherwise); a job that never got a row (it failed before loading, a view's job, or
+/// every run was interrupted before it started) gets one. A new error also goes to the
+/// job's log.
 pub fn job_final(conn: &Connection, job: &JobFinal<'_>) -> Result<(), WarehouseError> {
     let error = job.error.map(crate::secret::redact);
-    let updated = conn
-        .execute(
-            "UPDATE unify.loading_jobs SET state = ?, error = coalesce(?, error), \
-             finished_at = now()::TIMESTAMP WHERE job_id = ? AND state IS DISTINCT FROM ?",
-            params![job.state, error, job.job_id, job.state],
-        )
-        .ctx(|| format!("recording the end of job {}", job.job_id))?;
-    if updated > 0 {
-        if let Some(e) = &error {
-            log_line(conn, job.job_id, "error", e);
-        }
-        return Ok(());
-    }
-    let exists: i64 = conn
+    let context = || format!("recording the end of job {}", job.job_id);
+    let row: Option<(Option<String>, Option<String>)> = conn
         .query_row(
-            "SELECT count(*) FROM unify.loading_jobs WHERE job_id = ?",
+            "SELECT state, error FROM unify.loading_jobs WHERE job_id = ?",
             [job.job_id],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .ctx(|| format!("recording the end of job {}", job.job_id))?;
-    if exists == 0 {
-        conn.execute(
-            "INSERT INTO unify.loading_jobs (job_id, schema_name, table_name, action, state, rows, pages, requests, started_at, finished_at, error) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, 0, make_timestamp(?::BIGINT), now()::TIMESTAMP, ?)",
-            params![
-                job.job_id,
-                job.schema,
-                job.table,
-                job.action,
-                job.state,
-                job.rows as i64,
-                job.pages as i64,
-                job.started_us,
-                error
-            ],
-        )
-        .ctx(|| format!("recording the end of job {}", job.job_id))?;
-        if let Some(e) = &error {
-            log_line(conn, job.job_id, "error", e);
+        .map(Some)
+        .or_else(|e| match e {
+            duckdb::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })
+        .ctx(context)?;
+    let logged = match row {
+        Some((state, _)) if state.as_deref() == Some(job.state) => return Ok(()),
+        Some((_, old_error)) => {
+            conn.execute(
+                "UPDATE unify.loading_jobs SET state = ?, error = coalesce(?, error), \
+                 finished_at = now()::TIMESTAMP WHERE job_id = ?",
+                params![job.state, error, job.job_id],
+            )
+            .ctx(context)?;
+            old_error
         }
+        None => {
+            conn.execute(
+                "INSERT INTO unify.loading_jobs (job_id, schema_name, table_name, action, state, rows, pages, requests, started_at, finished_at, error) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, 0, make_timestamp(?::BIGINT), now()::TIMESTAMP, ?)",
+                params![
+                    job.job_id,
+                    job.schema,
+                    job.table,
+                    job.action,
+                    job.state,
+                    job.rows as i64,
+                    job.pages as i64,
+                    job.started_us,
+                    error
+                ],
+            )
+            .ctx(context)?;
+            None
+        }
+    };
+    if let Some(e) = error.as_ref().filter(|e| logged.as_ref() != Some(*e)) {
+        log_line(conn, job.job_id, "error", e);
     }
     Ok(())
 }

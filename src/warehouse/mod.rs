@@ -33,7 +33,7 @@ pub use catalog::{
 };
 pub use handle::{Commit, ViewDef};
 pub use ident::{qualified, quote_ident, quote_literal};
-pub use jobs::{job_failed, job_final, job_started, log_line, JobFinal, JobRecord};
+pub use jobs::{job_failed, job_final, job_requeued, job_started, log_line, JobFinal, JobRecord};
 pub use memory::{StatementMemory, DEFAULT_MEMORY_LIMIT};
 pub use run::{query, query_chunks, Chunk, SchemaSql, ScratchSql, CHUNK_BYTES};
 

@@ -115,6 +115,7 @@ fn job(id: &str) -> JobRecord {
         job_id: id.into(),
         pages: 1,
         requests: 1,
+        ends_here: true,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Commit: the staging table swapped in (load, reload) or merged by key (refresh), with
-//! the table's record and the job's success in the same transaction. A cancel that
+//! the table's record and the job's counts (and success, when the load writes its
+//! job's final state) in the same transaction. A cancel that
 //! arrives before the commit drops the staging table instead.
 
 use super::plan::LoadPlan;
@@ -39,6 +40,7 @@ pub(super) async fn commit(
         job_id: job.id.clone(),
         pages,
         requests,
+        ends_here: job.ends_here,
     };
     match wh.commit(staged.clone(), how, record, job_record).await {
         Ok(rows) => Ok(rows),

@@ -33,14 +33,36 @@ pub(super) struct Job {
     pub progress: Arc<dyn Progress>,
     /// Cancels the whole job.
     pub cancel: CancellationToken,
+    /// The load writes this job's final state to `unify.loading_jobs` (see
+    /// [`crate::warehouse::JobRecord::ends_here`]): a library load, and the tables a
+    /// job loads on its behalf (they are not in the queue).
+    pub ends_here: bool,
 }
 
 impl Job {
+    /// A job to load.
+    pub fn new(
+        id: &str,
+        action: Action,
+        progress: Arc<dyn Progress>,
+        cancel: CancellationToken,
+        ends_here: bool,
+    ) -> Job {
+        Job {
+            id: id.to_string(),
+            action,
+            progress,
+            cancel,
+            ends_here,
+        }
+    }
+
     /// The job of loading `table` on behalf of this one.
     fn child(&self, table: &str, action: Action) -> Job {
         Job {
             id: format!("{}.{table}", self.id),
             action,
+            ends_here: true,
             ..self.clone()
         }
     }
@@ -185,7 +207,8 @@ impl Engine {
     }
 
     /// Load one table: plan → fetch → stage → commit. A failure after the job started
-    /// is recorded once, with how far the load got; the old table stays as it was.
+    /// is recorded once, with how far the load got (and its final state, if the load
+    /// writes it: [`Job::ends_here`]); the old table stays as it was.
     async fn load_table(
         &self,
         job: &Job,
@@ -200,7 +223,11 @@ impl Engine {
             Ok(summary) => Ok(summary),
             Err(failed) => {
                 let cancelled = failed.error.is_cancelled() && job.cancel.is_cancelled();
-                let state = if cancelled { "cancelled" } else { "failed" };
+                let state = match (job.ends_here, cancelled) {
+                    (false, _) => None,
+                    (true, true) => Some("cancelled"),
+                    (true, false) => Some("failed"),
+                };
                 let counts = [failed.rows, failed.pages, failed.requests];
                 self.warehouse
                     .fail_job(&job.id, state, counts, &failed.error.to_string())
