@@ -15,6 +15,9 @@
 //!   interpreter and by the daemon's workers.
 //! * [`openapi`]     — `spec from-openapi`: an OpenAPI description → spec YAML (used by
 //!   the CLI and the `connect` wizard; touches no home or warehouse).
+//! * [`sqltext`]     — SQL as text: the one tokenizer; table references, `$var` and `??`
+//!   substitution, statement splitting's tokens (used by the parser, the interpreter,
+//!   spec validation and the engine; never runs SQL).
 //! * [`parser`]      — the unify command language (pest) → [`parser::ast::Statement`].
 //! * [`interpreter`] — executes statements against the engine; transport-agnostic.
 //! * [`queue`]       — the durable SQLite job queue.
@@ -42,6 +45,7 @@ pub mod render;
 pub mod repl;
 pub mod secret;
 pub mod speccheck;
+pub mod sqltext;
 pub mod telemetry;
 pub mod values;
 pub mod warehouse;

@@ -23,7 +23,8 @@ use crate::warehouse::{self, qualified, quote_ident};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub use sql::{find_table_refs, query_table};
+pub use crate::sqltext::table_refs as find_table_refs;
+pub use sql::query_table;
 
 /// How the interpreter reaches the job queue and the daemon's controls.
 #[async_trait::async_trait]
@@ -354,7 +355,7 @@ impl Interpreter {
     /// Substitute `$vars` and ` ??` in SQL text.
     fn prepare_sql(&self, s: &mut Session, sql: &str) -> Fallible<String> {
         let substituted = vars::substitute(s, sql)?;
-        sql::replace_last_table(&substituted, &s.recent)
+        crate::sqltext::replace_last_table(&substituted, &s.recent).map_err(|e| e.to_string())
     }
 
     fn run_sql(&self, s: &mut Session, raw: &str) -> Fallible<Reply> {
