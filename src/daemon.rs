@@ -3,7 +3,8 @@
 //! events on a PUB socket (ipc sockets in `run/` — or a private directory when that
 //! path is too long — mode 0600; their addresses in
 //! `run/endpoints.json`), then on SIGTERM/SIGINT or `system stop daemon` shut down
-//! with a deadline, re-queueing unfinished jobs.
+//! with a deadline, re-queueing unfinished jobs. With `--pg-listen ADDR` it also
+//! serves the PostgreSQL protocol ([`crate::pg`]; its address in `run/pg.json`).
 
 use crate::home::Home;
 use crate::host::{HomeLock, Host, HostOptions, LockError};
@@ -42,13 +43,23 @@ fn endpoints_file(home: &Home) -> std::path::PathBuf {
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Run the daemon in the foreground until stopped. `wait_lock` waits for a previous
-/// daemon to exit (restart). Returns Ok without doing anything when another daemon
-/// already serves this home.
-pub fn run(home: Home, wait_lock: bool) -> anyhow::Result<()> {
+/// daemon to exit (restart); `pg_listen` also serves PostgreSQL there. Returns Ok
+/// without doing anything when another daemon already serves this home.
+pub fn run(home: Home, wait_lock: bool, pg_listen: Option<String>) -> anyhow::Result<()> {
     // Pin this build's identity before the binary on disk can be replaced.
     let _ = crate::protocol::running_build();
     home.ensure_dirs()
         .with_context(|| format!("creating {}", home.root().display()))?;
+    // --- pg endpoint (issue 14): validated before anything starts.
+    let pg = match &pg_listen {
+        Some(addr) => Some(crate::pg::PgConfig::resolve(addr, &home)?),
+        None => None,
+    };
+    let pg_args: Vec<String> = pg_listen
+        .iter()
+        .flat_map(|a| ["--pg-listen".to_string(), a.clone()])
+        .collect();
+    // ---
     let lock = if wait_lock {
         HomeLock::acquire_wait(&home, Duration::from_secs(30))
     } else {
@@ -76,20 +87,28 @@ pub fn run(home: Home, wait_lock: bool) -> anyhow::Result<()> {
             .build()
             .expect("building the tokio runtime")
     });
-    let restart = system.block_on(serve(home.clone()));
+    let restart = system.block_on(serve(home.clone(), pg));
     let _ = std::fs::remove_file(home.pid_file());
     let _ = std::fs::remove_file(endpoints_file(&home));
+    let _ = std::fs::remove_file(crate::pg::PgStatus::file(&home));
     let restart = restart?;
     tracing::info!("unifyd stopped");
     if restart {
-        crate::client::spawn_daemon(&home, true)?;
+        crate::client::transport::spawn_daemon_with(&home, true, &pg_args)?;
     }
     Ok(())
 }
 
 /// Serve until shutdown; returns whether a restart was asked.
-async fn serve(home: Home) -> anyhow::Result<bool> {
+async fn serve(home: Home, pg: Option<crate::pg::PgConfig>) -> anyhow::Result<bool> {
     let host = Arc::new(Host::start(home.clone(), HostOptions::from_env(true)).await?);
+    // --- pg endpoint (issue 14): up before the endpoints file says we are ready.
+    let _ = std::fs::remove_file(crate::pg::PgStatus::file(&home));
+    let pg = match pg {
+        Some(config) => Some(crate::pg::start(host.clone(), config).await?),
+        None => None,
+    };
+    // ---
     let run = home.run_dir();
     let sockets = socket_dir(&run)?;
     let (request_ep, events_ep) = (
@@ -184,6 +203,9 @@ async fn serve(home: Home) -> anyhow::Result<bool> {
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT"),
     }
     tracing::info!("unifyd stopping");
+    if let Some(pg) = &pg {
+        pg.stop();
+    }
     host.shutdown(SHUTDOWN_DEADLINE).await;
     // Give in-flight replies (e.g. to `system stop daemon`) a moment to leave.
     tokio::time::sleep(Duration::from_millis(200)).await;

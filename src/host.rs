@@ -5,7 +5,7 @@
 //! reach a page boundary and re-queueing what did not finish.
 
 use crate::actors::adapter_registry::AdapterRegistry;
-use crate::actors::gateway::{ClientRequest, Gateway, HostJobs};
+use crate::actors::gateway::{ClientRequest, CloseAll, Gateway, HostJobs};
 use crate::actors::loader_worker::LoaderWorker;
 use crate::actors::queue_poller::{QueuePoller, Quiesce};
 use crate::actors::scheduler::Scheduler;
@@ -246,6 +246,9 @@ impl Host {
     /// Stop: running loads stop at their next page boundary (up to `deadline`), and
     /// their jobs go back to the queue to run again next time.
     pub async fn shutdown(&self, deadline: Duration) {
+        // Results clients are still reading, and statements still running, end now: a
+        // blocking thread waiting on a client must not hold the daemon up.
+        let _ = self.gateway.send(CloseAll).await;
         self.shared.shutdown.cancel();
         let start = Instant::now();
         while start.elapsed() < deadline {

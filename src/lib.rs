@@ -17,7 +17,7 @@
 //!   the CLI and the `connect` wizard; touches no home or warehouse).
 //! * [`sqltext`]     — SQL as text: the one tokenizer; table references, `$var` and `??`
 //!   substitution, statement splitting's tokens (used by the parser, the interpreter,
-//!   spec validation and the engine; never runs SQL).
+//!   spec validation, the engine, the pg endpoint and the REPL editor; never runs SQL).
 //! * [`parser`]      — the unify command language (pest) → [`parser::ast::Statement`].
 //! * [`interpreter`] — executes statements against the engine; transport-agnostic.
 //! * [`queue`]       — the durable SQLite job queue.
@@ -25,6 +25,8 @@
 //! * [`values`]      — DuckDB values as text and JSON, for every output format.
 //! * [`actors`]      — the daemon's actors (scheduler, queue poller, loader workers, …).
 //! * [`daemon`]      — wiring of the actors and the ZeroMQ endpoints.
+//! * [`pg`]          — the PostgreSQL endpoint of `unifyd` (`--pg-listen`): pgwire
+//!   sessions that run statements through the host's request API, like any client.
 //! * [`client`]      — the `unify` client: transports (ZeroMQ or in-process) and the REPL.
 //! * [`repl`]        — editor, completion, rendering and progress (client side only).
 
@@ -39,6 +41,7 @@ pub mod interpreter;
 pub mod loading;
 pub mod openapi;
 pub mod parser;
+pub mod pg;
 pub mod protocol;
 pub mod queue;
 pub mod render;

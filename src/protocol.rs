@@ -307,7 +307,7 @@ pub enum Request {
     /// the client sees them: a variable exported after the daemon started is used.
     SetEnv {
         /// (name, value) pairs.
-        vars: Vec<(String, crate::secret::Secret)>,
+        vars: Vec<(String, EnvValue)>,
     },
     /// The connectors available and the connections configured (for `connect`).
     Connectors,
@@ -326,6 +326,18 @@ pub enum Request {
         /// The connection's schema.
         schema: String,
     },
+}
+
+/// An environment variable's value on its way to the daemon: it may be a secret, so its
+/// `Debug` prints `***`. It travels only over the daemon's private socket.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EnvValue(pub String);
+
+impl std::fmt::Debug for EnvValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
 }
 
 /// A connection being created by `connect`.
@@ -395,6 +407,9 @@ pub enum Response {
         /// Jobs running in the daemon now.
         #[serde(default)]
         running: usize,
+        /// Client sessions busy now or used recently.
+        #[serde(default)]
+        sessions: usize,
     },
     /// The reply to `Connectors`.
     Connectors {

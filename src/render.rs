@@ -101,16 +101,17 @@ pub struct ResultWriter<'a> {
     layout: Layout,
     columns: Vec<String>,
     types: Vec<String>,
-    /// Rows kept for drawing (human formats): all of them, or the first half of what
-    /// is shown when the result is cut.
-    head: Vec<Vec<Value>>,
+    /// Rows kept for drawing, as the text each cell shows: every row of a boxed table
+    /// (its widths depend on all of them), or the first half of what is shown when the
+    /// result is cut.
+    head: Vec<Vec<String>>,
     /// The last rows seen, when the result is cut.
-    tail: VecDeque<Vec<Value>>,
+    tail: VecDeque<Vec<String>>,
     total: u64,
 }
 
 impl<'a> ResultWriter<'a> {
-    /// Start a result: machine formats write their header at once.
+    /// Start a result: formats that stream write their header at once.
     pub fn new(
         out: &'a mut (dyn Write + Send),
         format: Format,
@@ -118,18 +119,7 @@ impl<'a> ResultWriter<'a> {
         columns: &[String],
         types: &[String],
     ) -> io::Result<Self> {
-        match format {
-            Format::Csv => {
-                let header: Vec<String> = columns
-                    .iter()
-                    .map(|c| csv_field(&Value::String(c.clone())))
-                    .collect();
-                writeln!(out, "{}", header.join(","))?;
-            }
-            Format::Json => write!(out, "[")?,
-            _ => {}
-        }
-        Ok(ResultWriter {
+        let w = ResultWriter {
             out,
             format,
             layout,
@@ -138,7 +128,32 @@ impl<'a> ResultWriter<'a> {
             head: Vec::new(),
             tail: VecDeque::new(),
             total: 0,
-        })
+        };
+        w.start()
+    }
+
+    fn start(self) -> io::Result<Self> {
+        match self.format {
+            Format::Csv => {
+                let header: Vec<String> = self
+                    .columns
+                    .iter()
+                    .map(|c| csv_field(&Value::String(c.clone())))
+                    .collect();
+                writeln!(self.out, "{}", header.join(","))?;
+            }
+            Format::Json => write!(self.out, "[")?,
+            Format::Markdown if self.columns.is_empty() => {}
+            Format::Markdown => markdown_header(&mut *self.out, &self.columns, &self.types)?,
+            _ => {}
+        }
+        Ok(self)
+    }
+
+    /// True when rows are written as they come (everything but a boxed table, and a
+    /// result the REPL cuts).
+    fn streams(&self) -> bool {
+        self.format != Format::Table && self.layout.max_rows.is_none()
     }
 
     /// Add rows.
@@ -162,63 +177,95 @@ impl<'a> ResultWriter<'a> {
                     serde_json::to_writer(&mut *self.out, &object)?;
                     writeln!(self.out)?;
                 }
-                Format::Table | Format::Markdown | Format::Line => self.keep(row),
+                Format::Table | Format::Markdown | Format::Line => {
+                    let cells = self.cells(&row);
+                    if self.streams() {
+                        let first = self.total == 1;
+                        self.write_cells(&cells, first)?;
+                    } else {
+                        self.keep(cells);
+                    }
+                }
             }
         }
         Ok(())
     }
 
-    /// Finish the result: draw it (human formats) or close it (JSON).
-    pub fn finish(self) -> io::Result<()> {
-        let ResultWriter {
-            out,
-            format,
-            layout,
-            columns,
-            types,
-            head,
-            tail,
-            total,
-        } = self;
-        match format {
-            Format::Json => writeln!(out, "]"),
+    /// A row as the text its cells show in this format.
+    fn cells(&self, row: &[Value]) -> Vec<String> {
+        row.iter()
+            .map(|v| match self.format {
+                Format::Table => cut(&cell_text(v), self.layout.wide),
+                Format::Markdown => markdown_cell(&cell_text(v)),
+                _ => one_line(&cell_text(v)),
+            })
+            .collect()
+    }
+
+    /// Write one row of a format that writes rows one by one (markdown, line).
+    fn write_cells(&mut self, cells: &[String], first: bool) -> io::Result<()> {
+        match self.format {
+            Format::Markdown => writeln!(self.out, "| {} |", cells.join(" | ")),
+            _ => {
+                if !first {
+                    writeln!(self.out)?;
+                }
+                let width = self.columns.iter().map(|c| c.width()).max().unwrap_or(0);
+                for (c, v) in self.columns.iter().zip(cells) {
+                    let pad = " ".repeat(width.saturating_sub(c.width()));
+                    writeln!(self.out, "{pad}{c} = {v}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Finish the result: draw it (a boxed table, a cut result) or close it (JSON).
+    pub fn finish(mut self) -> io::Result<()> {
+        let shown = (self.head.len() + self.tail.len()) as u64;
+        let cut = shown < self.total;
+        match self.format {
+            Format::Json => writeln!(self.out, "]"),
             Format::Csv | Format::Jsonl => Ok(()),
             Format::Table => {
-                let shown = |v: &Value| cut(&cell_text(v), layout.wide);
-                let head: Vec<Vec<String>> =
-                    head.iter().map(|r| r.iter().map(shown).collect()).collect();
-                let tail: Vec<Vec<String>> =
-                    tail.iter().map(|r| r.iter().map(shown).collect()).collect();
-                draw_table(&mut *out, &columns, &types, &head, &tail, layout)?;
-                let shown = (head.len() + tail.len()) as u64;
+                let tail: Vec<Vec<String>> = self.tail.drain(..).collect();
+                draw_table(
+                    &mut *self.out,
+                    &self.columns,
+                    &self.types,
+                    &self.head,
+                    &tail,
+                    self.layout,
+                )?;
+                let total = self.total;
                 let noun = if total == 1 { "row" } else { "rows" };
-                if shown < total {
-                    writeln!(out, "{total} {noun} ({shown} shown)")
+                if cut {
+                    writeln!(self.out, "{total} {noun} ({shown} shown)")
                 } else {
-                    writeln!(out, "{total} {noun}")
+                    writeln!(self.out, "{total} {noun}")
                 }
             }
-            Format::Markdown => {
-                let rows = head.iter().chain(tail.iter());
-                let cut = total > (head.len() + tail.len()) as u64;
-                draw_markdown(&mut *out, &columns, &types, rows, cut)
-            }
-            Format::Line => {
-                let width = columns.iter().map(|c| c.width()).max().unwrap_or(0);
-                let mut first = true;
-                let shown = head.len() + tail.len();
-                for (i, row) in head.iter().chain(tail.iter()).enumerate() {
-                    if !first {
-                        writeln!(out)?;
+            Format::Markdown | Format::Line if self.streams() => Ok(()),
+            Format::Markdown | Format::Line => {
+                let head = std::mem::take(&mut self.head);
+                let tail: Vec<Vec<String>> = self.tail.drain(..).collect();
+                for (i, row) in head.iter().enumerate() {
+                    self.write_cells(row, i == 0)?;
+                }
+                if cut {
+                    match self.format {
+                        Format::Markdown => {
+                            let dots = vec!["…"; self.columns.len()].join(" | ");
+                            writeln!(self.out, "| {dots} |")?;
+                        }
+                        _ => writeln!(self.out, "\n…")?,
                     }
-                    first = false;
-                    if i == head.len() && shown < total as usize {
-                        writeln!(out, "{:>width$}\n", "…")?;
-                    }
-                    for (c, v) in columns.iter().zip(row) {
-                        let pad = " ".repeat(width.saturating_sub(c.width()));
-                        writeln!(out, "{pad}{c} = {}", one_line(&cell_text(v)))?;
-                    }
+                }
+                for row in &tail {
+                    self.write_cells(row, false)?;
+                }
+                if cut {
+                    writeln!(self.out, "\n({} rows, {shown} shown)", self.total)?;
                 }
                 Ok(())
             }
@@ -234,7 +281,7 @@ impl<'a> ResultWriter<'a> {
     }
 
     /// Keep a row for drawing: all of them, or the first and last halves of `max_rows`.
-    fn keep(&mut self, row: Vec<Value>) {
+    fn keep(&mut self, row: Vec<String>) {
         match self.layout.max_rows {
             None => self.head.push(row),
             Some(max) => {
@@ -443,16 +490,7 @@ fn markdown_cell(text: &str) -> String {
     one_line(text).replace('|', "\\|")
 }
 
-fn draw_markdown<'r>(
-    out: &mut dyn Write,
-    columns: &[String],
-    types: &[String],
-    rows: impl Iterator<Item = &'r Vec<Value>>,
-    cut: bool,
-) -> io::Result<()> {
-    if columns.is_empty() {
-        return Ok(());
-    }
+fn markdown_header(out: &mut dyn Write, columns: &[String], types: &[String]) -> io::Result<()> {
     let header: Vec<String> = columns.iter().map(|c| markdown_cell(c)).collect();
     writeln!(out, "| {} |", header.join(" | "))?;
     let rule: Vec<&str> = (0..columns.len())
@@ -464,15 +502,7 @@ fn draw_markdown<'r>(
             }
         })
         .collect();
-    writeln!(out, "|{}|", rule.join("|"))?;
-    for row in rows {
-        let cells: Vec<String> = row.iter().map(|v| markdown_cell(&cell_text(v))).collect();
-        writeln!(out, "| {} |", cells.join(" | "))?;
-    }
-    if cut {
-        writeln!(out, "\n(only the first and last rows are shown)")?;
-    }
-    Ok(())
+    writeln!(out, "|{}|", rule.join("|"))
 }
 
 fn csv_field(v: &Value) -> String {
@@ -577,6 +607,29 @@ mod tests {
                 String::from_utf8(buf).unwrap(),
                 show(format, Layout::default(), &table),
                 "{format:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn markdown_and_line_rows_are_written_as_they_arrive() {
+        for format in [Format::Markdown, Format::Line, Format::Csv, Format::Jsonl] {
+            let table = t();
+            let mut buf = Vec::new();
+            let mut w = ResultWriter::new(
+                &mut buf,
+                format,
+                Layout::default(),
+                &table.columns,
+                &table.types,
+            )
+            .unwrap();
+            w.rows(vec![table.rows[0].clone()]).unwrap();
+            drop(w);
+            let text = String::from_utf8(buf).unwrap();
+            assert!(
+                text.contains("a,b"),
+                "{format:?} wrote the first row before the end: {text:?}"
             );
         }
     }

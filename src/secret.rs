@@ -16,8 +16,9 @@ use std::fmt;
 use std::sync::RwLock;
 
 /// A secret string. `Debug` and `Display` print `***`; use [`Secret::expose`] to read it.
-/// It serializes as its value: only for the daemon's private socket (`SetEnv`).
-#[derive(Clone, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+/// It never serializes (the wire carries environment values as
+/// [`crate::protocol::EnvValue`]).
+#[derive(Clone, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
 

@@ -849,10 +849,14 @@ pub struct Chunk<'a> {
     pub last: bool,
 }
 
-/// Run one statement and hand its result to `sink` `size` rows at a time, reading the
-/// next rows only when `sink` returns true: DuckDB streams the result, so memory stays
-/// bounded by one chunk whatever the result's size. A statement without columns (DDL
-/// run as a batch) calls `sink` never; otherwise it is called at least once.
+/// Bytes of (estimated) JSON after which a chunk is cut, however few rows it has: rows
+/// of wide text or JSON cells must not make a chunk of gigabytes.
+pub const CHUNK_BYTES: usize = 8 << 20;
+
+/// Run one statement and hand its result to `sink` `size` rows (or [`CHUNK_BYTES`]) at a
+/// time, reading the next rows only when `sink` returns true: DuckDB streams the result,
+/// so memory stays bounded by one chunk whatever the result's size. A statement without
+/// columns (DDL run as a batch) calls `sink` never; otherwise it is called at least once.
 pub fn query_chunks(
     conn: &duckdb::Connection,
     sql: &str,
@@ -904,8 +908,9 @@ pub fn query_chunks(
     }
     loop {
         let mut out = Vec::new();
+        let mut bytes = 0usize;
         let mut done = false;
-        while out.len() < size {
+        while out.len() < size && bytes < CHUNK_BYTES {
             let Some(row) = rows.next()? else {
                 done = true;
                 break;
@@ -919,6 +924,7 @@ pub fn query_chunks(
                 let v: duckdb::types::Value = row.get(i)?;
                 cells.push(crate::values::to_json(v));
             }
+            bytes += cells.iter().map(approx_json_len).sum::<usize>();
             out.push(cells);
         }
         let chunk = Chunk {
@@ -929,6 +935,23 @@ pub fn query_chunks(
         };
         if !sink(chunk) || done {
             return Ok(());
+        }
+    }
+}
+
+/// About how many bytes `v` takes as JSON (cheap: no serialization).
+fn approx_json_len(v: &serde_json::Value) -> usize {
+    use serde_json::Value as V;
+    match v {
+        V::Null | V::Bool(_) => 5,
+        V::Number(_) => 12,
+        V::String(s) => s.len() + 2,
+        V::Array(items) => 2 + items.iter().map(approx_json_len).sum::<usize>(),
+        V::Object(map) => {
+            2 + map
+                .iter()
+                .map(|(k, v)| k.len() + 4 + approx_json_len(v))
+                .sum::<usize>()
         }
     }
 }

@@ -269,6 +269,10 @@ impl JobControl for HostJobs {
     }
 }
 
+/// A session used this recently counts as a client at work (a daemon of another build is
+/// not restarted under it).
+pub const ACTIVE_SESSION: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// A session unused this long is closed (a client killed without saying goodbye must
 /// not hold a DuckDB connection forever). Its next statement opens a fresh session.
 pub const SESSION_IDLE_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
@@ -356,6 +360,31 @@ impl Sessions {
         self.lock().cursors.remove(id);
     }
 
+    /// End every open result and interrupt every running statement (shutdown): no
+    /// blocking thread may keep waiting on a client.
+    fn close_all(&self) {
+        let mut map = self.lock();
+        map.cursors.clear();
+        for slot in map.open.values() {
+            slot.interrupt.interrupt();
+        }
+    }
+
+    /// Sessions busy now or used within `recent`: a client is (or was just) working.
+    fn active(&self, recent: std::time::Duration) -> usize {
+        let map = self.lock();
+        map.open
+            .values()
+            .filter(|slot| {
+                let busy = matches!(
+                    slot.session.try_lock(),
+                    Err(std::sync::TryLockError::WouldBlock)
+                );
+                busy || slot.last_used.elapsed() < recent
+            })
+            .count()
+    }
+
     /// Close session `id`, and remember it closed: a statement of it still on its way
     /// (being opened, or waiting for the session's lock) must not run.
     fn close(&self, id: &str) {
@@ -390,6 +419,8 @@ impl Sessions {
             );
             busy || slot.last_used.elapsed() < ttl
         });
+        let SessionMap { open, cursors, .. } = &mut *map;
+        cursors.retain(|id, _| open.contains_key(id));
         before - map.open.len()
     }
 }
@@ -429,6 +460,18 @@ impl Actor for Gateway {
                 tracing::info!(sessions = closed, "closed idle client sessions");
             }
         });
+    }
+}
+
+/// Shutdown: end every open result and interrupt every running statement.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseAll;
+
+impl Handler<CloseAll> for Gateway {
+    type Result = ();
+    fn handle(&mut self, _: CloseAll, _: &mut Context<Self>) {
+        self.sessions.close_all();
     }
 }
 
@@ -495,10 +538,8 @@ impl Handler<ClientRequest> for Gateway {
             Request::Fetch { session, cursor } => {
                 let rows = self.sessions.cursor(&session, &cursor);
                 Box::pin(async move {
-                    let closed = || {
-                        Response::Error {
-                        message: "the result is closed (interrupted, or another statement ran in this session)".into(),
-                    }
+                    let closed = || Response::Error {
+                        message: "Interrupted: the rest of the result was not read".into(),
                     };
                     let Some(rows) = rows else {
                         return closed();
@@ -526,13 +567,10 @@ impl Handler<ClientRequest> for Gateway {
                 Box::pin(async { Response::Ok })
             }
             Request::SetEnv { vars } => {
-                let vars: Vec<(String, String)> = vars
-                    .into_iter()
-                    .map(|(k, v)| {
-                        crate::secret::register(v.expose());
-                        (k, v.expose().to_string())
-                    })
-                    .collect();
+                // Values are registered as secrets where they are used as credentials
+                // (resolving a connection does it), not all of them: a base URL or an
+                // organisation name must stay readable in messages.
+                let vars: Vec<(String, String)> = vars.into_iter().map(|(k, v)| (k, v.0)).collect();
                 let registry = self.registry.clone();
                 Box::pin(async move {
                     if crate::adapters::connections::set_env(&vars) {
@@ -631,6 +669,7 @@ impl Handler<ClientRequest> for Gateway {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .len();
+                let sessions = self.sessions.active(ACTIVE_SESSION);
                 Box::pin(async move {
                     Response::Pong {
                         pid: std::process::id(),
@@ -638,6 +677,7 @@ impl Handler<ClientRequest> for Gateway {
                         version: crate::protocol::VERSION.to_string(),
                         build: crate::protocol::running_build().to_string(),
                         running,
+                        sessions,
                     }
                 })
             }

@@ -1,7 +1,9 @@
 //! The daemon's actors (actix, on a multi-thread tokio runtime).
 //!
 //! ```text
-//!   client request ──▶ Gateway ──(spawn_blocking)──▶ Interpreter ──▶ DuckDB (own connection)
+//!   ZeroMQ client ─┐
+//!   pg client ─────┤ (src/pg: pgwire sessions; Host::request, Host::events)
+//!   client request ┴─▶ Gateway ──(spawn_blocking)──▶ Interpreter ──▶ DuckDB (own connection)
 //!                         │                              │ enqueue (JobControl)
 //!                         ▼                              ▼
 //!                    SQLite queue ◀──────────── QueueJobs ──Wake──▶ QueuePoller

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use unify::daemon::Endpoints;
 use unify::home::Home;
+use unify::pg::PgStatus;
 
 /// The unify loader daemon.
 #[derive(Parser, Debug)]
@@ -22,6 +23,10 @@ struct Args {
     /// Wait for a previous daemon of this home to exit (used by restart).
     #[arg(long, hide = true)]
     wait_lock: bool,
+    /// Also serve the PostgreSQL protocol on HOST:PORT (user `unify`, password from
+    /// UNIFY_PG_PASSWORD or generated into <home>/pg/password).
+    #[arg(long, value_name = "ADDR", global = true)]
+    pg_listen: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -55,7 +60,7 @@ fn run(args: Args, home: Home) -> anyhow::Result<i32> {
         None => {
             home.ensure_dirs()?;
             unify::telemetry::init_file(&home.daemon_log(), "info")?;
-            unify::daemon::run(home, args.wait_lock)?;
+            unify::daemon::run(home, args.wait_lock, args.pg_listen)?;
             Ok(0)
         }
         Some(Command::Start) => {
@@ -63,11 +68,32 @@ fn run(args: Args, home: Home) -> anyhow::Result<i32> {
             rt.block_on(async {
                 if let Some(pid) = running(&home).await {
                     println!("unifyd is already running (pid {pid})");
+                    match (PgStatus::read(&home), &args.pg_listen) {
+                        (Some(pg), _) => println!("{}", pg.describe()),
+                        (None, Some(_)) => eprintln!(
+                            "it does not serve PostgreSQL: stop it (`unifyd stop`) and start it again with --pg-listen"
+                        ),
+                        (None, None) => {}
+                    }
                     return Ok(0);
                 }
-                unify::client::connect_or_start(&home).await?;
+                // Check --pg-listen here, so a refusal or a busy port is told now rather
+                // than only in the detached daemon's log.
+                home.ensure_dirs()?;
+                let mut extra = Vec::new();
+                if let Some(addr) = &args.pg_listen {
+                    let config = unify::pg::PgConfig::resolve(addr, &home)?;
+                    std::net::TcpListener::bind(config.addr).map_err(|e| {
+                        anyhow::anyhow!("cannot listen on {addr} for PostgreSQL: {e}")
+                    })?;
+                    extra = vec!["--pg-listen".to_string(), addr.clone()];
+                }
+                unify::client::transport::connect_or_start_with(&home, &extra).await?;
                 let pid = running(&home).await.unwrap_or(0);
                 println!("unifyd started (pid {pid})");
+                if let Some(pg) = PgStatus::read(&home) {
+                    println!("{}", pg.describe());
+                }
                 Ok(0)
             })
         }
@@ -97,6 +123,9 @@ fn run(args: Args, home: Home) -> anyhow::Result<i32> {
                         "unifyd is running (pid {pid}, home {})",
                         home.root().display()
                     );
+                    if let Some(pg) = PgStatus::read(&home) {
+                        println!("{}", pg.describe());
+                    }
                     Ok(0)
                 }
                 None => {

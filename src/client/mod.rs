@@ -174,8 +174,7 @@ impl Client {
                 }
             };
             if let Err(e) = self.print(&reply, wide).await {
-                eprintln!("Error: {e:#}");
-                return Outcome::Failed;
+                return self.print_failed(e).await;
             }
             if let Some(error) = &reply.error {
                 eprintln!("Error: {error}");
@@ -439,6 +438,9 @@ impl Client {
                         break;
                     }
                 }
+                Response::Error { message } if message.starts_with("Interrupted") => {
+                    return Err(Interrupted(message).into())
+                }
                 Response::Error { message } => anyhow::bail!(message),
                 other => anyhow::bail!("unexpected answer from the engine: {other:?}"),
             }
@@ -446,6 +448,30 @@ impl Client {
         writer.finish()?;
         out.flush()?;
         Ok(())
+    }
+
+    /// Printing a reply failed: a reader that went away (`| head`) ends the script
+    /// quietly, an interrupted result says so, anything else is an error.
+    async fn print_failed(&self, e: anyhow::Error) -> Outcome {
+        let closed_pipe = e
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe);
+        if closed_pipe {
+            // Stop the daemon reading a result nobody will see.
+            let _ = self
+                .transport
+                .request(Request::Interrupt {
+                    session: self.session.clone(),
+                })
+                .await;
+            return Outcome::Exit;
+        }
+        if let Some(Interrupted(message)) = e.downcast_ref::<Interrupted>() {
+            eprintln!("{message}");
+            return Outcome::Interrupted;
+        }
+        eprintln!("Error: {e:#}");
+        Outcome::Failed
     }
 
     /// Close the session on the host.
@@ -458,6 +484,11 @@ impl Client {
             .await;
     }
 }
+
+/// A result whose reading was interrupted (Ctrl-C, or the daemon stopping).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Interrupted(String);
 
 /// Rows the REPL shows of a large result: the first and the last half (as the duckdb
 /// shell does); scripts and the machine formats get every row.

@@ -215,6 +215,8 @@ pub struct DaemonInfo {
     pub build: String,
     /// Jobs it is running.
     pub running: usize,
+    /// Client sessions busy or used recently.
+    pub sessions: usize,
 }
 
 /// Send SIGTERM to process `pid` (a daemon asked to stop).
@@ -235,11 +237,13 @@ pub async fn ping_info(endpoints: &Endpoints, home: &Home, wait: Duration) -> Op
                 version,
                 build,
                 running,
+                sessions,
             } if h == home.root().display().to_string() => Some(DaemonInfo {
                 pid,
                 version,
                 build,
                 running,
+                sessions,
             }),
             _ => None,
         }
@@ -254,6 +258,11 @@ pub async fn ping(endpoints: &Endpoints, home: &Home, wait: Duration) -> bool {
 
 /// Start `unifyd` for `home` as a detached process (own session, output to the log).
 pub fn spawn_daemon(home: &Home, wait_lock: bool) -> anyhow::Result<()> {
+    spawn_daemon_with(home, wait_lock, &[])
+}
+
+/// [`spawn_daemon`], passing `extra` arguments to `unifyd` (e.g. `--pg-listen ADDR`).
+pub fn spawn_daemon_with(home: &Home, wait_lock: bool, extra: &[String]) -> anyhow::Result<()> {
     use std::os::unix::process::CommandExt;
     let exe = daemon_binary()?;
     home.ensure_dirs()?;
@@ -267,6 +276,7 @@ pub fn spawn_daemon(home: &Home, wait_lock: bool) -> anyhow::Result<()> {
     if wait_lock {
         cmd.arg("--wait-lock");
     }
+    cmd.args(extra);
     cmd.stdin(std::process::Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
@@ -306,28 +316,44 @@ fn daemon_binary() -> anyhow::Result<std::path::PathBuf> {
 /// `unifyd` file was rebuilt or upgraded since it started) is restarted when it is idle;
 /// when it is loading, the error says what to run.
 pub async fn connect_or_start(home: &Home) -> anyhow::Result<Zmq> {
-    connect_or_start_with(home, broadcast::channel(1024).0).await
+    connect_or_start_full(home, broadcast::channel(1024).0, &[]).await
 }
 
-async fn connect_or_start_with(
+/// [`connect_or_start`], passing `extra` arguments to a daemon it starts.
+pub async fn connect_or_start_with(home: &Home, extra: &[String]) -> anyhow::Result<Zmq> {
+    connect_or_start_full(home, broadcast::channel(1024).0, extra).await
+}
+
+async fn connect_or_start_full(
     home: &Home,
     events: broadcast::Sender<Event>,
+    extra: &[String],
 ) -> anyhow::Result<Zmq> {
     if let Some(ep) = Endpoints::read(home) {
         if let Some(info) = ping_info(&ep, home, Duration::from_secs(2)).await {
+            let idle = info.running == 0 && info.sessions == 0;
             match stale(&info) {
                 None => return Zmq::connect_with(&ep, events).await,
-                Some(why) if info.running > 0 => {
-                    return Err(anyhow!(
-                        "unifyd (pid {}) {why}, and it is running {} load{}: run `unifyd stop` to restart it (its loads are re-queued and resume in the new one)",
-                        info.pid,
-                        info.running,
-                        if info.running == 1 { "" } else { "s" }
-                    ))
-                }
-                Some(why) => {
+                Some(why) if idle => {
                     eprintln!("unifyd (pid {}) {why}: restarting it.", info.pid);
                     stop_daemon(home, info.pid).await?;
+                }
+                // Another version may not speak this client's protocol: never use it.
+                Some(why) if info.version != crate::protocol::VERSION => {
+                    return Err(anyhow!(
+                        "unifyd (pid {}) {why}, and it is busy ({}): run `unifyd stop` to restart it (its loads are re-queued and resume in the new one)",
+                        info.pid,
+                        busy_text(&info)
+                    ))
+                }
+                // The same version, another build: use it, and say how to switch.
+                Some(why) => {
+                    eprintln!(
+                        "Note: unifyd (pid {}) {why}; it is busy ({}), so this command uses it: run `unifyd stop` to restart it when convenient.",
+                        info.pid,
+                        busy_text(&info)
+                    );
+                    return Zmq::connect_with(&ep, events).await;
                 }
             }
         }
@@ -342,7 +368,7 @@ async fn connect_or_start_with(
         Err(e) => return Err(e.into()),
     };
     if free {
-        spawn_daemon(home, false)?;
+        spawn_daemon_with(home, false, extra)?;
     }
     let start = Instant::now();
     let deadline = Duration::from_secs(60);
@@ -365,6 +391,19 @@ async fn connect_or_start_with(
         deadline.as_secs(),
         home.daemon_log().display()
     ))
+}
+
+/// What keeps a daemon busy: `2 loads, 1 client session`.
+fn busy_text(info: &DaemonInfo) -> String {
+    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let mut parts = Vec::new();
+    if info.running > 0 {
+        parts.push(plural(info.running, "running load"));
+    }
+    if info.sessions > 0 {
+        parts.push(plural(info.sessions, "client session"));
+    }
+    parts.join(", ")
 }
 
 /// Why a running daemon is not the one this client would start, if it is not.
@@ -419,7 +458,7 @@ impl Daemon {
     /// Connect to the home's daemon, starting it when none answers.
     pub async fn connect(home: &Home) -> anyhow::Result<Daemon> {
         let events = broadcast::channel(1024).0;
-        let zmq = connect_or_start_with(home, events.clone()).await?;
+        let zmq = connect_or_start_full(home, events.clone(), &[]).await?;
         send_env(&zmq, home).await;
         Ok(Daemon {
             home: home.clone(),
@@ -433,7 +472,7 @@ impl Daemon {
         let mut current = self.current.lock().await;
         if !process_alive(current.pid) {
             let old = current.pid;
-            let fresh = connect_or_start_with(&self.home, self.events.clone()).await?;
+            let fresh = connect_or_start_full(&self.home, self.events.clone(), &[]).await?;
             send_env(&fresh, &self.home).await;
             eprintln!(
                 "unifyd (pid {old}) stopped; now talking to unifyd (pid {}). Session variables were reset.",
@@ -448,10 +487,10 @@ impl Daemon {
 /// Give the daemon the values this client sees of the environment variables the
 /// connections read, so one exported after the daemon started is used.
 async fn send_env(zmq: &Zmq, home: &Home) {
-    let vars: Vec<(String, crate::secret::Secret)> =
+    let vars: Vec<(String, crate::protocol::EnvValue)> =
         crate::adapters::connections::referenced_env(&home.connections_file())
             .into_iter()
-            .map(|(k, v)| (k, crate::secret::Secret::new(v)))
+            .map(|(k, v)| (k, crate::protocol::EnvValue(v)))
             .collect();
     if !vars.is_empty() {
         if let Err(e) = zmq.request(Request::SetEnv { vars }).await {

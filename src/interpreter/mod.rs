@@ -54,8 +54,8 @@ pub enum Var {
 pub const CHUNK_ROWS: usize = 1000;
 
 /// A client that read none of an open result for this long has gone: the result is
-/// closed (its session can run statements again).
-pub const CURSOR_IDLE: std::time::Duration = std::time::Duration::from_secs(600);
+/// closed (its session can run statements again). Shutdown closes results at once.
+pub const CURSOR_IDLE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// How a large result leaves while DuckDB reads it: the reply goes out at once with the
 /// first [`CHUNK_ROWS`] rows and a cursor, and each further chunk is read only when the
@@ -208,8 +208,12 @@ impl Interpreter {
         match statement {
             S::Sql { sql } => self.run_sql(s, &sql),
             S::RawSql { sql } => {
-                let table = query_table(&s.conn, &sql).map_err(|e| sql::db_error(&e))?;
-                Ok(tables(table))
+                let mut outputs = Vec::new();
+                match self.query_streaming(s, &sql, &mut outputs) {
+                    Ok(Some(table)) => Ok(tables(table)),
+                    Ok(None) => Ok(Reply::default()), // streamed
+                    Err(e) => Err(sql::db_error(&e)),
+                }
             }
             S::Help { topic } => Ok(text(show::help(topic.as_deref())?)),
             S::ShowSchemas => self.show_schemas(s),

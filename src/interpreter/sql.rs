@@ -37,7 +37,7 @@ pub fn missing_table(e: &duckdb::Error) -> Option<String> {
 /// rows a `CREATE TABLE … AS` wrote): `CREATE TABLE`, `CREATE TABLE (12 rows)`. Queries
 /// stay tables, and so does DML's count of rows changed (as in the duckdb shell).
 pub fn command_message(sql: &str, t: &ResultTable) -> Option<String> {
-    let words: Vec<String> = sql
+    let words: Vec<String> = crate::sqltext::without_leading_comments(sql)
         .split(|c: char| c.is_whitespace() || c == '(' || c == ';')
         .filter(|w| !w.is_empty())
         .take(8)
@@ -161,6 +161,14 @@ mod tests {
         assert_eq!(
             m("drop view if exists v", &count(None)).unwrap(),
             "DROP VIEW"
+        );
+        assert_eq!(
+            m(
+                "-- a note\n/* and */ create view v as select 1",
+                &count(None)
+            )
+            .unwrap(),
+            "CREATE VIEW"
         );
         // Queries stay tables, even with a column named Count.
         assert_eq!(

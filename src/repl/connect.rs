@@ -209,14 +209,14 @@ pub async fn connect(client: &mut Client, ask: &mut dyn Ask, preset: Preset) -> 
             options,
         };
         // `$NAME` answers are read from this client's environment by the host.
-        let vars: Vec<(String, crate::secret::Secret)> = entry
+        let vars: Vec<(String, crate::protocol::EnvValue)> = entry
             .options
             .iter()
             .filter_map(|(_, v)| crate::adapters::connections::env_reference(v))
             .filter_map(|name| {
                 std::env::var(name)
                     .ok()
-                    .map(|v| (name.to_string(), crate::secret::Secret::new(v)))
+                    .map(|v| (name.to_string(), crate::protocol::EnvValue(v)))
             })
             .collect();
         if !vars.is_empty() {

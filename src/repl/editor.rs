@@ -8,6 +8,7 @@
 //! the lines typed so far so completion sees the whole statement.
 
 use crate::parser;
+use crate::sqltext::{self, Kind};
 use rustyline::completion::Completer;
 use rustyline::highlight::{CmdKind, Highlighter};
 use rustyline::hint::{Hinter, HistoryHinter};
@@ -189,58 +190,51 @@ const COLUMN_CONTEXT: &[&str] = &[
     "else", "case", ",", "(", "=", "<", ">", "<=", ">=", "<>", "!=", "+", "-", "*", "/", "||",
 ];
 
-/// A token of the text before the cursor: a lower-cased word, `.`, or punctuation.
+/// A token of the text before the cursor ([`sqltext::tokenize`]'s, blanks and comments
+/// left out): a lower-cased word, a quoted identifier unquoted, `'…'` for a string, `.`,
+/// or punctuation (`<=`, `>=`, `<>`, `!=` and `||` as one).
 fn tokens(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut chars = text.chars().peekable();
-    while let Some(&c) = chars.peek() {
-        if c.is_whitespace() {
-            chars.next();
-        } else if c == '\'' {
-            chars.next();
-            for d in chars.by_ref() {
-                if d == '\'' {
-                    break;
-                }
+    let mut out: Vec<String> = Vec::new();
+    let mut previous = Kind::Blank;
+    for t in sqltext::tokenize(text) {
+        let token = match t.kind {
+            k if k.is_trivia() => {
+                previous = k;
+                continue;
             }
-            out.push("'…'".to_string());
-        } else if c == '"' {
-            chars.next();
-            let mut word = String::new();
-            for d in chars.by_ref() {
-                if d == '"' {
-                    break;
-                }
-                word.push(d);
+            Kind::String | Kind::DollarString => "'…'".to_string(),
+            Kind::Unterminated if t.text.starts_with('"') => t.text[1..].to_string(),
+            Kind::Unterminated if t.text.starts_with("/*") => continue,
+            Kind::Unterminated => "'…'".to_string(),
+            Kind::QuotedIdent => t.ident().unwrap_or_default(),
+            Kind::Word | Kind::Variable | Kind::Number => t.text.to_ascii_lowercase(),
+            _ => t.text.to_string(),
+        };
+        let joined = out.last().map(|last| format!("{last}{token}"));
+        match joined {
+            Some(op)
+                if previous == Kind::Other
+                    && t.kind == Kind::Other
+                    && matches!(op.as_str(), "<=" | ">=" | "<>" | "!=" | "||") =>
+            {
+                out.pop();
+                out.push(op);
             }
-            out.push(word);
-        } else if c.is_alphanumeric() || c == '_' || c == '$' {
-            let mut word = String::new();
-            while let Some(&d) = chars.peek() {
-                if d.is_alphanumeric() || d == '_' || d == '$' {
-                    word.push(d.to_ascii_lowercase());
-                    chars.next();
-                } else {
-                    break;
-                }
-            }
-            out.push(word);
-        } else {
-            chars.next();
-            let mut op = c.to_string();
-            if let Some(&d) = chars.peek() {
-                if matches!(
-                    (c, d),
-                    ('<', '=') | ('>', '=') | ('<', '>') | ('!', '=') | ('|', '|')
-                ) {
-                    op.push(d);
-                    chars.next();
-                }
-            }
-            out.push(op);
+            _ => out.push(token),
         }
+        previous = t.kind;
     }
     out
+}
+
+/// Byte offset where the last statement of `text` starts: after its last `;` outside
+/// quotes and comments.
+fn last_statement_start(text: &str) -> usize {
+    sqltext::tokenize(text)
+        .iter()
+        .rev()
+        .find(|t| t.kind == Kind::Semicolon)
+        .map_or(0, |t| t.end())
 }
 
 /// `alias → schema.table` and the tables a statement reads (`schema.table`, or a bare
@@ -339,7 +333,8 @@ pub fn candidates(c: &Completions, before: &str, word: &str, statement: &str) ->
                 .then(|| prefix.to_string())
         });
         if let Some(table) = table.filter(|_| !c.schemas.iter().any(|s| s == prefix)) {
-            let written = &word[..prefix.len()];
+            // The prefix as typed (lower-casing may change a text's length).
+            let written = word.rsplit_once('.').map_or(word, |(w, _)| w);
             for col in c.table_columns.get(&table).into_iter().flatten() {
                 if col.to_lowercase().starts_with(rest) {
                     push_unique(&mut out, format!("{written}.{col}"));
@@ -430,9 +425,12 @@ impl Completer for UnifyHelper {
         _ctx: &Context<'_>,
     ) -> rustyline::Result<(usize, Vec<String>)> {
         let current = &line[..pos];
+        // The word starts after the last separator (which may be several bytes long).
         let start = current
-            .rfind(|c: char| c.is_whitespace() || matches!(c, '(' | ',' | '=' | '<' | '>'))
-            .map(|i| i + 1)
+            .char_indices()
+            .rev()
+            .find(|(_, c)| c.is_whitespace() || matches!(c, '(' | ',' | '=' | '<' | '>' | ';'))
+            .map(|(i, c)| i + c.len_utf8())
             .unwrap_or(0);
         let word = &current[start..];
         let pending = self
@@ -440,10 +438,14 @@ impl Completer for UnifyHelper {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let before = format!("{pending}{}", &current[..start]);
+        // Only the statement the cursor is in counts: the text after the last `;`.
+        let typed = format!("{pending}{}", &current[..start]);
+        let from = last_statement_start(&typed);
+        let before = &typed[from..];
         let statement = format!("{pending}{line}");
+        let statement = &statement[from.min(statement.len())..];
         let c = self.completions.lock().unwrap_or_else(|e| e.into_inner());
-        Ok((start, candidates(&c, &before, word, &statement)))
+        Ok((start, candidates(&c, before, word, statement)))
     }
 }
 
@@ -455,7 +457,8 @@ impl Hinter for UnifyHelper {
     }
 }
 
-/// `line` with ANSI colours: keywords, strings, numbers, comments.
+/// `line` with ANSI colours: keywords, strings, numbers, comments
+/// ([`sqltext::tokenize`]'s tokens).
 pub fn highlight_sql(line: &str) -> String {
     const KEYWORD: &str = "\x1b[1;34m";
     const STRING: &str = "\x1b[32m";
@@ -463,48 +466,28 @@ pub fn highlight_sql(line: &str) -> String {
     const COMMENT: &str = "\x1b[90m";
     const RESET: &str = "\x1b[0m";
     let mut out = String::with_capacity(line.len() + 16);
-    let chars: Vec<(usize, char)> = line.char_indices().collect();
-    let mut i = 0;
-    let end_of = |i: usize| chars.get(i).map_or(line.len(), |(b, _)| *b);
-    while i < chars.len() {
-        let (start, c) = chars[i];
-        let mut j = i + 1;
-        let color = if c == '\'' {
-            while j < chars.len() && chars[j].1 != '\'' {
-                j += 1;
+    for t in sqltext::tokenize(line) {
+        let color = match t.kind {
+            Kind::String | Kind::DollarString => Some(STRING),
+            Kind::LineComment | Kind::BlockComment => Some(COMMENT),
+            Kind::Unterminated if t.text.starts_with("/*") => Some(COMMENT),
+            Kind::Unterminated if !t.text.starts_with('"') => Some(STRING),
+            Kind::Number => Some(NUMBER),
+            Kind::Word => {
+                let word = t.text.to_ascii_lowercase();
+                (SQL_KEYWORDS.contains(&word.as_str()) || UNIFY_KEYWORDS.contains(&word.as_str()))
+                    .then_some(KEYWORD)
             }
-            j = (j + 1).min(chars.len());
-            Some(STRING)
-        } else if c == '-' && chars.get(i + 1).map(|x| x.1) == Some('-') {
-            j = chars.len();
-            Some(COMMENT)
-        } else if c.is_ascii_digit()
-            && (i == 0 || !chars[i - 1].1.is_alphanumeric() && chars[i - 1].1 != '_')
-        {
-            while j < chars.len() && (chars[j].1.is_ascii_digit() || chars[j].1 == '.') {
-                j += 1;
-            }
-            Some(NUMBER)
-        } else if c.is_alphabetic() || c == '_' {
-            while j < chars.len() && (chars[j].1.is_alphanumeric() || chars[j].1 == '_') {
-                j += 1;
-            }
-            let word = line[start..end_of(j)].to_ascii_lowercase();
-            (SQL_KEYWORDS.contains(&word.as_str()) || UNIFY_KEYWORDS.contains(&word.as_str()))
-                .then_some(KEYWORD)
-        } else {
-            None
+            _ => None,
         };
-        let text = &line[start..end_of(j)];
         match color {
             Some(color) => {
                 out.push_str(color);
-                out.push_str(text);
+                out.push_str(t.text);
                 out.push_str(RESET);
             }
-            None => out.push_str(text),
+            None => out.push_str(t.text),
         }
-        i = j;
     }
     out
 }
@@ -624,6 +607,34 @@ mod tests {
         assert_eq!(complete("select ", "pulls.nu", stmt), ["pulls.number"]);
         // No table yet: every known column.
         assert!(complete("select ", "own", "select own").contains(&"owner_login".to_string()));
+    }
+
+    #[test]
+    fn multibyte_text_never_breaks_completion_and_each_statement_of_a_line_counts() {
+        // A no-break space (two bytes) before the word; a Kelvin sign lower-cases to a
+        // one-byte `k`.
+        assert_eq!(last_statement_start("select 1; sel"), 9);
+        assert_eq!(last_statement_start("select ';' ; sel"), 12);
+        assert_eq!(last_statement_start("select 1 -- a;b\n"), 0);
+        let c = complete("", "sel", "sel");
+        assert!(c.contains(&"select".to_string()));
+        let c = complete("select \u{212A}.", "\u{212A}.", "select \u{212A}. from x");
+        assert!(c.is_empty(), "{c:?}");
+        let stmt = "select P.ti from gh.pulls as p";
+        assert_eq!(complete("select ", "P.ti", stmt), ["P.title"]);
+        // Comments are not tables.
+        let before = "select * from gh.pulls -- from mocksvc.repos27\nwhere ";
+        let c = complete(before, "", before);
+        assert!(c.contains(&"title".to_string()), "{c:?}");
+        assert!(!c.contains(&"owner_login".to_string()), "{c:?}");
+        // Through the editor: a no-break space before the word.
+        let helper = UnifyHelper::new(Arc::new(Mutex::new(names())), false);
+        let history = rustyline::history::DefaultHistory::new();
+        let ctx = Context::new(&history);
+        let line = "select 1; select *\u{a0}fr";
+        let (start, got) = helper.complete(line, line.len(), &ctx).unwrap();
+        assert_eq!(&line[start..], "fr");
+        assert!(got.contains(&"from".to_string()), "{got:?}");
     }
 
     #[test]

@@ -164,11 +164,9 @@ pub async fn run(mut client: Client, home: &Home) -> i32 {
             };
             match outcome {
                 Outcome::Exit => break 'repl,
-                Outcome::Disconnected => {
-                    status = 1;
-                    break 'repl;
-                }
-                Outcome::Failed | Outcome::Interrupted => status = 1,
+                // The daemon went away mid-statement: the next statement reaches a new
+                // one (the transport restarts it), so keep the prompt.
+                Outcome::Failed | Outcome::Interrupted | Outcome::Disconnected => status = 1,
                 Outcome::Ok => {}
             }
             for s in client.finished_background().await {

@@ -84,18 +84,18 @@ impl WaitUi for TtyProgress {
             bar.set_message(job_line(j));
             bar.tick();
         }
-        if self.hint.is_none() {
+        let hint = self.hint.get_or_insert_with(|| {
             let hint = ProgressBar::new_spinner().with_style(
                 ProgressStyle::with_template("  {wide_msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
-            hint.set_message(if jobs.is_empty() {
-                "waiting for the loader…  b: continue in the background · Ctrl-C: cancel"
-            } else {
-                "b: continue in the background · Ctrl-C: cancel"
-            });
-            self.hint = Some(self.multi.add(hint));
-        }
+            self.multi.add(hint)
+        });
+        hint.set_message(if jobs.is_empty() {
+            "waiting for the loader…  b: continue in the background · Ctrl-C: cancel"
+        } else {
+            "b: continue in the background · Ctrl-C: cancel"
+        });
     }
 
     fn clear(&mut self) {

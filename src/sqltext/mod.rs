@@ -2,7 +2,7 @@
 //! SQL without running it.
 //!
 //! * [`tokenize`] — every byte of a text in exactly one [`Token`]: blanks, newlines,
-//!   `--` and (nested) `/* */` comments, `'…'` strings, `"…"` identifiers, `$$…$$` and
+//!   `--` and (nested) `/* */` comments, `'…'` and `E'…'` strings, `"…"` identifiers, `$$…$$` and
 //!   `$tag$…$tag$` strings, an opened quote or comment that never closes, words,
 //!   numbers, `$name` variables, `$1` parameters, and single punctuation characters.
 //!   DuckDB's lexical rules (those of PostgreSQL) as far as unify needs them.
@@ -13,8 +13,10 @@
 //!   variables ([`substitute_vars`]) and ` ??`, the previous statement's table
 //!   ([`replace_last_table`]).
 //!
-//! Users: the interpreter (`$var`, `??`, auto-loading), the parser's statement splitter,
-//! spec validation (`sql@` dependencies) and the engine (spec views). Nothing here talks
+//! Users: the interpreter (`$var`, `??`, auto-loading, command messages), the parser's
+//! statement splitter, spec validation (`sql@` dependencies), the engine (spec views),
+//! the pg endpoint (`pg::catalog::lex`: parameters, rewriting, command tags) and the REPL
+//! editor (completion, highlighting). Nothing here talks
 //! to DuckDB or knows about sessions: callers pass what they know (variables, recent
 //! tables) in.
 //!
@@ -40,7 +42,7 @@ pub enum Kind {
     LineComment,
     /// `/* … */`, nested comments included.
     BlockComment,
-    /// `'…'`, with `''` for a quote inside.
+    /// `'…'`, with `''` for a quote inside; or `E'…'`, where `\` escapes too.
     String,
     /// `"…"`, with `""` for a quote inside.
     QuotedIdent,
@@ -167,6 +169,16 @@ pub fn find_in_code(sql: &str, needle: &str) -> Vec<usize> {
     found
 }
 
+/// `sql` after the blanks, line breaks and comments that start it (empty when a comment
+/// that starts it never closes).
+pub fn without_leading_comments(sql: &str) -> &str {
+    match tokenize(sql).into_iter().find(|t| !t.kind.is_trivia()) {
+        Some(t) if t.kind == Kind::Unterminated && t.text.starts_with("/*") => "",
+        Some(t) => &sql[t.start..],
+        None => "",
+    }
+}
+
 /// The kind and byte length of the token at the start of `rest` (not empty).
 fn next_token(rest: &str) -> (Kind, usize) {
     let mut chars = rest.chars();
@@ -181,6 +193,7 @@ fn next_token(rest: &str) -> (Kind, usize) {
         '-' if next == Some('-') => (Kind::LineComment, run(rest, |c| c != '\n' && c != '\r')),
         '/' if next == Some('*') => block_comment(rest),
         '\'' => quoted(rest, '\'', Kind::String),
+        'E' | 'e' if next == Some('\'') => escape_string(rest),
         '"' => quoted(rest, '"', Kind::QuotedIdent),
         '$' => dollar(rest),
         ';' => (Kind::Semicolon, 1),
@@ -255,6 +268,22 @@ fn quoted(text: &str, quote: char, kind: Kind) -> (Kind, usize) {
                 continue;
             }
             return (kind, i + 1);
+        }
+    }
+    (Kind::Unterminated, text.len())
+}
+
+/// `E'…'`: a string in which a backslash escapes the next character (and `''` still
+/// stands for a quote); unterminated when it never closes.
+fn escape_string(text: &str) -> (Kind, usize) {
+    let bytes = text.as_bytes();
+    let mut i = 2;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'\'' if bytes.get(i + 1) == Some(&b'\'') => i += 2,
+            b'\'' => return (Kind::String, i + 1),
+            _ => i += 1,
         }
     }
     (Kind::Unterminated, text.len())

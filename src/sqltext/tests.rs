@@ -38,7 +38,7 @@ fn every_byte_is_in_exactly_one_token() {
 }
 
 #[test]
-fn tokens_of_quotes_comments_and_dollar_strings() {
+fn tokens_of_quotes_and_comments() {
     use Kind::*;
     let cases: &[(&str, &[(Kind, &str)])] = &[
         // Strings and quoted identifiers: a doubled quote stays inside.
@@ -49,6 +49,11 @@ fn tokens_of_quotes_comments_and_dollar_strings() {
         ("'a' 'b'", &[(String, "'a'"), (String, "'b'")]),
         ("'no end", &[(Unterminated, "'no end")]),
         ("\"no end", &[(Unterminated, "\"no end")]),
+        // `E'…'`: a backslash escapes the next character; a word ending in e is a word.
+        ("E'it\\'s' x", &[(String, "E'it\\'s'"), (Word, "x")]),
+        ("e'a''b\\\\'", &[(String, "e'a''b\\\\'")]),
+        ("E'\\'", &[(Unterminated, "E'\\'")]),
+        ("the'x'", &[(Word, "the"), (String, "'x'")]),
         // Comments: `--` to the end of the line (not the line break); `/* */` nests.
         (
             "-- a 'b'\nx",
@@ -71,6 +76,14 @@ fn tokens_of_quotes_comments_and_dollar_strings() {
                 (Word, "c"),
             ],
         ),
+    ];
+    check_tokens(cases);
+}
+
+#[test]
+fn tokens_of_dollars_words_and_punctuation() {
+    use Kind::*;
+    let cases: &[(&str, &[(Kind, &str)])] = &[
         // Dollar strings: `$$…$$` and `$tag$…$tag$`; another tag does not close.
         ("$$ it's $$", &[(DollarString, "$$ it's $$")]),
         (
@@ -117,9 +130,13 @@ fn tokens_of_quotes_comments_and_dollar_strings() {
             &[(Newline, "\r"), (Newline, "\r\n"), (Newline, "\n")],
         ),
     ];
+    check_tokens(cases);
+}
+
+/// Each text's tokens (blanks left out) are the expected `(kind, text)` pairs.
+fn check_tokens(cases: &[(&str, &[(Kind, &str)])]) {
     for (sql, want) in cases {
-        let want: Vec<std::string::String> =
-            want.iter().map(|(k, t)| format!("{k:?}:{t}")).collect();
+        let want: Vec<String> = want.iter().map(|(k, t)| format!("{k:?}:{t}")).collect();
         assert_eq!(picture(sql), want, "{sql:?}");
     }
 }
@@ -355,5 +372,20 @@ fn variables_are_substituted_in_code_only() {
             want.map_err(|e| e.to_string()).as_deref(),
             "{sql:?}"
         );
+    }
+}
+
+#[test]
+fn leading_comments_are_skipped() {
+    let cases: &[(&str, &str)] = &[
+        ("create view v", "create view v"),
+        ("  -- a note\n/* and /* nested */ */ create view v", "create view v"),
+        ("--only\r\n\t", ""),
+        ("/* never closed create", ""),
+        ("'-- a string' x", "'-- a string' x"),
+        ("", ""),
+    ];
+    for (sql, want) in cases {
+        assert_eq!(without_leading_comments(sql), *want, "{sql:?}");
     }
 }

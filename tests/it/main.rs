@@ -8,6 +8,7 @@ mod hostile;
 mod loading;
 mod newuser;
 mod openapi;
+mod pg;
 mod pty;
 mod shell;
 mod soak;

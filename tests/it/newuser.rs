@@ -462,7 +462,7 @@ async fn the_repl_starts_on_a_home_that_does_not_exist() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_daemon_from_another_build_is_restarted_when_idle_and_named_when_busy() {
+async fn a_daemon_from_another_build_is_restarted_when_idle_and_kept_when_busy() {
     // A copy of both binaries, so the test can "upgrade" its unifyd without touching
     // the one other tests use.
     let bin = tempfile::tempdir().unwrap();
@@ -572,10 +572,12 @@ async fn a_daemon_from_another_build_is_restarted_when_idle_and_named_when_busy(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     upgrade(2);
+    // The same version, another build, busy: the command uses it and says how to switch.
     let out = run(q("select 4 as n")).await;
-    assert_eq!(out.code, 1, "{out:?}");
+    assert_ok(&out);
+    assert_eq!(out.stdout, "n\n4\n");
     assert!(
-        out.stderr.contains("is running 1 load") && out.stderr.contains("`unifyd stop`"),
+        out.stderr.contains("it is busy (1 running load") && out.stderr.contains("`unifyd stop`"),
         "{}",
         out.stderr
     );

@@ -329,21 +329,33 @@ async fn formats_switch_in_a_session_and_stdout_carries_results_only() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn scripts_print_every_row_and_json_output_streams_large_results() {
+async fn scripts_print_every_row_of_large_results_in_every_format() {
     let f = Fresh::new();
-    let out = f
-        .unify(
-            &[
-                "--format",
-                "csv",
-                "-c",
-                "select range as n from range(5000)",
-            ],
-            None,
-        )
-        .await;
-    assert_ok(&out);
-    assert_eq!(out.stdout.lines().count(), 5001);
+    // Around the chunk boundary (1,000 rows) and well past it.
+    for n in [999u64, 1000, 1001, 5000] {
+        let sql = format!("select range as n from range({n})");
+        let out = f.unify(&["--format", "csv", "-c", &sql], None).await;
+        assert_ok(&out);
+        assert_eq!(out.stdout.lines().count() as u64, n + 1, "csv, {n} rows");
+        assert_eq!(out.stdout.lines().last().unwrap(), (n - 1).to_string());
+        let out = f.unify(&["--format", "json", "-c", &sql], None).await;
+        assert_ok(&out);
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(rows.len() as u64, n, "json");
+        assert_eq!(rows[n as usize - 1], json!({"n": n - 1}));
+        let out = f.unify(&["--format", "jsonl", "-c", &sql], None).await;
+        assert_ok(&out);
+        let sum: u64 = out
+            .stdout
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["n"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .sum();
+        assert_eq!(sum, n * (n - 1) / 2, "jsonl");
+    }
     let out = f
         .unify(&["-c", "select range as n from range(1000)"], None)
         .await;
@@ -352,6 +364,90 @@ async fn scripts_print_every_row_and_json_output_streams_large_results() {
         "no cut outside the REPL"
     );
     assert!(out.stdout.contains("│ 500 │"));
+    // Raw SQL streams too.
+    let out = f
+        .unify(
+            &[
+                "--format",
+                "csv",
+                "-c",
+                "!select range as n from range(2500)",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(out.stdout.lines().count(), 2501);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_error_in_the_middle_of_a_streamed_result_is_one_line_after_the_rows_read() {
+    for mode in MODES {
+        let f = Fresh::new();
+        let sql = "select case when range = 4500 then error('row 4500 is bad') else range end as n from range(10000)";
+        let out = f
+            .unify(
+                &args(
+                    mode,
+                    &["--format", "csv", "-c", sql, "-c", "select 1 as after"],
+                ),
+                None,
+            )
+            .await;
+        assert_eq!(out.code, 1, "{mode:?}: {out:?}");
+        assert!(
+            out.stdout.lines().count() > 1,
+            "the first rows were written"
+        );
+        assert!(!out.stdout.contains("\n4500\n"), "{mode:?}");
+        let errors: Vec<&str> = out
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("Error"))
+            .collect();
+        assert_eq!(errors.len(), 1, "{}", out.stderr);
+        assert!(errors[0].contains("row 4500 is bad"), "{}", errors[0]);
+        assert!(
+            out.stdout.ends_with("after\n1\n"),
+            "the next statement ran: {}",
+            out.stdout
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_gone_in_the_middle_of_a_result_does_not_hold_the_daemon_up() {
+    let f = Fresh::new();
+    assert_ok(&f.unify(&["-c", "select 1"], None).await);
+    // A client that reads the first chunk, then stops reading (its stdout is a pipe
+    // nobody reads) and is killed.
+    let home = f.home_str();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_unify"))
+        .args(["--home", &home, "--format", "csv", "-c"])
+        .arg("select range as n, repeat('x', 200) as s from range(10000000)")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 1024];
+    use std::io::Read;
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The daemon still holds that result open; stopping it must not wait for it.
+    let started = Instant::now();
+    let out = f.unifyd(&["stop"]).await;
+    assert_ok(&out);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "unifyd stop took {:?}",
+        started.elapsed()
+    );
 }
 
 // ---------------------------------------------------------------------------------------

@@ -270,6 +270,11 @@ impl Running {
         }
     }
 
+    /// What it printed on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
     /// Wait until stdout contains `needle`.
     pub async fn wait_for_stdout(&self, needle: &str, within: std::time::Duration) {
         let started = std::time::Instant::now();
