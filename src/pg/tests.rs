@@ -570,7 +570,13 @@ fn the_lexer_is_the_shared_tokenizer_seen_as_pg_tokens() {
     let cases: &[(&str, &[(catalog::TokKind, &str)])] = &[
         (
             "select $1::int8",
-            &[(Word, "select"), (Space, " "), (Param, "$1"), (Punct, "::"), (Word, "int8")],
+            &[
+                (Word, "select"),
+                (Space, " "),
+                (Param, "$1"),
+                (Punct, "::"),
+                (Word, "int8"),
+            ],
         ),
         (
             "a \n\t-- c\n/* d */b",
@@ -583,9 +589,24 @@ fn the_lexer_is_the_shared_tokenizer_seen_as_pg_tokens() {
                 (Word, "b"),
             ],
         ),
-        ("E'it\\'s' $$x$$", &[(Str, "E'it\\'s'"), (Space, " "), (Str, "$$x$$")]),
-        ("\"q\" $v 'open", &[(Quoted, "\"q\""), (Space, " "), (Word, "$v"), (Space, " "), (Str, "'open")]),
-        ("x:::y", &[(Word, "x"), (Punct, "::"), (Punct, ":"), (Word, "y")]),
+        (
+            "E'it\\'s' $$x$$",
+            &[(Str, "E'it\\'s'"), (Space, " "), (Str, "$$x$$")],
+        ),
+        (
+            "\"q\" $v 'open",
+            &[
+                (Quoted, "\"q\""),
+                (Space, " "),
+                (Word, "$v"),
+                (Space, " "),
+                (Str, "'open"),
+            ],
+        ),
+        (
+            "x:::y",
+            &[(Word, "x"), (Punct, "::"), (Punct, ":"), (Word, "y")],
+        ),
     ];
     for (sql, want) in cases {
         let got: Vec<(catalog::TokKind, &str)> =

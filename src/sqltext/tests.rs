@@ -379,7 +379,10 @@ fn variables_are_substituted_in_code_only() {
 fn leading_comments_are_skipped() {
     let cases: &[(&str, &str)] = &[
         ("create view v", "create view v"),
-        ("  -- a note\n/* and /* nested */ */ create view v", "create view v"),
+        (
+            "  -- a note\n/* and /* nested */ */ create view v",
+            "create view v",
+        ),
         ("--only\r\n\t", ""),
         ("/* never closed create", ""),
         ("'-- a string' x", "'-- a string' x"),
