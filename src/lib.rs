@@ -7,12 +7,12 @@
 //! * [`adapters`]    — specs (YAML → validated [`adapters::spec::Spec`]), connections
 //!   (`connections.yaml` → [`adapters::connections::Connection`]) and the REST engine
 //!   that turns a table definition into a stream of JSON pages.
-//! * [`loading`]     — flattening JSON records into typed rows and writing them into DuckDB
-//!   through a staging table that is swapped in atomically.
-//! * [`warehouse`]   — the one owner of the DuckDB database: opening, connections, catalog
-//!   bookkeeping (`unify.*` tables).
-//! * [`engine`]      — the library API: `load`, `refresh`, `list_tables`… used by the
-//!   interpreter and by the daemon's workers.
+//! * [`loading`]     — flattening JSON records into typed rows (no DuckDB: pure data).
+//! * [`warehouse`]   — the one owner of the DuckDB database and of every statement unify
+//!   itself runs: opening, connections, staging tables, catalog bookkeeping (`unify.*`
+//!   tables), and async methods for the engine.
+//! * [`engine`]      — the library API: `load` (plan → fetch → stage → commit), config,
+//!   connecting APIs; used by the interpreter and by the daemon's workers.
 //! * [`openapi`]     — `spec from-openapi`: an OpenAPI description → spec YAML (used by
 //!   the CLI and the `connect` wizard; touches no home or warehouse).
 //! * [`sqltext`]     — SQL as text: the one tokenizer; table references, `$var` and `??`
@@ -29,6 +29,12 @@
 //!   sessions that run statements through the host's request API, like any client.
 //! * [`client`]      — the `unify` client: transports (ZeroMQ or in-process) and the REPL.
 //! * [`repl`]        — editor, completion, rendering and progress (client side only).
+//!
+//! A row's way from an HTTP page to DuckDB, in five files: `adapters/rest/mod.rs`
+//! (`Fetch::run`: requests and pages) → `engine/load/fetch.rs` (pages into a bounded
+//! channel) → `engine/load/stage.rs` (the writer thread) → `warehouse/staging.rs`
+//! (`StagingWriter`: flatten, widen, append) → `warehouse/catalog.rs` (`swap_in` /
+//! `merge_in`: one transaction). `engine/load/mod.rs` ties them together.
 
 pub mod actors;
 pub mod adapters;

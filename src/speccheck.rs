@@ -4,11 +4,11 @@
 //! the warehouse.
 
 use crate::adapters::catalog::Catalog;
-use crate::adapters::connections::{self, ConnectionEntry};
+use crate::adapters::connections::{self, Connection, ConnectionEntry};
 use crate::adapters::rest::client::RestClient;
 use crate::adapters::rest::params;
 use crate::adapters::rest::{Fetch, FetchStats};
-use crate::adapters::spec::{parse_spec, Parsed, Spec};
+use crate::adapters::spec::{parse_spec, Parsed, Spec, TableSpec};
 use crate::loading::flatten::{Flattener, Shape};
 use crate::protocol::ResultTable;
 use std::sync::Arc;
@@ -98,6 +98,13 @@ pub async fn live(spec: Spec, options: Vec<(String, String)>) -> (ResultTable, V
         }
     };
     let client = RestClient::new(conn.clone());
+    let scratch = match crate::warehouse::ScratchSql::new() {
+        Ok(s) => s,
+        Err(e) => {
+            problems.push(e);
+            return (out, problems);
+        }
+    };
     for table in &spec.tables {
         if !table.depends_on.is_empty() {
             eprintln!(
@@ -107,61 +114,65 @@ pub async fn live(spec: Spec, options: Vec<(String, String)>) -> (ResultTable, V
             );
             continue;
         }
-        let scratch = match crate::engine::ScratchSql::new() {
-            Ok(s) => s,
-            Err(e) => {
-                problems.push(e);
-                break;
-            }
-        };
-        let lookup = |k: &str| crate::adapters::rest::option_value(&conn, k);
-        let set = match params::expand(&table.params, &scratch, &lookup) {
-            Ok(sets) => sets.into_iter().next().unwrap_or_default(),
-            Err(e) => {
-                problems.push(format!("{}: {e}", table.name));
-                continue;
-            }
-        };
-        let cancel = CancellationToken::new();
-        let stats = FetchStats::default();
-        let fetch = Fetch {
-            client: &client,
-            table,
-            cancel: &cancel,
-            stats: &stats,
-            table_limit: None,
-        };
-        match fetch.first_page(&set).await {
-            Ok(records) => {
-                let n = records.len();
-                let mut f = Flattener::new(Shape {
-                    select: table.select.clone(),
-                    strip_prefixes: table.strip_prefixes.clone(),
-                });
-                for r in records {
-                    f.row(r, table.result_object_path.is_none());
-                }
-                if f.columns().is_empty() {
-                    out.rows.push(vec![
-                        table.name.clone().into(),
-                        (n as u64).into(),
-                        serde_json::Value::Null,
-                        serde_json::Value::Null,
-                    ]);
-                }
-                for c in f.columns() {
-                    out.rows.push(vec![
-                        table.name.clone().into(),
-                        (n as u64).into(),
-                        c.name.clone().into(),
-                        c.ty.sql().into(),
-                    ]);
-                }
-            }
+        match sample_table(&client, &conn, table, &scratch).await {
+            Ok(rows) => out.rows.extend(rows),
             Err(e) => problems.push(format!("{}: {e}", table.name)),
         }
     }
     (out, problems)
+}
+
+/// The first page of one table, flattened: a row (table, records, column, type) per
+/// column, or one row with no column when the page had none.
+async fn sample_table(
+    client: &RestClient,
+    conn: &Connection,
+    table: &TableSpec,
+    scratch: &crate::warehouse::ScratchSql,
+) -> Result<Vec<Vec<serde_json::Value>>, String> {
+    let lookup = |k: &str| crate::adapters::rest::option_value(conn, k);
+    let set = params::expand(&table.params, scratch, &lookup)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let cancel = CancellationToken::new();
+    let stats = FetchStats::default();
+    let fetch = Fetch {
+        client,
+        table,
+        cancel: &cancel,
+        stats: &stats,
+        table_limit: None,
+    };
+    let records = fetch.first_page(&set).await.map_err(|e| e.to_string())?;
+    let n = records.len() as u64;
+    let mut f = Flattener::new(Shape {
+        select: table.select.clone(),
+        strip_prefixes: table.strip_prefixes.clone(),
+    });
+    for r in records {
+        f.row(r, table.result_object_path.is_none());
+    }
+    if f.columns().is_empty() {
+        return Ok(vec![vec![
+            table.name.clone().into(),
+            n.into(),
+            serde_json::Value::Null,
+            serde_json::Value::Null,
+        ]]);
+    }
+    Ok(f.columns()
+        .iter()
+        .map(|c| {
+            vec![
+                table.name.clone().into(),
+                n.into(),
+                c.name.clone().into(),
+                c.ty.sql().into(),
+            ]
+        })
+        .collect())
 }
 
 fn catalog_with(spec: Arc<Spec>) -> Catalog {

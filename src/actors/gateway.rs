@@ -709,7 +709,7 @@ fn completions(engine: &crate::engine::Engine) -> Result<Response, String> {
         .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
         .map_err(|e| e.to_string())?;
     for (s, t) in rows.filter_map(Result::ok) {
-        if t.starts_with(crate::loading::writer::STAGING_PREFIX) {
+        if t.starts_with(crate::warehouse::staging::STAGING_PREFIX) {
             continue;
         }
         if !schemas.contains(&s) {
@@ -734,7 +734,7 @@ fn completions(engine: &crate::engine::Engine) -> Result<Response, String> {
         .map_err(|e| e.to_string())?;
     let mut table_columns: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for (s, t, c) in rows.filter_map(Result::ok) {
-        if !t.starts_with(crate::loading::writer::STAGING_PREFIX) {
+        if !t.starts_with(crate::warehouse::staging::STAGING_PREFIX) {
             table_columns.entry(format!("{s}.{t}")).or_default().push(c);
         }
     }

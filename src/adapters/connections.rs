@@ -8,7 +8,7 @@
 
 use super::catalog::Catalog;
 use super::rest::auth::{ClientAuth, Credentials, OAuth2Config};
-use super::spec::{AuthKind, Spec};
+use super::spec::{AuthKind, AuthSpec, Spec};
 use super::yaml::{self, Problems};
 use crate::secret::{self, Secret};
 use serde_yaml::Value;
@@ -329,166 +329,23 @@ pub fn resolve(
             message: "a connection name must be a plain identifier and not one of main, files, unify, information_schema, pg_catalog, temp, system".into(),
         });
     }
-    let spec =
-        catalog
-            .get(&entry.connector)
-            .ok_or_else(|| match catalog.broken(&entry.connector) {
-                Some(problems) => ConnectionError::BrokenConnector {
-                    schema: schema.clone(),
-                    connector: entry.connector.clone(),
-                    problems: problems.to_string(),
-                },
-                None => ConnectionError::UnknownConnector {
-                    schema: schema.clone(),
-                    connector: entry.connector.clone(),
-                    available: catalog.names().join(", "),
-                },
-            })?;
-    let mut options = BTreeMap::new();
-    for (k, raw) in &entry.options {
-        let value = match env_reference(raw) {
-            Some(var) => env(var).ok_or_else(|| ConnectionError::MissingEnv {
-                schema: schema.clone(),
-                var: var.to_string(),
-            })?,
-            None => raw.clone(),
-        };
-        options.insert(k.clone(), value);
-    }
-    let auth = &spec.auth;
-    let lookup = |k: &str| -> Option<String> {
-        options
-            .get(k)
-            .cloned()
-            .or_else(|| auth.defaults.get(k).cloned())
-            .or_else(|| auth.extra.get(k).cloned())
+    let spec = connector_of(entry, catalog)?;
+    let options = expand_env(entry, env)?;
+    let values = Values {
+        schema: &schema,
+        connector: &spec.name,
+        options: &options,
+        auth: &spec.auth,
     };
-    for (param, _) in &auth.params {
-        if lookup(param).is_none() {
-            return Err(ConnectionError::MissingParam {
-                schema,
-                connector: spec.name.clone(),
-                param: param.clone(),
-            });
-        }
+    for (param, _) in &spec.auth.params {
+        values.need(param)?;
     }
-    let secret = |v: String| -> Secret {
-        secret::register(&v);
-        Secret::new(v)
-    };
-    let need = |k: &str| -> Result<String, ConnectionError> {
-        lookup(k).ok_or_else(|| ConnectionError::MissingParam {
+    let credentials = credentials(&values, env)?;
+    let base_url = fill(&spec.base_url, &|k: &str| values.get(k)).map_err(|missing| {
+        ConnectionError::Invalid {
             schema: schema.clone(),
-            connector: spec.name.clone(),
-            param: k.to_string(),
-        })
-    };
-    let first_param = || auth.params.first().map(|(k, _)| k.clone());
-    let credentials = match auth.kind {
-        AuthKind::None => Credentials::None,
-        AuthKind::Basic => {
-            let user_key = if lookup("username").is_some() {
-                "username".to_string()
-            } else {
-                first_param().unwrap_or_else(|| "username".into())
-            };
-            let username = need(&user_key)?;
-            let password = lookup("password").unwrap_or_default();
-            Credentials::Basic {
-                username: secret(username),
-                password: secret(password),
-            }
+            message: format!("base_url {} needs option '{missing}'", spec.base_url),
         }
-        AuthKind::Bearer => {
-            let key = ["bearer_token", "token", "access_token"]
-                .into_iter()
-                .find(|k| lookup(k).is_some())
-                .map(str::to_string)
-                .or_else(first_param)
-                .unwrap_or_else(|| "bearer_token".into());
-            let value = need(&key)?;
-            // The original looked the value up as an env var name first.
-            let token = env(&value).filter(|v| !v.is_empty()).unwrap_or(value);
-            Credentials::Bearer {
-                token: secret(token),
-            }
-        }
-        AuthKind::Headers => {
-            let mut headers = Vec::new();
-            if auth.headers.is_empty() {
-                for (k, _) in &auth.params {
-                    headers.push((k.clone(), secret(need(k)?)));
-                }
-            } else {
-                for (name, template) in &auth.headers {
-                    let value = match options.get(name) {
-                        Some(v) => v.clone(),
-                        None => fill(template, &lookup).map_err(|missing| {
-                            ConnectionError::MissingParam {
-                                schema: schema.clone(),
-                                connector: spec.name.clone(),
-                                param: missing,
-                            }
-                        })?,
-                    };
-                    headers.push((name.clone(), secret(value)));
-                }
-            }
-            Credentials::Headers(headers)
-        }
-        AuthKind::Params => {
-            let mut params = Vec::new();
-            for (k, _) in &auth.params {
-                params.push((k.clone(), secret(need(k)?)));
-            }
-            Credentials::Params(params)
-        }
-        AuthKind::Aws4 => Credentials::Aws4 {
-            access_key_id: secret(need("access_key_id")?),
-            secret_key: secret(need("secret_key")?),
-            session_token: lookup("session_token").map(secret),
-            region: lookup("region").unwrap_or_else(|| "us-east-1".into()),
-            service: need("service")?,
-        },
-        AuthKind::OAuth2 => {
-            let token_url_text = lookup("token_url")
-                .or_else(|| lookup("token_endpoint"))
-                .ok_or_else(|| ConnectionError::MissingParam {
-                    schema: schema.clone(),
-                    connector: spec.name.clone(),
-                    param: "token_url".into(),
-                })?;
-            let token_url =
-                url::Url::parse(&token_url_text).map_err(|e| ConnectionError::Invalid {
-                    schema: schema.clone(),
-                    message: format!("token_url '{token_url_text}' is not a URL: {e}"),
-                })?;
-            let client_auth = match lookup("client_auth").as_deref() {
-                None | Some("basic") | Some("client_secret_basic") => ClientAuth::Basic,
-                Some("post") | Some("client_secret_post") => ClientAuth::Post,
-                Some(other) => {
-                    return Err(ConnectionError::Invalid {
-                        schema,
-                        message: format!("client_auth '{other}' must be basic or post"),
-                    })
-                }
-            };
-            Credentials::OAuth2(OAuth2Config {
-                token_url,
-                client_id: secret(need("client_id")?),
-                client_secret: secret(need("client_secret")?),
-                refresh_token: lookup("refresh_token")
-                    .filter(|s| !s.is_empty())
-                    .map(secret),
-                scopes: lookup("scopes").or_else(|| lookup("oauth_scopes")),
-                audience: lookup("audience"),
-                client_auth,
-            })
-        }
-    };
-    let base_url = fill(&spec.base_url, &lookup).map_err(|missing| ConnectionError::Invalid {
-        schema: schema.clone(),
-        message: format!("base_url {} needs option '{missing}'", spec.base_url),
     })?;
     Ok(Connection {
         schema,
@@ -499,6 +356,188 @@ pub fn resolve(
             .into_iter()
             .map(|(k, v)| (k, Secret::new(v)))
             .collect(),
+    })
+}
+
+/// The spec an entry's `connector` names, or why it cannot be used.
+fn connector_of(entry: &ConnectionEntry, catalog: &Catalog) -> Result<Arc<Spec>, ConnectionError> {
+    catalog
+        .get(&entry.connector)
+        .ok_or_else(|| match catalog.broken(&entry.connector) {
+            Some(problems) => ConnectionError::BrokenConnector {
+                schema: entry.schema.clone(),
+                connector: entry.connector.clone(),
+                problems: problems.to_string(),
+            },
+            None => ConnectionError::UnknownConnector {
+                schema: entry.schema.clone(),
+                connector: entry.connector.clone(),
+                available: catalog.names().join(", "),
+            },
+        })
+}
+
+/// The entry's options with every `$VAR` replaced by its value from `env`.
+fn expand_env(
+    entry: &ConnectionEntry,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<BTreeMap<String, String>, ConnectionError> {
+    let mut options = BTreeMap::new();
+    for (k, raw) in &entry.options {
+        let value = match env_reference(raw) {
+            Some(var) => env(var).ok_or_else(|| ConnectionError::MissingEnv {
+                schema: entry.schema.clone(),
+                var: var.to_string(),
+            })?,
+            None => raw.clone(),
+        };
+        options.insert(k.clone(), value);
+    }
+    Ok(options)
+}
+
+/// A connection's option values, with its connector's auth defaults behind them.
+struct Values<'a> {
+    schema: &'a str,
+    connector: &'a str,
+    options: &'a BTreeMap<String, String>,
+    auth: &'a AuthSpec,
+}
+
+impl Values<'_> {
+    fn get(&self, k: &str) -> Option<String> {
+        self.options
+            .get(k)
+            .cloned()
+            .or_else(|| self.auth.defaults.get(k).cloned())
+            .or_else(|| self.auth.extra.get(k).cloned())
+    }
+
+    fn need(&self, k: &str) -> Result<String, ConnectionError> {
+        self.get(k).ok_or_else(|| self.missing(k))
+    }
+
+    fn missing(&self, param: &str) -> ConnectionError {
+        ConnectionError::MissingParam {
+            schema: self.schema.to_string(),
+            connector: self.connector.to_string(),
+            param: param.to_string(),
+        }
+    }
+
+    fn first_param(&self) -> Option<String> {
+        self.auth.params.first().map(|(k, _)| k.clone())
+    }
+}
+
+/// A credential value: registered for redaction, then kept as a [`Secret`].
+fn secret(v: String) -> Secret {
+    secret::register(&v);
+    Secret::new(v)
+}
+
+/// The credentials the connector's auth kind asks for, from the connection's values.
+fn credentials(
+    values: &Values,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Credentials, ConnectionError> {
+    Ok(match values.auth.kind {
+        AuthKind::None => Credentials::None,
+        AuthKind::Basic => {
+            let user_key = if values.get("username").is_some() {
+                "username".to_string()
+            } else {
+                values.first_param().unwrap_or_else(|| "username".into())
+            };
+            Credentials::Basic {
+                username: secret(values.need(&user_key)?),
+                password: secret(values.get("password").unwrap_or_default()),
+            }
+        }
+        AuthKind::Bearer => {
+            let key = ["bearer_token", "token", "access_token"]
+                .into_iter()
+                .find(|k| values.get(k).is_some())
+                .map(str::to_string)
+                .or_else(|| values.first_param())
+                .unwrap_or_else(|| "bearer_token".into());
+            let value = values.need(&key)?;
+            // The original looked the value up as an env var name first.
+            let token = env(&value).filter(|v| !v.is_empty()).unwrap_or(value);
+            Credentials::Bearer {
+                token: secret(token),
+            }
+        }
+        AuthKind::Headers => Credentials::Headers(header_credentials(values)?),
+        AuthKind::Params => {
+            let mut params = Vec::new();
+            for (k, _) in &values.auth.params {
+                params.push((k.clone(), secret(values.need(k)?)));
+            }
+            Credentials::Params(params)
+        }
+        AuthKind::Aws4 => Credentials::Aws4 {
+            access_key_id: secret(values.need("access_key_id")?),
+            secret_key: secret(values.need("secret_key")?),
+            session_token: values.get("session_token").map(secret),
+            region: values.get("region").unwrap_or_else(|| "us-east-1".into()),
+            service: values.need("service")?,
+        },
+        AuthKind::OAuth2 => Credentials::OAuth2(oauth2_config(values)?),
+    })
+}
+
+/// Header credentials: the auth section's header templates filled from the values, or
+/// (without templates) one header per auth parameter.
+fn header_credentials(values: &Values) -> Result<Vec<(String, Secret)>, ConnectionError> {
+    let mut headers = Vec::new();
+    if values.auth.headers.is_empty() {
+        for (k, _) in &values.auth.params {
+            headers.push((k.clone(), secret(values.need(k)?)));
+        }
+    } else {
+        for (name, template) in &values.auth.headers {
+            let value = match values.options.get(name) {
+                Some(v) => v.clone(),
+                None => fill(template, &|k: &str| values.get(k)).map_err(|m| values.missing(&m))?,
+            };
+            headers.push((name.clone(), secret(value)));
+        }
+    }
+    Ok(headers)
+}
+
+fn oauth2_config(values: &Values) -> Result<OAuth2Config, ConnectionError> {
+    let token_url_text = values
+        .get("token_url")
+        .or_else(|| values.get("token_endpoint"))
+        .ok_or_else(|| values.missing("token_url"))?;
+    let invalid = |message: String| ConnectionError::Invalid {
+        schema: values.schema.to_string(),
+        message,
+    };
+    let token_url = url::Url::parse(&token_url_text)
+        .map_err(|e| invalid(format!("token_url '{token_url_text}' is not a URL: {e}")))?;
+    let client_auth = match values.get("client_auth").as_deref() {
+        None | Some("basic") | Some("client_secret_basic") => ClientAuth::Basic,
+        Some("post") | Some("client_secret_post") => ClientAuth::Post,
+        Some(other) => {
+            return Err(invalid(format!(
+                "client_auth '{other}' must be basic or post"
+            )))
+        }
+    };
+    Ok(OAuth2Config {
+        token_url,
+        client_id: secret(values.need("client_id")?),
+        client_secret: secret(values.need("client_secret")?),
+        refresh_token: values
+            .get("refresh_token")
+            .filter(|s| !s.is_empty())
+            .map(secret),
+        scopes: values.get("scopes").or_else(|| values.get("oauth_scopes")),
+        audience: values.get("audience"),
+        client_auth,
     })
 }
 

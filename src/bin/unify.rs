@@ -203,6 +203,24 @@ fn run(args: Args, sources: Vec<Source>, home: Home) -> anyhow::Result<i32> {
     if !args.no_daemon {
         unify::telemetry::init_stderr("warn");
     }
+    if let Some(code) = run_standalone(&args)? {
+        return Ok(code);
+    }
+    let script = match &args.command_name {
+        Some(Cmd::Connect { .. }) => None,
+        _ => read_script(sources)?,
+    };
+    let options = ScriptOptions { bail: args.bail };
+    if args.no_daemon {
+        run_in_process(args, script, options, home)
+    } else {
+        run_with_daemon(args, script, options, home)
+    }
+}
+
+/// The commands that need no warehouse: `spec check`, `spec from-openapi`,
+/// `completions`. `None` for every other command.
+fn run_standalone(args: &Args) -> anyhow::Result<Option<i32>> {
     match &args.command_name {
         Some(Cmd::Spec {
             action:
@@ -213,7 +231,7 @@ fn run(args: Args, sources: Vec<Source>, home: Home) -> anyhow::Result<i32> {
                 },
         }) => {
             unify::telemetry::init_stderr("warn");
-            return spec_check(file, *live, key_values(options)?, args.format);
+            spec_check(file, *live, key_values(options)?, args.format).map(Some)
         }
         Some(Cmd::Spec {
             action:
@@ -232,7 +250,7 @@ fn run(args: Args, sources: Vec<Source>, home: Home) -> anyhow::Result<i32> {
                 output.as_deref(),
             )?;
             eprintln!("{summary}");
-            return Ok(0);
+            Ok(Some(0))
         }
         Some(Cmd::Completions { shell }) => {
             clap_complete::generate(
@@ -241,64 +259,74 @@ fn run(args: Args, sources: Vec<Source>, home: Home) -> anyhow::Result<i32> {
                 "unify",
                 &mut std::io::stdout(),
             );
-            return Ok(0);
+            Ok(Some(0))
         }
-        _ => {}
+        _ => Ok(None),
     }
-    let script = match &args.command_name {
-        Some(Cmd::Connect { .. }) => None,
-        _ => read_script(sources)?,
-    };
-    let options = ScriptOptions { bail: args.bail };
-    if args.no_daemon {
-        home.ensure_dirs().map_err(|e| {
-            anyhow::anyhow!(
-                "cannot create the unify home {}: {e}",
-                home.root().display()
-            )
-        })?;
-        let _lock = HomeLock::acquire(&home)?;
-        // The engine runs here: its log goes where the daemon's would, so the terminal
-        // gets one line per failure (the client's), not the engine's log lines too.
-        unify::telemetry::init_file(&home.daemon_log(), "info")?;
-        let system = actix::System::with_tokio_rt(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .expect("building the tokio runtime")
-        });
-        system.block_on(async move {
-            let host = Arc::new(Host::start(home.clone(), HostOptions::from_env(false)).await?);
-            let transport: Arc<dyn Transport> = Arc::new(client::InProcess::new(host.clone()));
-            let code = drive(
-                transport,
-                args.format,
-                script,
-                options,
-                args.command_name,
-                &home,
-            )
-            .await;
-            host.shutdown(std::time::Duration::from_secs(5)).await;
-            Ok(code)
-        })
-    } else {
-        let rt = tokio::runtime::Builder::new_multi_thread()
+}
+
+/// `--no-daemon`: the engine runs in this process, holding the home's lock.
+fn run_in_process(
+    args: Args,
+    script: Option<String>,
+    options: ScriptOptions,
+    home: Home,
+) -> anyhow::Result<i32> {
+    home.ensure_dirs().map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create the unify home {}: {e}",
+            home.root().display()
+        )
+    })?;
+    let _lock = HomeLock::acquire(&home)?;
+    // The engine runs here: its log goes where the daemon's would, so the terminal
+    // gets one line per failure (the client's), not the engine's log lines too.
+    unify::telemetry::init_file(&home.daemon_log(), "info")?;
+    let system = actix::System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_multi_thread()
             .enable_all()
-            .build()?;
-        rt.block_on(async move {
-            let transport: Arc<dyn Transport> = Arc::new(client::Daemon::connect(&home).await?);
-            Ok(drive(
-                transport,
-                args.format,
-                script,
-                options,
-                args.command_name,
-                &home,
-            )
-            .await)
-        })
-    }
+            .build()
+            .expect("building the tokio runtime")
+    });
+    system.block_on(async move {
+        let host = Arc::new(Host::start(home.clone(), HostOptions::from_env(false)).await?);
+        let transport: Arc<dyn Transport> = Arc::new(client::InProcess::new(host.clone()));
+        let code = drive(
+            transport,
+            args.format,
+            script,
+            options,
+            args.command_name,
+            &home,
+        )
+        .await;
+        host.shutdown(std::time::Duration::from_secs(5)).await;
+        Ok(code)
+    })
+}
+
+/// The default: a client of the home's daemon (started when none is running).
+fn run_with_daemon(
+    args: Args,
+    script: Option<String>,
+    options: ScriptOptions,
+    home: Home,
+) -> anyhow::Result<i32> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let transport: Arc<dyn Transport> = Arc::new(client::Daemon::connect(&home).await?);
+        Ok(drive(
+            transport,
+            args.format,
+            script,
+            options,
+            args.command_name,
+            &home,
+        )
+        .await)
+    })
 }
 
 async fn drive(

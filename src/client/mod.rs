@@ -149,29 +149,14 @@ impl Client {
         outcome
     }
 
+    /// Send the statement to the host, print its reply, and wait for the loads it
+    /// started; a statement that needed those loads is run again (at most
+    /// [`MAX_RERUNS`] times).
     async fn execute(&mut self, text: &str, wide: bool, ui: &mut dyn WaitUi) -> Outcome {
         for _ in 0..MAX_RERUNS {
-            let response = self
-                .transport
-                .request(Request::Execute {
-                    session: self.session.clone(),
-                    text: text.to_string(),
-                })
-                .await;
-            let reply = match response {
-                Ok(Response::Reply(r)) => r,
-                Ok(Response::Error { message }) => {
-                    eprintln!("Error: {message}");
-                    return Outcome::Failed;
-                }
-                Ok(other) => {
-                    eprintln!("Error: unexpected answer from the engine: {other:?}");
-                    return Outcome::Failed;
-                }
-                Err(e) => {
-                    eprintln!("Error: {e:#}");
-                    return Outcome::Disconnected;
-                }
+            let reply = match self.request_reply(text).await {
+                Ok(r) => r,
+                Err(outcome) => return outcome,
             };
             if let Err(e) = self.print(&reply, wide).await {
                 return self.print_failed(e).await;
@@ -186,62 +171,100 @@ impl Client {
             if reply.wait.is_empty() {
                 return Outcome::Ok;
             }
-            *self.waiting.lock().unwrap_or_else(|e| e.into_inner()) =
-                reply.wait.iter().map(|j| j.id.clone()).collect();
-            let waited = self.wait(&reply.wait, ui).await;
-            self.waiting
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clear();
-            let statuses = match waited {
-                Ok(Some(s)) => s,
-                Ok(None) => {
-                    eprintln!(
-                        "Continuing in the background ({}); you will be told when it finishes.",
-                        reply
-                            .wait
-                            .iter()
-                            .map(|j| j.table.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    );
-                    self.background
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .extend(reply.wait.clone());
-                    return Outcome::Ok;
-                }
+            let statuses = match self.wait_for_loads(&reply.wait, ui).await {
+                Ok(s) => s,
                 Err(outcome) => return outcome,
             };
-            let failed: Vec<&LoaderStatus> = statuses
-                .iter()
-                .filter(|s| s.state != JobState::Done)
-                .collect();
-            if !failed.is_empty() {
-                for s in failed {
-                    eprintln!("Error: {}", failure_text(s));
-                }
-                return Outcome::Failed;
+            if matches!(reply.after, Some(AfterJobs::Rerun)) {
+                continue;
             }
-            match reply.after {
-                Some(AfterJobs::Rerun) => continue,
-                _ => {
-                    for s in &statuses {
-                        eprintln!(
-                            "{} {}: {} rows, {} pages in {:.1}s",
-                            done_verb(&reply.wait, &s.job_id),
-                            s.table_name(),
-                            s.rows,
-                            s.pages,
-                            s.elapsed_ms as f64 / 1000.0
-                        );
-                    }
-                    return Outcome::Ok;
-                }
+            for s in &statuses {
+                eprintln!(
+                    "{} {}: {} rows, {} pages in {:.1}s",
+                    done_verb(&reply.wait, &s.job_id),
+                    s.table_name(),
+                    s.rows,
+                    s.pages,
+                    s.elapsed_ms as f64 / 1000.0
+                );
             }
+            return Outcome::Ok;
         }
         eprintln!("Error: the tables this statement needs are still missing after loading them; see `system status`");
         Outcome::Failed
+    }
+
+    /// Ask the host to execute `text`; an error answer is printed and becomes the
+    /// outcome.
+    async fn request_reply(&self, text: &str) -> Result<Reply, Outcome> {
+        let response = self
+            .transport
+            .request(Request::Execute {
+                session: self.session.clone(),
+                text: text.to_string(),
+            })
+            .await;
+        match response {
+            Ok(Response::Reply(r)) => Ok(r),
+            Ok(Response::Error { message }) => {
+                eprintln!("Error: {message}");
+                Err(Outcome::Failed)
+            }
+            Ok(other) => {
+                eprintln!("Error: unexpected answer from the engine: {other:?}");
+                Err(Outcome::Failed)
+            }
+            Err(e) => {
+                eprintln!("Error: {e:#}");
+                Err(Outcome::Disconnected)
+            }
+        }
+    }
+
+    /// Wait for the loads a reply started and return their final states. `Err` is the
+    /// statement's outcome when they do not all succeed here: moved to the background
+    /// (`Ok`, remembered for [`Client::finished_background`]), failed (each failure
+    /// printed), interrupted or disconnected.
+    async fn wait_for_loads(
+        &mut self,
+        jobs: &[JobRef],
+        ui: &mut dyn WaitUi,
+    ) -> Result<Vec<LoaderStatus>, Outcome> {
+        *self.waiting.lock().unwrap_or_else(|e| e.into_inner()) =
+            jobs.iter().map(|j| j.id.clone()).collect();
+        let waited = self.wait(jobs, ui).await;
+        self.waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        let statuses = match waited? {
+            Some(s) => s,
+            None => {
+                eprintln!(
+                    "Continuing in the background ({}); you will be told when it finishes.",
+                    jobs.iter()
+                        .map(|j| j.table.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                self.background
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend(jobs.iter().cloned());
+                return Err(Outcome::Ok);
+            }
+        };
+        let failed: Vec<&LoaderStatus> = statuses
+            .iter()
+            .filter(|s| s.state != JobState::Done)
+            .collect();
+        if !failed.is_empty() {
+            for s in failed {
+                eprintln!("Error: {}", failure_text(s));
+            }
+            return Err(Outcome::Failed);
+        }
+        Ok(statuses)
     }
 
     /// Wait for jobs to finish. `Ok(None)` when the user moved them to the background;

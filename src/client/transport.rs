@@ -101,62 +101,73 @@ impl Zmq {
                 }
             }
         });
-        let (outgoing, mut rx) = mpsc::channel::<(Request, oneshot::Sender<Response>)>(64);
-        tokio::spawn(async move {
-            let (mut send, mut recv) = dealer.split();
-            let pending: Arc<std::sync::Mutex<Pending>> = Arc::default();
-            let reader_pending = pending.clone();
-            let reader =
-                tokio::spawn(async move {
-                    while let Ok(msg) = recv.recv().await {
-                        let frames = msg.into_vec();
-                        if frames.len() < 2 {
-                            continue;
-                        }
-                        let id = std::str::from_utf8(&frames[0])
-                            .ok()
-                            .and_then(|s| s.parse::<u64>().ok());
-                        let Some(id) = id else { continue };
-                        let response = serde_json::from_slice::<Response>(&frames[1])
-                            .unwrap_or_else(|e| Response::Error {
-                                message: format!("malformed response: {e}"),
-                            });
-                        let waiter = reader_pending
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .remove(&id);
-                        if let Some(tx) = waiter {
-                            let _ = tx.send(response);
-                        }
-                    }
-                });
-            let mut next = 0u64;
-            while let Some((request, reply)) = rx.recv().await {
-                next += 1;
-                let Ok(body) = serde_json::to_vec(&request) else {
-                    continue;
-                };
-                pending
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(next, reply);
-                let mut msg = ZmqMessage::from(next.to_string());
-                msg.push_back(body.into());
-                if send.send(msg).await.is_err() {
-                    pending
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .remove(&next);
-                }
-            }
-            reader.abort();
-        });
+        let (outgoing, rx) = mpsc::channel::<(Request, oneshot::Sender<Response>)>(64);
+        tokio::spawn(serve_requests(dealer, rx));
         Ok(Zmq {
             outgoing,
             events,
             pid: endpoints.pid,
             subscriber,
         })
+    }
+}
+
+/// Send each request on `dealer` with a fresh id until the client drops its sender;
+/// the answers are matched to their requests by [`route_responses`].
+async fn serve_requests(
+    dealer: zeromq::DealerSocket,
+    mut rx: mpsc::Receiver<(Request, oneshot::Sender<Response>)>,
+) {
+    let (mut send, recv) = dealer.split();
+    let pending: Arc<std::sync::Mutex<Pending>> = Arc::default();
+    let reader = tokio::spawn(route_responses(recv, pending.clone()));
+    let mut next = 0u64;
+    while let Some((request, reply)) = rx.recv().await {
+        next += 1;
+        let Ok(body) = serde_json::to_vec(&request) else {
+            continue;
+        };
+        pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(next, reply);
+        let mut msg = ZmqMessage::from(next.to_string());
+        msg.push_back(body.into());
+        if send.send(msg).await.is_err() {
+            pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&next);
+        }
+    }
+    reader.abort();
+}
+
+/// Hand each answer (`[id, body]`) to the request waiting for that id.
+async fn route_responses(
+    mut recv: zeromq::DealerRecvHalf,
+    pending: Arc<std::sync::Mutex<Pending>>,
+) {
+    while let Ok(msg) = recv.recv().await {
+        let frames = msg.into_vec();
+        if frames.len() < 2 {
+            continue;
+        }
+        let id = std::str::from_utf8(&frames[0])
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok());
+        let Some(id) = id else { continue };
+        let response =
+            serde_json::from_slice::<Response>(&frames[1]).unwrap_or_else(|e| Response::Error {
+                message: format!("malformed response: {e}"),
+            });
+        let waiter = pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+        if let Some(tx) = waiter {
+            let _ = tx.send(response);
+        }
     }
 }
 

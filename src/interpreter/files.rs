@@ -10,7 +10,7 @@ use super::sql::{db_error, query_table};
 use super::{Fallible, Interpreter, Session};
 use crate::parser::{FileRef, FileTarget, ImportOptions, TableRef, WriteMode};
 use crate::protocol::{Output, Reply, ResultTable};
-use crate::warehouse::{self, qualified, quote_literal};
+use crate::warehouse::{self, quote_literal};
 use std::path::{Path, PathBuf};
 
 /// Give up on a download server that stops answering for this long.
@@ -282,14 +282,7 @@ impl Interpreter {
             ));
         }
         let reader = reader_sql(&path, format, options);
-        let target = qualified(schema, table);
-        let started = chrono::Utc::now().timestamp_micros();
-        let write = match (exists, mode) {
-            (true, Some(WriteMode::Append)) => {
-                format!("INSERT INTO {target} BY NAME SELECT * FROM {reader};")
-            }
-            _ => format!("CREATE OR REPLACE TABLE {target} AS SELECT * FROM {reader};"),
-        };
+        let started_us = chrono::Utc::now().timestamp_micros();
         // A URL is stored without its credentials, query string and fragment: a signed
         // URL carries its signature or key there. `reload` then asks for a fresh URL.
         let stored = shown_source(source);
@@ -299,41 +292,18 @@ impl Interpreter {
             options_map["url_query_dropped"] = serde_json::Value::Bool(true);
         }
         let options_json = options_map.to_string();
-        let sql = format!(
-            "BEGIN; CREATE SCHEMA IF NOT EXISTS {sch}; {write}
-             DELETE FROM unify.file_imports WHERE schema_name = {ls} AND table_name = {lt};
-             INSERT INTO unify.file_imports VALUES ({ls}, {lt}, {src}, {fmt}, {opts});
-             DELETE FROM unify.tables WHERE schema_name = {ls} AND table_name = {lt};
-             INSERT INTO unify.tables VALUES ({ls}, {lt}, 'file', NULL, NULL, {shown}, (SELECT count(*) FROM {target}), make_timestamp({started}), now()::TIMESTAMP, NULL, NULL);
-             COMMIT;",
-            sch = warehouse::quote_ident(schema),
-            ls = quote_literal(schema),
-            lt = quote_literal(table),
-            src = quote_literal(&stored),
-            shown = quote_literal(&stored),
-            fmt = quote_literal(format.name()),
-            opts = quote_literal(&options_json),
-        );
-        if let Err(e) = s.conn.execute_batch(&sql) {
-            let _ = s.conn.execute_batch("ROLLBACK");
-            return Err(format!(
-                "importing {}: {}",
-                shown_source(source),
-                db_error(&e)
-            ));
-        }
-        let (rows, cols): (i64, i64) = s
-            .conn
-            .query_row(
-                &format!(
-                    "select (select count(*) from {target}), (select count(*) from information_schema.columns where table_schema = {} and table_name = {})",
-                    quote_literal(schema),
-                    quote_literal(table)
-                ),
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map_err(|e| db_error(&e))?;
+        let import = warehouse::files::FileImport {
+            schema,
+            table,
+            reader: &reader,
+            append: exists && mode == Some(WriteMode::Append),
+            source: &stored,
+            format: format.name(),
+            options_json: &options_json,
+            started_us,
+        };
+        let (rows, cols) = warehouse::files::import(&s.conn, &import)
+            .map_err(|e| format!("importing {}: {}", shown_source(source), db_error(&e)))?;
         s.recent = vec![(schema.to_string(), table.to_string())];
         Ok(Reply {
             outputs: vec![Output::Message(format!(
@@ -345,14 +315,7 @@ impl Interpreter {
 
     /// `reload table files.x`: import its file again, replacing the table.
     pub(super) fn reload_file_table(&self, s: &mut Session, table: &str) -> Fallible<Reply> {
-        let found: Option<(String, String, String)> = s
-            .conn
-            .query_row(
-                "select source, format, options from unify.file_imports where schema_name = 'files' and table_name = ?",
-                [table],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, Option<String>>(2)?.unwrap_or_default())),
-            )
-            .ok();
+        let found = warehouse::files::imported_from(&s.conn, table);
         let Some((source, format, options)) = found else {
             return Err(format!(
                 "files.{table} was not imported from a file, so it cannot be reloaded"
@@ -388,24 +351,7 @@ impl Interpreter {
         target: &FileTarget,
         mode: Option<WriteMode>,
     ) -> Fallible<Reply> {
-        if let Some(c) = &target.connector {
-            if c != "files" {
-                return Err(format!("connector '{c}' does not support writing files; export to a path (or to files '<path>')"));
-            }
-        }
-        let name = match &target.file {
-            FileRef::Path(p) => p.clone(),
-            FileRef::Expr(e) => {
-                let result = query_table(&s.conn, &format!("select {e}"))
-                    .map_err(|err| format!("evaluating the file name ({e}): {}", db_error(&err)))?
-                    .unwrap_or_default();
-                match result.rows.first().and_then(|r| r.first()) {
-                    Some(serde_json::Value::String(s)) => s.clone(),
-                    Some(v) if !v.is_null() => v.to_string(),
-                    _ => return Err(format!("the file name expression ({e}) gave no value")),
-                }
-            }
-        };
+        let name = export_name(s, target)?;
         let format = Format::from_path(&name).ok_or_else(|| {
             format!("cannot tell the format of '{name}': name it .csv, .parquet, .json, .ndjson or .jsonl")
         })?;
@@ -427,31 +373,14 @@ impl Interpreter {
                 .and_then(|n| n.to_str())
                 .unwrap_or("export")
         ));
-        let tmp_lit = quote_literal(&tmp.display().to_string());
         let append = exists && mode == Some(WriteMode::Append);
-        let source = match (append, format) {
-            (true, Format::Parquet) => format!(
-                "SELECT * FROM read_parquet({}) UNION ALL BY NAME ({query})",
-                quote_literal(&path.display().to_string())
-            ),
-            (true, Format::Json) => format!(
-                "SELECT * FROM read_json_auto({}) UNION ALL BY NAME ({query})",
-                quote_literal(&path.display().to_string())
-            ),
-            _ => query.to_string(),
-        };
-        let options = match (format, append) {
-            (Format::Csv, true) => "(FORMAT csv, HEADER false)",
-            (Format::Csv, false) => "(FORMAT csv, HEADER true)",
-            (Format::Parquet, _) => "(FORMAT parquet)",
-            (Format::Json, _) => "(FORMAT json, ARRAY true)",
-            (Format::Ndjson, _) => "(FORMAT json)",
-        };
-        let copy = format!("COPY ({source}) TO {tmp_lit} {options}");
-        let rows = s.conn.execute(&copy, []).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            format!("exporting to {}: {}", path.display(), db_error(&e))
-        })?;
+        let (source, options) = export_sql(query, &path, format, append);
+        let tmp_path = tmp.display().to_string();
+        let rows =
+            warehouse::files::copy_to(&s.conn, &source, &tmp_path, options).map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                format!("exporting to {}: {}", path.display(), db_error(&e))
+            })?;
         let finish = if append && matches!(format, Format::Csv | Format::Ndjson) {
             append_file(&tmp, &path)
         } else {
@@ -599,6 +528,53 @@ fn reader_sql(path: &Path, format: Format, options: ImportOptions) -> String {
         Format::Json => format!("read_json_auto({p})"),
         Format::Ndjson => format!("read_json_auto({p}, format = 'newline_delimited')"),
     }
+}
+
+/// The file an export writes: a path as written, or the value of an expression.
+fn export_name(s: &Session, target: &FileTarget) -> Fallible<String> {
+    if let Some(c) = &target.connector {
+        if c != "files" {
+            return Err(format!("connector '{c}' does not support writing files; export to a path (or to files '<path>')"));
+        }
+    }
+    match &target.file {
+        FileRef::Path(p) => Ok(p.clone()),
+        FileRef::Expr(e) => {
+            let result = query_table(&s.conn, &format!("select {e}"))
+                .map_err(|err| format!("evaluating the file name ({e}): {}", db_error(&err)))?
+                .unwrap_or_default();
+            match result.rows.first().and_then(|r| r.first()) {
+                Some(serde_json::Value::String(s)) => Ok(s.clone()),
+                Some(v) if !v.is_null() => Ok(v.to_string()),
+                _ => Err(format!("the file name expression ({e}) gave no value")),
+            }
+        }
+    }
+}
+
+/// What an export's `COPY` reads and its options. Appending to a Parquet or JSON file
+/// rewrites it: the old rows are read back in front of the new ones; CSV and NDJSON
+/// files are appended to after the copy (without a second header).
+fn export_sql(query: &str, path: &Path, format: Format, append: bool) -> (String, &'static str) {
+    let source = match (append, format) {
+        (true, Format::Parquet) => format!(
+            "SELECT * FROM read_parquet({}) UNION ALL BY NAME ({query})",
+            quote_literal(&path.display().to_string())
+        ),
+        (true, Format::Json) => format!(
+            "SELECT * FROM read_json_auto({}) UNION ALL BY NAME ({query})",
+            quote_literal(&path.display().to_string())
+        ),
+        _ => query.to_string(),
+    };
+    let options = match (format, append) {
+        (Format::Csv, true) => "(FORMAT csv, HEADER false)",
+        (Format::Csv, false) => "(FORMAT csv, HEADER true)",
+        (Format::Parquet, _) => "(FORMAT parquet)",
+        (Format::Json, _) => "(FORMAT json, ARRAY true)",
+        (Format::Ndjson, _) => "(FORMAT json)",
+    };
+    (source, options)
 }
 
 fn append_file(from: &Path, to: &Path) -> std::io::Result<()> {

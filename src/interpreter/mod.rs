@@ -17,9 +17,9 @@ mod sql;
 mod vars;
 
 use crate::engine::{ConnectorObject, Engine};
-use crate::parser::{self, Statement, SystemCommand, TableRef};
+use crate::parser::{self, FileTarget, Statement, SystemCommand, TableRef, WriteMode};
 use crate::protocol::{Action, AfterJobs, JobRef, Output, Reply, Requester, ResultTable};
-use crate::warehouse::{self, qualified, quote_ident};
+use crate::warehouse::{self, admin, qualified};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -193,28 +193,13 @@ impl Interpreter {
 
     fn run(&self, s: &mut Session, statement: Statement) -> Fallible<Reply> {
         use Statement as S;
-        // Statements that can remove or rename relations invalidate the session's cache.
-        let invalidates = match &statement {
-            S::DropTable { .. } | S::DropSchema { .. } | S::RenameTable { .. } => true,
-            S::Sql { sql } | S::RawSql { sql } => {
-                let l = sql.trim_start().to_ascii_lowercase();
-                l.starts_with("drop") || l.starts_with("alter")
-            }
-            _ => false,
-        };
+        let invalidates = invalidates_cache(&statement);
         if invalidates {
             s.forget();
         }
         match statement {
             S::Sql { sql } => self.run_sql(s, &sql),
-            S::RawSql { sql } => {
-                let mut outputs = Vec::new();
-                match self.query_streaming(s, &sql, &mut outputs) {
-                    Ok(Some(table)) => Ok(tables(table)),
-                    Ok(None) => Ok(Reply::default()), // streamed
-                    Err(e) => Err(sql::db_error(&e)),
-                }
-            }
+            S::RawSql { sql } => self.run_raw_sql(s, &sql),
             S::Help { topic } => Ok(text(show::help(topic.as_deref())?)),
             S::ShowSchemas => self.show_schemas(s),
             S::ShowTables { schema, like } => self.show_tables(s, schema.as_deref(), like.as_deref()),
@@ -228,16 +213,7 @@ impl Interpreter {
             S::Describe { target } => self.describe(s, target),
             S::Peek { table, rows } => self.peek(s, &table, rows.unwrap_or(20)),
             S::PeekFile { path, rows } => self.peek_file(s, &path, rows.unwrap_or(20)),
-            S::Count { table } => {
-                let (schema, name) = self.qualify(s, &table)?;
-                if let Some(wait) = self.autoload(s, &[(schema.clone(), name.clone())])? {
-                    return Ok(wait);
-                }
-                let sql = format!("select count(*) as count from {}", qualified(&schema, &name));
-                let result = query_table(&s.conn, &sql).map_err(|e| sql::db_error(&e))?;
-                s.recent = vec![(schema, name)];
-                Ok(tables(result))
-            }
+            S::Count { table } => self.count(s, &table),
             S::HelpLast => self.help_last(s),
             S::SetVariable { name, expr } => self.set_variable(s, &name, &expr),
             S::ShowVariable { name } => self.show_variable(s, &name),
@@ -252,90 +228,23 @@ impl Interpreter {
                 source,
                 target,
                 mode,
-            } => {
-                let (schema, name) = self.qualify(s, &source)?;
-                if let Some(wait) = self.autoload(s, &[(schema.clone(), name.clone())])? {
-                    return Ok(wait);
-                }
-                let query = format!("select * from {}", qualified(&schema, &name));
-                self.export(s, &query, &target, mode)
-            }
+            } => self.export_table(s, &source, &target, mode),
             S::SelectInto {
                 query,
                 target,
                 mode,
-            } => {
-                let query = self.prepare_sql(s, &query)?;
-                let refs = find_table_refs(&query);
-                if let Some(wait) = self.autoload(s, &refs)? {
-                    return Ok(wait);
-                }
-                self.export(s, &query, &target, mode)
-            }
+            } => self.select_into(s, &query, &target, mode),
             S::RefreshTable { table } => self.enqueue_job(s, &table, Action::Refresh),
             S::ReloadTable { table } => self.enqueue_job(s, &table, Action::Reload),
-            S::ClearTable { table } => {
-                let (schema, name) = self.qualify(s, &table)?;
-                self.require_table(s, &schema, &name)?;
-                s.conn
-                    .execute_batch(&format!("DELETE FROM {}", qualified(&schema, &name)))
-                    .map_err(|e| sql::db_error(&e))?;
-                Ok(message(format!("Table cleared: {schema}.{name}")))
-            }
+            S::ClearTable { table } => self.clear_table(s, &table),
             S::DropTable { table, if_exists } => self.drop_table(s, &table, if_exists),
             S::DropSchema {
                 schema,
                 if_exists,
                 cascade,
-            } => {
-                let sql = format!(
-                    "DROP SCHEMA {}{}{}",
-                    if if_exists { "IF EXISTS " } else { "" },
-                    quote_ident(&schema),
-                    if cascade { " CASCADE" } else { "" }
-                );
-                s.conn.execute_batch(&sql).map_err(|e| sql::db_error(&e))?;
-                s.conn
-                    .execute(
-                        "DELETE FROM unify.tables WHERE schema_name = ?",
-                        duckdb::params![schema],
-                    )
-                    .map_err(|e| sql::db_error(&e))?;
-                if self.engine.config().connection(&schema).is_some() {
-                    s.conn
-                        .execute_batch(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(&schema)))
-                        .map_err(|e| sql::db_error(&e))?;
-                }
-                Ok(message(format!("Dropped schema {schema}")))
-            }
-            S::RenameTable { table, new_name } => {
-                let (schema, name) = self.qualify(s, &table)?;
-                self.require_table(s, &schema, &name)?;
-                let kind = relation_kind(&s.conn, &schema, &name)?;
-                let sql = format!(
-                    "ALTER {kind} {} RENAME TO {}; UPDATE unify.tables SET table_name = {} WHERE schema_name = {} AND table_name = {}",
-                    qualified(&schema, &name),
-                    quote_ident(&new_name),
-                    warehouse::quote_literal(&new_name),
-                    warehouse::quote_literal(&schema),
-                    warehouse::quote_literal(&name),
-                );
-                s.conn.execute_batch(&sql).map_err(|e| sql::db_error(&e))?;
-                Ok(message(format!("Renamed {schema}.{name} to {schema}.{new_name}")))
-            }
-            S::ConnectorCommand { schema, command } => {
-                let config = self.engine.config();
-                let conn = config
-                    .connection(&schema)
-                    .ok_or_else(|| format!("unknown schema '{schema}': it is not a connection (see `show connections`)"))?;
-                if command != "help" {
-                    return Err(format!("unknown command '{command}' for connector {}", conn.spec.name));
-                }
-                Ok(match &conn.spec.help {
-                    Some(h) => text(h.trim_end().to_string()),
-                    None => text(format!("No help available for connector {}", conn.spec.name)),
-                })
-            }
+            } => self.drop_schema(s, &schema, if_exists, cascade),
+            S::RenameTable { table, new_name } => self.rename_table(s, &table, &new_name),
+            S::ConnectorCommand { schema, command } => self.connector_command(&schema, &command),
             S::System(cmd) => {
                 let outputs = self.runtime.block_on(self.jobs.system(&cmd))?;
                 Ok(Reply {
@@ -360,6 +269,16 @@ impl Interpreter {
     fn prepare_sql(&self, s: &mut Session, sql: &str) -> Fallible<String> {
         let substituted = vars::substitute(s, sql)?;
         crate::sqltext::replace_last_table(&substituted, &s.recent).map_err(|e| e.to_string())
+    }
+
+    /// `!<sql>`: the SQL as written, with no `$vars`, no `??` and no autoload.
+    fn run_raw_sql(&self, s: &mut Session, sql: &str) -> Fallible<Reply> {
+        let mut outputs = Vec::new();
+        match self.query_streaming(s, sql, &mut outputs) {
+            Ok(Some(table)) => Ok(tables(table)),
+            Ok(None) => Ok(Reply::default()), // streamed
+            Err(e) => Err(sql::db_error(&e)),
+        }
     }
 
     fn run_sql(&self, s: &mut Session, raw: &str) -> Fallible<Reply> {
@@ -579,6 +498,57 @@ impl Interpreter {
         })
     }
 
+    fn count(&self, s: &mut Session, table: &TableRef) -> Fallible<Reply> {
+        let (schema, name) = self.qualify(s, table)?;
+        if let Some(wait) = self.autoload(s, &[(schema.clone(), name.clone())])? {
+            return Ok(wait);
+        }
+        let sql = format!(
+            "select count(*) as count from {}",
+            qualified(&schema, &name)
+        );
+        let result = query_table(&s.conn, &sql).map_err(|e| sql::db_error(&e))?;
+        s.recent = vec![(schema, name)];
+        Ok(tables(result))
+    }
+
+    fn export_table(
+        &self,
+        s: &mut Session,
+        source: &TableRef,
+        target: &FileTarget,
+        mode: Option<WriteMode>,
+    ) -> Fallible<Reply> {
+        let (schema, name) = self.qualify(s, source)?;
+        if let Some(wait) = self.autoload(s, &[(schema.clone(), name.clone())])? {
+            return Ok(wait);
+        }
+        let query = format!("select * from {}", qualified(&schema, &name));
+        self.export(s, &query, target, mode)
+    }
+
+    fn select_into(
+        &self,
+        s: &mut Session,
+        query: &str,
+        target: &FileTarget,
+        mode: Option<WriteMode>,
+    ) -> Fallible<Reply> {
+        let query = self.prepare_sql(s, query)?;
+        let refs = find_table_refs(&query);
+        if let Some(wait) = self.autoload(s, &refs)? {
+            return Ok(wait);
+        }
+        self.export(s, &query, target, mode)
+    }
+
+    fn clear_table(&self, s: &mut Session, table: &TableRef) -> Fallible<Reply> {
+        let (schema, name) = self.qualify(s, table)?;
+        self.require_table(s, &schema, &name)?;
+        admin::clear_table(&s.conn, &schema, &name).map_err(|e| sql::db_error(&e))?;
+        Ok(message(format!("Table cleared: {schema}.{name}")))
+    }
+
     fn drop_table(&self, s: &mut Session, table: &TableRef, if_exists: bool) -> Fallible<Reply> {
         let (schema, name) = self.qualify(s, table)?;
         if !warehouse::relation_exists(&s.conn, &schema, &name).map_err(|e| e.to_string())? {
@@ -589,20 +559,53 @@ impl Interpreter {
             }
             return Err(format!("Table {schema}.{name} does not exist"));
         }
-        let kind = relation_kind(&s.conn, &schema, &name)?;
-        let sql = format!(
-            "DROP {kind} {}; DELETE FROM unify.tables WHERE schema_name = {} AND table_name = {}; DELETE FROM unify.file_imports WHERE schema_name = {} AND table_name = {}",
-            qualified(&schema, &name),
-            warehouse::quote_literal(&schema),
-            warehouse::quote_literal(&name),
-            warehouse::quote_literal(&schema),
-            warehouse::quote_literal(&name),
-        );
-        s.conn.execute_batch(&sql).map_err(|e| sql::db_error(&e))?;
+        let kind = admin::relation_kind(&s.conn, &schema, &name).map_err(|e| sql::db_error(&e))?;
+        admin::drop_relation(&s.conn, &schema, &name, kind).map_err(|e| sql::db_error(&e))?;
+        Ok(message(format!("Dropped {} {schema}.{name}", kind.noun())))
+    }
+
+    fn drop_schema(
+        &self,
+        s: &mut Session,
+        schema: &str,
+        if_exists: bool,
+        cascade: bool,
+    ) -> Fallible<Reply> {
+        let recreate = self.engine.config().connection(schema).is_some();
+        admin::drop_schema_as_asked(&s.conn, schema, if_exists, cascade, recreate)
+            .map_err(|e| sql::db_error(&e))?;
+        Ok(message(format!("Dropped schema {schema}")))
+    }
+
+    fn rename_table(&self, s: &mut Session, table: &TableRef, new_name: &str) -> Fallible<Reply> {
+        let (schema, name) = self.qualify(s, table)?;
+        self.require_table(s, &schema, &name)?;
+        let kind = admin::relation_kind(&s.conn, &schema, &name).map_err(|e| sql::db_error(&e))?;
+        admin::rename_relation(&s.conn, &schema, &name, kind, new_name)
+            .map_err(|e| sql::db_error(&e))?;
         Ok(message(format!(
-            "Dropped {} {schema}.{name}",
-            kind.to_lowercase()
+            "Renamed {schema}.{name} to {schema}.{new_name}"
         )))
+    }
+
+    fn connector_command(&self, schema: &str, command: &str) -> Fallible<Reply> {
+        let config = self.engine.config();
+        let conn = config.connection(schema).ok_or_else(|| {
+            format!("unknown schema '{schema}': it is not a connection (see `show connections`)")
+        })?;
+        if command != "help" {
+            return Err(format!(
+                "unknown command '{command}' for connector {}",
+                conn.spec.name
+            ));
+        }
+        Ok(match &conn.spec.help {
+            Some(h) => text(h.trim_end().to_string()),
+            None => text(format!(
+                "No help available for connector {}",
+                conn.spec.name
+            )),
+        })
     }
 
     /// Resolve a table reference: qualified as written, or searched in `main`, then
@@ -646,15 +649,18 @@ impl Interpreter {
     }
 }
 
-fn relation_kind(conn: &duckdb::Connection, schema: &str, name: &str) -> Fallible<&'static str> {
-    let ty: String = conn
-        .query_row(
-            "select table_type from information_schema.tables where table_schema = ? and table_name = ?",
-            duckdb::params![schema, name],
-            |r| r.get(0),
-        )
-        .map_err(|e| sql::db_error(&e))?;
-    Ok(if ty == "VIEW" { "VIEW" } else { "TABLE" })
+/// Statements that can remove or rename relations invalidate the session's cache.
+fn invalidates_cache(statement: &Statement) -> bool {
+    match statement {
+        Statement::DropTable { .. }
+        | Statement::DropSchema { .. }
+        | Statement::RenameTable { .. } => true,
+        Statement::Sql { sql } | Statement::RawSql { sql } => {
+            let l = sql.trim_start().to_ascii_lowercase();
+            l.starts_with("drop") || l.starts_with("alter")
+        }
+        _ => false,
+    }
 }
 
 /// Wait for the client's next request for rows; false when it has moved on (closed the

@@ -1,11 +1,10 @@
 //! Information commands: `help`, `show …`, `describe`, `peek`, `??`.
 
-use super::sql::{db_error, query_table};
+use super::sql::db_error;
 use super::{tables, Fallible, Interpreter, Session};
-use crate::loading::writer::STAGING_PREFIX;
 use crate::parser::{Statement, TableRef};
 use crate::protocol::{Output, Reply, ResultTable};
-use crate::warehouse::{self, qualified, quote_literal};
+use crate::warehouse::{self, introspect};
 use serde_json::Value;
 
 const HELP_SCHEMAS: &str =
@@ -98,11 +97,7 @@ fn like(pattern: &str, text: &str) -> bool {
 
 impl Interpreter {
     pub(super) fn show_schemas(&self, s: &mut Session) -> Fallible<Reply> {
-        let result = query_table(
-            &s.conn,
-            "select schema_name from information_schema.schemata where catalog_name = current_database() and schema_name not in ('pg_catalog') order by schema_name",
-        )
-        .map_err(|e| db_error(&e))?;
+        let result = introspect::schemas(&s.conn).map_err(|e| db_error(&e))?;
         Ok(tables(result))
     }
 
@@ -112,21 +107,7 @@ impl Interpreter {
         s: &Session,
         schema: Option<&str>,
     ) -> Fallible<Vec<(String, String, bool)>> {
-        let mut stmt = s
-            .conn
-            .prepare(
-                "select table_schema, table_name, table_type = 'VIEW' from information_schema.tables where table_catalog = current_database() and table_schema not in ('unify', 'information_schema', 'pg_catalog') and (? is null or table_schema = ?) order by table_schema, table_name",
-            )
-            .map_err(|e| db_error(&e))?;
-        let rows = stmt
-            .query_map(duckdb::params![schema, schema], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .map_err(|e| db_error(&e))?;
-        Ok(rows
-            .filter_map(Result::ok)
-            .filter(|(_, t, _): &(String, String, bool)| !t.starts_with(STAGING_PREFIX))
-            .collect())
+        introspect::relations(&s.conn, schema).map_err(|e| db_error(&e))
     }
 
     pub(super) fn show_tables(
@@ -137,30 +118,7 @@ impl Interpreter {
     ) -> Fallible<Reply> {
         let keep = |name: &str| pattern.is_none_or(|p| like(p, name));
         let Some(schema) = schema else {
-            let info = self.table_info(s)?;
-            let rows = self
-                .relations(s, None)?
-                .into_iter()
-                .filter(|(_, t, _)| keep(t))
-                .map(|(sc, t, is_view)| {
-                    let (rows, loaded) = info
-                        .iter()
-                        .find(|(a, b, _, _)| *a == sc && *b == t)
-                        .map(|(_, _, r, l)| (r.clone(), l.clone()))
-                        .unwrap_or((Value::Null, Value::Null));
-                    vec![
-                        s_(&sc),
-                        s_(&t),
-                        txt(if is_view { "view" } else { "table" }),
-                        rows,
-                        loaded,
-                    ]
-                })
-                .collect();
-            return Ok(table(
-                &["table_schema", "table_name", "type", "rows", "loaded_at"],
-                rows,
-            ));
+            return self.show_all_tables(s, &keep);
         };
         let config = self.engine.config();
         let materialized = self.relations(s, Some(schema))?;
@@ -215,43 +173,51 @@ impl Interpreter {
         ))
     }
 
-    fn table_info(&self, s: &Session) -> Fallible<Vec<(String, String, Value, Value)>> {
-        let mut stmt = s
-            .conn
-            .prepare("select schema_name, table_name, rows, strftime(coalesce(last_refresh_end, last_load_end), '%Y-%m-%d %H:%M:%S') from unify.tables")
-            .map_err(|e| db_error(&e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<i64>>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                ))
+    /// `show tables` without a schema: every relation, with its rows and load time.
+    fn show_all_tables(&self, s: &mut Session, keep: &dyn Fn(&str) -> bool) -> Fallible<Reply> {
+        let info = self.table_info(s)?;
+        let rows = self
+            .relations(s, None)?
+            .into_iter()
+            .filter(|(_, t, _)| keep(t))
+            .map(|(sc, t, is_view)| {
+                let (rows, loaded) = info
+                    .iter()
+                    .find(|(a, b, _, _)| *a == sc && *b == t)
+                    .map(|(_, _, r, l)| (r.clone(), l.clone()))
+                    .unwrap_or((Value::Null, Value::Null));
+                vec![
+                    s_(&sc),
+                    s_(&t),
+                    txt(if is_view { "view" } else { "table" }),
+                    rows,
+                    loaded,
+                ]
             })
-            .map_err(|e| db_error(&e))?;
-        Ok(rows
-            .filter_map(Result::ok)
-            .map(|(a, b, r, l)| {
+            .collect();
+        Ok(table(
+            &["table_schema", "table_name", "type", "rows", "loaded_at"],
+            rows,
+        ))
+    }
+
+    fn table_info(&self, s: &Session) -> Fallible<Vec<(String, String, Value, Value)>> {
+        let info = introspect::table_info(&s.conn).map_err(|e| db_error(&e))?;
+        Ok(info
+            .into_iter()
+            .map(|t| {
                 (
-                    a,
-                    b,
-                    r.map(Value::from).unwrap_or(Value::Null),
-                    l.map(txt).unwrap_or(Value::Null),
+                    t.schema,
+                    t.table,
+                    t.rows.map(Value::from).unwrap_or(Value::Null),
+                    t.last_loaded.map(txt).unwrap_or(Value::Null),
                 )
             })
             .collect())
     }
 
     fn schema_exists(&self, s: &Session, schema: &str) -> Fallible<bool> {
-        s.conn
-            .query_row(
-                "select count(*) from information_schema.schemata where schema_name = ?",
-                [schema],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n > 0)
-            .map_err(|e| db_error(&e))
+        introspect::schema_exists(&s.conn, schema).map_err(|e| db_error(&e))
     }
 
     pub(super) fn show_columns(
@@ -265,9 +231,7 @@ impl Interpreter {
             return Ok(wait);
         }
         self.require_table(s, &schema, &name)?;
-        let mut result = query_table(&s.conn, &format!("describe {}", qualified(&schema, &name)))
-            .map_err(|e| db_error(&e))?
-            .unwrap_or_default();
+        let mut result = introspect::describe(&s.conn, &schema, &name).map_err(|e| db_error(&e))?;
         if let Some(p) = pattern {
             result.rows.retain(|r| {
                 r.first()
@@ -287,14 +251,7 @@ impl Interpreter {
         s: &mut Session,
         pattern: Option<&str>,
     ) -> Fallible<Reply> {
-        let sql = format!(
-            "select table_schema, table_name, column_name, data_type from information_schema.columns where table_catalog = current_database() and table_schema not in ('unify', 'information_schema', 'pg_catalog') and table_name not like '{}%' {} order by table_schema, table_name, ordinal_position",
-            STAGING_PREFIX.replace('_', "\\_"),
-            pattern
-                .map(|p| format!("and column_name ilike {}", quote_literal(&p.replace('*', "%"))))
-                .unwrap_or_default()
-        );
-        let result = query_table(&s.conn, &sql).map_err(|e| db_error(&e))?;
+        let result = introspect::all_columns(&s.conn, pattern).map_err(|e| db_error(&e))?;
         Ok(tables(result))
     }
 
@@ -381,9 +338,7 @@ impl Interpreter {
         for (schema, name) in s.recent.clone() {
             // A heading, not a result: stdout stays parseable in csv and json formats.
             outputs.push(Output::Message(format!("Table {schema}.{name}:")));
-            let result = query_table(&s.conn, &format!("describe {}", qualified(&schema, &name)))
-                .map_err(|e| db_error(&e))?
-                .unwrap_or_default();
+            let result = introspect::describe(&s.conn, &schema, &name).map_err(|e| db_error(&e))?;
             outputs.push(Output::Table(result));
         }
         Ok(Reply {
@@ -402,20 +357,17 @@ impl Interpreter {
         self.require_table(s, &schema, &name)?;
         let columns =
             warehouse::table_columns(&s.conn, &schema, &name).map_err(|e| e.to_string())?;
-        let target = qualified(&schema, &name);
         let mut stats = Vec::new();
         for c in &columns {
-            let col = warehouse::quote_ident(&c.name);
-            let (width, max_width, distinct, total, urls): (f64, i64, i64, i64, i64) = s
-                .conn
-                .query_row(
-                    &format!(
-                        "select coalesce(avg(length(cast({col} as varchar))), 0), coalesce(max(length(cast({col} as varchar))), 0), count(distinct {col}), count(*), count(*) filter (where cast({col} as varchar) like 'http%://%') from (select {col} from {target} limit 200)"
-                    ),
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-                )
+            let sample = introspect::sample_column(&s.conn, &schema, &name, &c.name)
                 .map_err(|e| db_error(&e))?;
+            let (width, max_width, distinct, total, urls) = (
+                sample.width,
+                sample.max_width,
+                sample.distinct,
+                sample.total,
+                sample.urls,
+            );
             stats.push(PeekStat {
                 name: c.name.clone(),
                 ty: c.ty,
@@ -433,8 +385,8 @@ impl Interpreter {
         if exprs.is_empty() {
             return Err(format!("{schema}.{name} has no columns to peek at"));
         }
-        let sql = format!("select {} from {target} limit {n}", exprs.join(", "));
-        let result = query_table(&s.conn, &sql).map_err(|e| db_error(&e))?;
+        let result =
+            introspect::head(&s.conn, &schema, &name, &exprs, n).map_err(|e| db_error(&e))?;
         s.recent = vec![(schema, name)];
         Ok(tables(result))
     }
@@ -461,8 +413,9 @@ pub struct PeekStat {
     pub url: bool,
 }
 
-/// The original's weighting and greedy packing into 100 characters.
-pub fn choose_peek_columns(stats: &[PeekStat]) -> Vec<String> {
+/// How much the original wanted a column in `peek`: short, key-like, dated or textual
+/// columns first; booleans, near-constant columns and URLs last.
+fn peek_weight(c: &PeekStat) -> i64 {
     use crate::loading::types::ColType;
     let is_key = |n: &str| {
         let l = n.to_ascii_lowercase();
@@ -473,35 +426,36 @@ pub fn choose_peek_columns(stats: &[PeekStat]) -> Vec<String> {
                 || l.contains("_id"))
                 && l.len() < 12)
     };
-    let mut weighted: Vec<(i64, &PeekStat)> = stats
-        .iter()
-        .map(|c| {
-            let cw = c.width / 5;
-            let mut w = 0i64;
-            if cw <= 6 {
-                w += 6 - cw;
-            }
-            if is_key(&c.name) && cw < 20 {
-                w += 10;
-            }
-            match c.ty {
-                ColType::Date | ColType::Timestamp | ColType::Varchar => w += 5,
-                ColType::Boolean => w -= 20,
-                ColType::BigInt if cw < 3 => w -= 10,
-                _ => {}
-            }
-            let name_width = (c.name.len() + c.name.matches('_').count()) as i64;
-            w += 15 - name_width;
-            w -= c.width / 25;
-            if c.entropy < 0.1 {
-                w -= 15;
-            }
-            if c.url {
-                w -= 5;
-            }
-            (w, c)
-        })
-        .collect();
+    let cw = c.width / 5;
+    let mut w = 0i64;
+    if cw <= 6 {
+        w += 6 - cw;
+    }
+    if is_key(&c.name) && cw < 20 {
+        w += 10;
+    }
+    match c.ty {
+        ColType::Date | ColType::Timestamp | ColType::Varchar => w += 5,
+        ColType::Boolean => w -= 20,
+        ColType::BigInt if cw < 3 => w -= 10,
+        _ => {}
+    }
+    let name_width = (c.name.len() + c.name.matches('_').count()) as i64;
+    w += 15 - name_width;
+    w -= c.width / 25;
+    if c.entropy < 0.1 {
+        w -= 15;
+    }
+    if c.url {
+        w -= 5;
+    }
+    w
+}
+
+/// The original's weighting and greedy packing into 100 characters.
+pub fn choose_peek_columns(stats: &[PeekStat]) -> Vec<String> {
+    use crate::loading::types::ColType;
+    let mut weighted: Vec<(i64, &PeekStat)> = stats.iter().map(|c| (peek_weight(c), c)).collect();
     weighted.sort_by_key(|w| std::cmp::Reverse(w.0));
     let mut used = 0i64;
     let mut have_date = false;

@@ -99,6 +99,8 @@ pub fn plan(doc: &Doc, base_url: &str, op_security: Option<&Value>) -> AuthPlan 
     }
 }
 
+/// Translate one security scheme `s` (named `name`) into an [`AuthPlan`], or say why
+/// unify cannot use it.
 fn translate(
     doc: &Doc,
     name: &str,
@@ -106,134 +108,12 @@ fn translate(
     scopes: &[String],
     base_url: &str,
 ) -> Result<AuthPlan, String> {
-    let text = |k: &str| s.get(k).and_then(Value::as_str).unwrap_or("");
-    let describe = |fallback: &str| -> String {
-        let d = one_line(text("description"));
-        if d.is_empty() {
-            fallback.to_string()
-        } else {
-            d
-        }
-    };
     let source = Some(format!("from the security scheme `{name}`"));
-    let ty = text("type");
-    match ty {
-        "http" | "basic" => {
-            let scheme = if ty == "basic" {
-                "basic".to_string()
-            } else {
-                text("scheme").to_ascii_lowercase()
-            };
-            match scheme.as_str() {
-                "basic" => Ok(AuthPlan {
-                    kind: "BASIC",
-                    params: vec![
-                        (
-                            "username".to_string(),
-                            "User name for HTTP basic auth".to_string(),
-                        ),
-                        (
-                            "password".to_string(),
-                            describe("Password for HTTP basic auth"),
-                        ),
-                    ],
-                    source,
-                    ..Default::default()
-                }),
-                "bearer" => {
-                    let format = text("bearerFormat");
-                    let mut desc = describe("Bearer token");
-                    if !format.is_empty() {
-                        desc = format!("{desc} ({format})");
-                    }
-                    Ok(AuthPlan {
-                        kind: "BEARER",
-                        params: vec![("token".to_string(), desc)],
-                        source,
-                        ..Default::default()
-                    })
-                }
-                other => Err(format!("HTTP {other} authentication")),
-            }
-        }
-        "apiKey" => {
-            let key = text("name");
-            if key.is_empty() {
-                return Err("an apiKey scheme without a name".to_string());
-            }
-            let desc = describe(&format!("API key sent as {key}"));
-            match text("in") {
-                "header" => {
-                    let mut p = AuthPlan {
-                        kind: "HEADERS",
-                        params: vec![("api_key".to_string(), desc)],
-                        headers: vec![(key.to_string(), "${api_key}".to_string())],
-                        source,
-                        ..Default::default()
-                    };
-                    if key.eq_ignore_ascii_case("authorization") {
-                        p.guesses.push(
-                            "the key is the whole Authorization header: include any prefix the API wants (e.g. `Token abc`)".to_string(),
-                        );
-                    }
-                    Ok(p)
-                }
-                "query" => Ok(AuthPlan {
-                    kind: "PARAMS",
-                    params: vec![(key.to_string(), desc)],
-                    source,
-                    ..Default::default()
-                }),
-                other => Err(format!("an API key in a {other}")),
-            }
-        }
-        "oauth2" => {
-            let (token_url, all_scopes, other_flow) = oauth_flows(doc, s);
-            if let Some(token_url) = token_url {
-                let token_url = absolute(&token_url, base_url);
-                let mut defaults = vec![("token_url".to_string(), token_url)];
-                if !scopes.is_empty() {
-                    defaults.push(("scopes".to_string(), scopes.join(" ")));
-                }
-                let mut p = AuthPlan {
-                    kind: "OAUTH2",
-                    params: vec![
-                        ("client_id".to_string(), "OAuth2 client id".to_string()),
-                        (
-                            "client_secret".to_string(),
-                            "OAuth2 client secret".to_string(),
-                        ),
-                    ],
-                    defaults,
-                    source,
-                    ..Default::default()
-                };
-                if scopes.is_empty() && !all_scopes.is_empty() {
-                    p.guesses.push(format!(
-                        "no scope is required; the API defines {} (add `scopes` under auth.defaults if it needs some)",
-                        all_scopes.join(", ")
-                    ));
-                }
-                return Ok(p);
-            }
-            Ok(AuthPlan {
-                kind: "BEARER",
-                params: vec![(
-                    "token".to_string(),
-                    format!(
-                        "OAuth2 access token{}",
-                        other_flow
-                            .map(|u| format!(" (authorize at {u})"))
-                            .unwrap_or_default()
-                    ),
-                )],
-                source,
-                guesses: vec![
-                    "OAuth2 without client credentials: give an access token obtained elsewhere (unify runs no browser flow)".to_string(),
-                ],
-                ..Default::default()
-            })
-        }
+    match field(s, "type") {
+        "http" => http_plan(s, &field(s, "scheme").to_ascii_lowercase(), source),
+        "basic" => http_plan(s, "basic", source),
+        "apiKey" => api_key_plan(s, source),
+        "oauth2" => Ok(oauth2_plan(doc, s, scopes, base_url, source)),
         "openIdConnect" => Ok(AuthPlan {
             kind: "BEARER",
             params: vec![(
@@ -246,6 +126,144 @@ fn translate(
         }),
         other => Err(format!("type '{other}'")),
     }
+}
+
+/// A string field of a security scheme, `""` when absent.
+fn field<'a>(s: &'a Value, key: &str) -> &'a str {
+    s.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+/// The scheme's own description (first line), else `fallback`.
+fn describe(s: &Value, fallback: &str) -> String {
+    let d = one_line(field(s, "description"));
+    if d.is_empty() {
+        fallback.to_string()
+    } else {
+        d
+    }
+}
+
+/// An HTTP scheme (`basic` or `bearer`; anything else is unsupported).
+fn http_plan(s: &Value, scheme: &str, source: Option<String>) -> Result<AuthPlan, String> {
+    match scheme {
+        "basic" => Ok(AuthPlan {
+            kind: "BASIC",
+            params: vec![
+                (
+                    "username".to_string(),
+                    "User name for HTTP basic auth".to_string(),
+                ),
+                (
+                    "password".to_string(),
+                    describe(s, "Password for HTTP basic auth"),
+                ),
+            ],
+            source,
+            ..Default::default()
+        }),
+        "bearer" => {
+            let format = field(s, "bearerFormat");
+            let mut desc = describe(s, "Bearer token");
+            if !format.is_empty() {
+                desc = format!("{desc} ({format})");
+            }
+            Ok(AuthPlan {
+                kind: "BEARER",
+                params: vec![("token".to_string(), desc)],
+                source,
+                ..Default::default()
+            })
+        }
+        other => Err(format!("HTTP {other} authentication")),
+    }
+}
+
+/// An API key sent in a header (HEADERS) or in the query (PARAMS).
+fn api_key_plan(s: &Value, source: Option<String>) -> Result<AuthPlan, String> {
+    let key = field(s, "name");
+    if key.is_empty() {
+        return Err("an apiKey scheme without a name".to_string());
+    }
+    let desc = describe(s, &format!("API key sent as {key}"));
+    match field(s, "in") {
+        "header" => {
+            let mut p = AuthPlan {
+                kind: "HEADERS",
+                params: vec![("api_key".to_string(), desc)],
+                headers: vec![(key.to_string(), "${api_key}".to_string())],
+                source,
+                ..Default::default()
+            };
+            if key.eq_ignore_ascii_case("authorization") {
+                p.guesses.push(
+                    "the key is the whole Authorization header: include any prefix the API wants (e.g. `Token abc`)".to_string(),
+                );
+            }
+            Ok(p)
+        }
+        "query" => Ok(AuthPlan {
+            kind: "PARAMS",
+            params: vec![(key.to_string(), desc)],
+            source,
+            ..Default::default()
+        }),
+        other => Err(format!("an API key in a {other}")),
+    }
+}
+
+/// OAuth2: client credentials → OAUTH2; any other flow → BEARER with a token obtained
+/// elsewhere.
+fn oauth2_plan(
+    doc: &Doc,
+    s: &Value,
+    scopes: &[String],
+    base_url: &str,
+    source: Option<String>,
+) -> AuthPlan {
+    let (token_url, all_scopes, other_flow) = oauth_flows(doc, s);
+    let Some(token_url) = token_url else {
+        return AuthPlan {
+            kind: "BEARER",
+            params: vec![(
+                "token".to_string(),
+                format!(
+                    "OAuth2 access token{}",
+                    other_flow
+                        .map(|u| format!(" (authorize at {u})"))
+                        .unwrap_or_default()
+                ),
+            )],
+            source,
+            guesses: vec![
+                "OAuth2 without client credentials: give an access token obtained elsewhere (unify runs no browser flow)".to_string(),
+            ],
+            ..Default::default()
+        };
+    };
+    let mut defaults = vec![("token_url".to_string(), absolute(&token_url, base_url))];
+    if !scopes.is_empty() {
+        defaults.push(("scopes".to_string(), scopes.join(" ")));
+    }
+    let mut p = AuthPlan {
+        kind: "OAUTH2",
+        params: vec![
+            ("client_id".to_string(), "OAuth2 client id".to_string()),
+            (
+                "client_secret".to_string(),
+                "OAuth2 client secret".to_string(),
+            ),
+        ],
+        defaults,
+        source,
+        ..Default::default()
+    };
+    if scopes.is_empty() && !all_scopes.is_empty() {
+        p.guesses.push(format!(
+            "no scope is required; the API defines {} (add `scopes` under auth.defaults if it needs some)",
+            all_scopes.join(", ")
+        ));
+    }
+    p
 }
 
 /// (client-credentials token URL, every scope, another flow's authorization URL).

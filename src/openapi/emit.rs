@@ -4,7 +4,7 @@
 
 use super::auth::AuthPlan;
 use super::paging::{Pager, Strategy};
-use super::tables::Plan;
+use super::tables::{Plan, TablePlan};
 use std::fmt::Write as _;
 
 /// What goes into the spec besides the tables.
@@ -52,89 +52,7 @@ pub fn render(h: &Header<'_>, plan: &Plan) -> String {
     }
     y.push_str("tables:\n");
     for t in &plan.tables {
-        let _ = writeln!(y, "  - name: {}", scalar(&t.name));
-        if let Some(d) = &t.description {
-            let _ = writeln!(y, "    description: {}", scalar(d));
-        }
-        comment(&mut y, 4, "", &t.origin);
-        let _ = writeln!(y, "    resource_path: {}", scalar(&t.path));
-        if let Some(note) = &t.no_pager_note {
-            comment(&mut y, 4, "guess: ", note);
-        }
-        if let Some(p) = &t.pager {
-            let shared = common.is_some_and(|c| same_pager(c, p));
-            if !shared {
-                comment(&mut y, 4, "guess: ", &p.why);
-            }
-            y.push_str("    supports_paging: true\n");
-            if !shared {
-                y.push_str("    paging:\n");
-                pager(&mut y, 6, p);
-            }
-        }
-        if !t.headers.is_empty() {
-            y.push_str("    headers:\n");
-            for (k, v, guess) in &t.headers {
-                if let Some(g) = guess {
-                    comment(&mut y, 6, "guess: ", g);
-                }
-                let _ = writeln!(y, "      {}: {}", scalar(k), scalar(v));
-            }
-        }
-        if !t.params.is_empty() || t.from_parent.is_some() {
-            y.push_str("    params:\n");
-            if let Some(link) = &t.from_parent {
-                let parent = &plan.tables[link.parent];
-                if let Some(g) = &link.guess {
-                    comment(&mut y, 6, "guess: ", g);
-                }
-                let cols: Vec<String> = link.columns.iter().map(|c| quote_ident(c)).collect();
-                let sql = format!(
-                    "sql@(select distinct {} from {})",
-                    cols.join(", "),
-                    quote_ident(&parent.name)
-                );
-                let _ = writeln!(
-                    y,
-                    "      {}: {}",
-                    scalar(&link.names.join(",")),
-                    scalar(&sql)
-                );
-            }
-            for (k, v, guess) in &t.params {
-                if let Some(g) = guess {
-                    comment(&mut y, 6, "guess: ", g);
-                }
-                let _ = writeln!(y, "      {}: {}", scalar(k), scalar(v));
-            }
-        }
-        if !t.copy_params.is_empty() {
-            let names: Vec<String> = t.copy_params.iter().map(|c| flow_scalar(c)).collect();
-            let _ = writeln!(y, "    copy_params_to_output: [{}]", names.join(", "));
-        }
-        if !t.record_path.is_empty() {
-            if let Some(g) = &t.record_guess {
-                comment(&mut y, 4, "guess: ", g);
-            }
-            if t.record_path.iter().any(|k| k.contains('.')) {
-                let keys: Vec<String> = t.record_path.iter().map(|k| flow_scalar(k)).collect();
-                let _ = writeln!(y, "    result_body_path: [{}]", keys.join(", "));
-            } else {
-                let _ = writeln!(
-                    y,
-                    "    result_body_path: {}",
-                    scalar(&t.record_path.join("."))
-                );
-            }
-        } else if let Some(g) = &t.record_guess {
-            comment(&mut y, 4, "guess: ", g);
-        }
-        if let Some((k, guess)) = &t.key {
-            if let Some(g) = guess {
-                comment(&mut y, 4, "guess: ", g);
-            }
-            let _ = writeln!(y, "    key_column: {}", scalar(k));
-        }
+        table(&mut y, plan, t, common);
     }
     if !plan.skipped.is_empty() {
         y.push_str("\n# GET operations that are not tables, and why:\n");
@@ -143,6 +61,103 @@ pub fn render(h: &Header<'_>, plan: &Plan) -> String {
         }
     }
     y
+}
+
+/// One entry of `tables:`; its pager is written only when it differs from `common`.
+fn table(y: &mut String, plan: &Plan, t: &TablePlan, common: Option<&Pager>) {
+    let _ = writeln!(y, "  - name: {}", scalar(&t.name));
+    if let Some(d) = &t.description {
+        let _ = writeln!(y, "    description: {}", scalar(d));
+    }
+    comment(y, 4, "", &t.origin);
+    let _ = writeln!(y, "    resource_path: {}", scalar(&t.path));
+    if let Some(note) = &t.no_pager_note {
+        comment(y, 4, "guess: ", note);
+    }
+    if let Some(p) = &t.pager {
+        let shared = common.is_some_and(|c| same_pager(c, p));
+        if !shared {
+            comment(y, 4, "guess: ", &p.why);
+        }
+        y.push_str("    supports_paging: true\n");
+        if !shared {
+            y.push_str("    paging:\n");
+            pager(y, 6, p);
+        }
+    }
+    if !t.headers.is_empty() {
+        y.push_str("    headers:\n");
+        guessed_pairs(y, &t.headers);
+    }
+    table_params(y, plan, t);
+    if !t.copy_params.is_empty() {
+        let names: Vec<String> = t.copy_params.iter().map(|c| flow_scalar(c)).collect();
+        let _ = writeln!(y, "    copy_params_to_output: [{}]", names.join(", "));
+    }
+    record_path(y, t);
+    if let Some((k, guess)) = &t.key {
+        if let Some(g) = guess {
+            comment(y, 4, "guess: ", g);
+        }
+        let _ = writeln!(y, "    key_column: {}", scalar(k));
+    }
+}
+
+/// `key: value` lines at indent 6, each after its `# guess:` line when it has one.
+fn guessed_pairs(y: &mut String, pairs: &[(String, String, Option<String>)]) {
+    for (k, v, guess) in pairs {
+        if let Some(g) = guess {
+            comment(y, 6, "guess: ", g);
+        }
+        let _ = writeln!(y, "      {}: {}", scalar(k), scalar(v));
+    }
+}
+
+/// A table's `params:`: the `sql@` query over its parent first, then its constants.
+fn table_params(y: &mut String, plan: &Plan, t: &TablePlan) {
+    if t.params.is_empty() && t.from_parent.is_none() {
+        return;
+    }
+    y.push_str("    params:\n");
+    if let Some(link) = &t.from_parent {
+        let parent = &plan.tables[link.parent];
+        if let Some(g) = &link.guess {
+            comment(y, 6, "guess: ", g);
+        }
+        let cols: Vec<String> = link.columns.iter().map(|c| quote_ident(c)).collect();
+        let sql = format!(
+            "sql@(select distinct {} from {})",
+            cols.join(", "),
+            quote_ident(&parent.name)
+        );
+        let _ = writeln!(
+            y,
+            "      {}: {}",
+            scalar(&link.names.join(",")),
+            scalar(&sql)
+        );
+    }
+    guessed_pairs(y, &t.params);
+}
+
+/// A table's `result_body_path` (a flow list when a key has a dot), after its guess.
+fn record_path(y: &mut String, t: &TablePlan) {
+    if let Some(g) = &t.record_guess {
+        comment(y, 4, "guess: ", g);
+    }
+    if t.record_path.is_empty() {
+        return;
+    }
+    if t.record_path.iter().any(|k| k.contains('.')) {
+        let keys: Vec<String> = t.record_path.iter().map(|k| flow_scalar(k)).collect();
+        let _ = writeln!(y, "    result_body_path: [{}]", keys.join(", "));
+    } else {
+        let _ = writeln!(
+            y,
+            "    result_body_path: {}",
+            scalar(&t.record_path.join("."))
+        );
+    }
 }
 
 fn auth(y: &mut String, a: &AuthPlan, server_defaults: &[(String, String)]) {

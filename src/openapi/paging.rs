@@ -154,93 +154,24 @@ pub fn detect(
         .iter()
         .filter(|p| p.location == Location::Query)
         .collect();
-    let find = |names: &[&str]| -> Option<&Parameter<'_>> {
-        query
-            .iter()
-            .copied()
-            .find(|p| names.contains(&snake(&p.name).as_str()))
-    };
-    let size = find(SIZE);
-    let (count_param, page_size, size_documented, size_why) = match size {
-        Some(p) => {
-            let (n, documented, why) = page_size_of(p);
-            (Some(p.name.clone()), Some(n), documented, why)
-        }
-        None => (None, None, false, String::new()),
-    };
-    let pager = |strategy: Strategy, why: String| Pager {
-        stop_on_empty: matches!(strategy, Strategy::Page { .. } | Strategy::Offset { .. })
-            && !size_documented,
-        strategy,
-        count_param: count_param.clone(),
-        page_size,
-        why: if size_why.is_empty() {
-            why
-        } else {
-            format!("{why}; {size_why}")
-        },
-    };
-
+    let size = PageSize::of(find_param(&query, SIZE));
     if link_header {
-        return Some(pager(
+        return Some(size.pager(
             Strategy::LinkHeader,
             "the answer documents a Link header: follow rel=\"next\"".to_string(),
         ));
     }
     let fields = answer.map(|a| scalar_fields(doc, a)).unwrap_or_default();
-    let cursor_param = find(CURSOR).or_else(|| {
-        query.iter().copied().find(|p| {
-            let d = p.description.to_ascii_lowercase();
-            !p.is_numeric() && (d.contains("cursor") || d.contains("pagination token"))
-        })
-    });
-    let next_link = fields
-        .iter()
-        .filter(|f| LINK_FIELDS.contains(&snake(f.name).as_str()) || f.is_next_href())
-        .filter(|f| f.is_string && (f.url_like() || snake(f.name).starts_with("next")))
-        .min_by_key(|f| f.path.len());
-    if let Some(cp) = cursor_param {
-        let token = fields
-            .iter()
-            .filter(|f| f.is_string || f.is_untyped)
-            .filter(|f| CURSOR_FIELDS.contains(&snake(f.name).as_str()) && !f.url_like())
-            .min_by_key(|f| (!snake(f.name).contains("next"), f.path.len()));
-        if let Some(t) = token {
-            return Some(pager(
-                Strategy::Token {
-                    param: cp.name.clone(),
-                    path: jsonpath(&t.path),
-                },
-                format!(
-                    "a cursor: `{}` is sent back as `{}`",
-                    t.path.join("."),
-                    cp.name
-                ),
-            ));
-        }
-        let name = snake(&cp.name);
-        if matches!(
-            name.as_str(),
-            "starting_after" | "after" | "start_after" | "after_id"
-        ) {
-            if let Some(path) = last_id_path(doc, answer, record_path, &fields) {
-                return Some(pager(
-                    Strategy::Token {
-                        param: cp.name.clone(),
-                        path,
-                    },
-                    format!(
-                        "`{}` is the id of the last record of the previous page",
-                        cp.name
-                    ),
-                ));
-            }
+    let next_link = next_link_field(&fields);
+    if let Some(cp) = cursor_param(&query) {
+        if let Some(p) = cursor_pager(doc, answer, record_path, &fields, cp, &size) {
+            return Some(p);
         }
         // Without a field for the cursor, only a next-page URL can page this.
         next_link?;
     }
     if let Some(link) = next_link {
-        return Some(pager(
+        return Some(size.pager(
             Strategy::NextLink {
                 path: jsonpath(&link.path),
             },
@@ -250,9 +181,142 @@ pub fn detect(
             ),
         ));
     }
-    if let (Some(page), Some(_)) = (find(PAGE), &count_param) {
+    counted_pager(&query, &size)
+}
+
+/// The page-size parameter of an operation and what it implies for every pager.
+struct PageSize {
+    /// The page-size parameter.
+    count_param: Option<String>,
+    /// The page size sent.
+    page_size: Option<u64>,
+    /// Whether the schema documents the size (else only an empty page stops paging).
+    documented: bool,
+    /// Why this size (empty without a size parameter).
+    why: String,
+}
+
+impl PageSize {
+    /// The page size read from the size parameter `size`, if there is one.
+    fn of(size: Option<&Parameter<'_>>) -> PageSize {
+        match size {
+            Some(p) => {
+                let (n, documented, why) = page_size_of(p);
+                PageSize {
+                    count_param: Some(p.name.clone()),
+                    page_size: Some(n),
+                    documented,
+                    why,
+                }
+            }
+            None => PageSize {
+                count_param: None,
+                page_size: None,
+                documented: false,
+                why: String::new(),
+            },
+        }
+    }
+
+    /// A pager with this page size, explained by `why`.
+    fn pager(&self, strategy: Strategy, why: String) -> Pager {
+        Pager {
+            stop_on_empty: matches!(strategy, Strategy::Page { .. } | Strategy::Offset { .. })
+                && !self.documented,
+            strategy,
+            count_param: self.count_param.clone(),
+            page_size: self.page_size,
+            why: if self.why.is_empty() {
+                why
+            } else {
+                format!("{why}; {}", self.why)
+            },
+        }
+    }
+}
+
+/// The first query parameter whose snake_case name is one of `names`.
+fn find_param<'p, 'a>(query: &[&'p Parameter<'a>], names: &[&str]) -> Option<&'p Parameter<'a>> {
+    query
+        .iter()
+        .copied()
+        .find(|p| names.contains(&snake(&p.name).as_str()))
+}
+
+/// The cursor parameter: a known cursor name, else a non-numeric parameter whose
+/// description speaks of a cursor or pagination token.
+fn cursor_param<'p, 'a>(query: &[&'p Parameter<'a>]) -> Option<&'p Parameter<'a>> {
+    find_param(query, CURSOR).or_else(|| {
+        query.iter().copied().find(|p| {
+            let d = p.description.to_ascii_lowercase();
+            !p.is_numeric() && (d.contains("cursor") || d.contains("pagination token"))
+        })
+    })
+}
+
+/// The answer's field holding the next page's URL (the shallowest one).
+fn next_link_field<'f, 'a>(fields: &'f [Field<'a>]) -> Option<&'f Field<'a>> {
+    fields
+        .iter()
+        .filter(|f| LINK_FIELDS.contains(&snake(f.name).as_str()) || f.is_next_href())
+        .filter(|f| f.is_string && (f.url_like() || snake(f.name).starts_with("next")))
+        .min_by_key(|f| f.path.len())
+}
+
+/// A token pager for the cursor parameter `cp`: a cursor field of the answer sent back,
+/// else (for `starting_after`-style names) the id of the last record.
+fn cursor_pager(
+    doc: &Doc,
+    answer: Option<&Value>,
+    record_path: &[String],
+    fields: &[Field<'_>],
+    cp: &Parameter<'_>,
+    size: &PageSize,
+) -> Option<Pager> {
+    let token = fields
+        .iter()
+        .filter(|f| f.is_string || f.is_untyped)
+        .filter(|f| CURSOR_FIELDS.contains(&snake(f.name).as_str()) && !f.url_like())
+        .min_by_key(|f| (!snake(f.name).contains("next"), f.path.len()));
+    if let Some(t) = token {
+        return Some(size.pager(
+            Strategy::Token {
+                param: cp.name.clone(),
+                path: jsonpath(&t.path),
+            },
+            format!(
+                "a cursor: `{}` is sent back as `{}`",
+                t.path.join("."),
+                cp.name
+            ),
+        ));
+    }
+    let name = snake(&cp.name);
+    if !matches!(
+        name.as_str(),
+        "starting_after" | "after" | "start_after" | "after_id"
+    ) {
+        return None;
+    }
+    let path = last_id_path(doc, answer, record_path, fields)?;
+    Some(size.pager(
+        Strategy::Token {
+            param: cp.name.clone(),
+            path,
+        },
+        format!(
+            "`{}` is the id of the last record of the previous page",
+            cp.name
+        ),
+    ))
+}
+
+/// Numbered pages, else offsets: both need a page-size parameter.
+fn counted_pager(query: &[&Parameter<'_>], size: &PageSize) -> Option<Pager> {
+    size.count_param.as_ref()?;
+    if let Some(page) = find_param(query, PAGE) {
         let first = page.minimum().or(page.default_number()).unwrap_or(1).min(1);
-        return Some(pager(
+        return Some(size.pager(
             Strategy::Page {
                 param: page.name.clone(),
                 first,
@@ -260,15 +324,13 @@ pub fn detect(
             format!("numbered pages: `{}` counts from {first}", page.name),
         ));
     }
-    if let (Some(offset), Some(_)) = (find(OFFSET), &count_param) {
-        return Some(pager(
-            Strategy::Offset {
-                param: offset.name.clone(),
-            },
-            format!("`{}` skips the records already read", offset.name),
-        ));
-    }
-    None
+    let offset = find_param(query, OFFSET)?;
+    Some(size.pager(
+        Strategy::Offset {
+            param: offset.name.clone(),
+        },
+        format!("`{}` skips the records already read", offset.name),
+    ))
 }
 
 /// The page size of a size parameter: its maximum (documented), else a "max N" of its

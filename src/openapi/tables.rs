@@ -6,7 +6,7 @@
 //! that cannot become a table are kept with the reason, for the spec's comments.
 
 use super::auth::one_line;
-use super::load::{Answer, Doc, Location, Operation};
+use super::load::{Answer, Doc, Location, Operation, Parameter};
 use super::names::{snake, table_names};
 use super::paging::{self, Pager};
 use super::schema::{self, Kind};
@@ -120,72 +120,77 @@ pub fn plan(doc: &Doc) -> Plan {
             continue;
         }
         let origin = format!("GET {}", op.path);
-        let skip = |reason: String| Skipped {
-            origin: origin.clone(),
-            reason,
-        };
-        if op.deprecated {
-            out.skipped.push(skip("deprecated".to_string()));
-            continue;
-        }
-        let (schema, example, link_header) = match &op.response {
-            Answer::Missing => {
-                out.skipped
-                    .push(skip("no JSON answer is documented".to_string()));
-                continue;
-            }
-            Answer::NotJson(kinds) => {
-                out.skipped.push(skip(format!("answers {kinds}, not JSON")));
-                continue;
-            }
-            Answer::Json {
-                schema,
-                example,
-                link_header,
-            } => (*schema, example.as_ref(), *link_header),
-        };
-        if let Some(s) = schema {
-            if matches!(schema::kind(doc, s), Kind::Object) {
-                objects.push((shape(&op.path), s));
-            }
-        }
-        let found = match (schema, example) {
-            (Some(s), _) if !matches!(schema::kind(doc, s), Kind::Scalar) || example.is_none() => {
-                records_in_schema(doc, s)
-            }
-            (_, Some(ex)) => records_in_example(ex),
-            _ => Err("the answer is not described".to_string()),
-        };
-        match found {
-            Ok((record_path, items, record_guess)) => candidates.push(Candidate {
-                op,
-                record_path,
-                record_guess,
-                items,
-                answer: schema,
-                link_header,
-            }),
-            Err(reason) => out.skipped.push(skip(reason)),
+        match candidate(doc, op, &mut objects) {
+            Ok(c) => candidates.push(c),
+            Err(reason) => out.skipped.push(Skipped { origin, reason }),
         }
     }
+    settle(doc, &candidates, &objects, &mut out);
+    name_tables(&mut out.tables);
+    out
+}
 
+/// A GET operation as a table candidate (its records found), or why it is none. An
+/// object answer's schema is added to `objects` under its path's shape.
+fn candidate<'a>(
+    doc: &'a Doc,
+    op: Operation<'a>,
+    objects: &mut Vec<(String, &'a Value)>,
+) -> Result<Candidate<'a>, String> {
+    if op.deprecated {
+        return Err("deprecated".to_string());
+    }
+    let (schema, example, link_header) = match &op.response {
+        Answer::Missing => return Err("no JSON answer is documented".to_string()),
+        Answer::NotJson(kinds) => return Err(format!("answers {kinds}, not JSON")),
+        Answer::Json {
+            schema,
+            example,
+            link_header,
+        } => (*schema, example.as_ref(), *link_header),
+    };
+    if let Some(s) = schema {
+        if matches!(schema::kind(doc, s), Kind::Object) {
+            objects.push((shape(&op.path), s));
+        }
+    }
+    let (record_path, items, record_guess) = match (schema, example) {
+        (Some(s), _) if !matches!(schema::kind(doc, s), Kind::Scalar) || example.is_none() => {
+            records_in_schema(doc, s)
+        }
+        (_, Some(ex)) => records_in_example(ex),
+        _ => Err("the answer is not described".to_string()),
+    }?;
+    Ok(Candidate {
+        op,
+        record_path,
+        record_guess,
+        items,
+        answer: schema,
+        link_header,
+    })
+}
+
+/// Plan every candidate into `out.tables` (document order, parents linked by table
+/// index) or `out.skipped`.
+fn settle(doc: &Doc, candidates: &[Candidate<'_>], objects: &[(String, &Value)], out: &mut Plan) {
     // Tables without path parameters first, so a parent is settled before its children.
     let mut order: Vec<usize> = (0..candidates.len()).collect();
     order.sort_by_key(|&i| path_params(&candidates[i].op.path).len());
     let mut planned: Vec<Option<TablePlan>> = vec![None; candidates.len()];
     let mut reasons: Vec<Option<String>> = vec![None; candidates.len()];
     for &i in &order {
-        match plan_one(doc, &candidates, &objects, i, &planned) {
+        match plan_one(doc, candidates, objects, i, &planned) {
             Ok(t) => planned[i] = Some(t),
             Err(reason) => reasons[i] = Some(reason),
         }
     }
     // Index remap: candidate index → table index.
     let mut index = vec![usize::MAX; candidates.len()];
-    for (i, t) in planned.iter().enumerate() {
-        if t.is_some() {
+    for (i, t) in planned.into_iter().enumerate() {
+        if let Some(t) = t {
             index[i] = out.tables.len();
-            out.tables.push(t.clone().expect("checked is_some"));
+            out.tables.push(t);
         }
     }
     for t in &mut out.tables {
@@ -201,12 +206,16 @@ pub fn plan(doc: &Doc) -> Plan {
             });
         }
     }
-    let paths: Vec<&str> = out.tables.iter().map(|t| t.path.as_str()).collect();
+}
+
+/// Name the tables after their paths. A table named like a word of a generated `sql@`
+/// query (a column, `select`…) would read as a dependency of that query: such a table
+/// gets `_list` appended.
+fn name_tables(tables: &mut [TablePlan]) {
+    let paths: Vec<&str> = tables.iter().map(|t| t.path.as_str()).collect();
     let names = table_names(&paths);
-    // A table named like a word of a generated `sql@` query (a column, `select`…) would
-    // read as a dependency of that query: such a table gets `_list` appended.
     let mut words: Vec<&str> = vec!["select", "distinct", "from"];
-    for t in &out.tables {
+    for t in tables.iter() {
         if let Some(link) = &t.from_parent {
             words.extend(link.columns.iter().map(String::as_str));
         }
@@ -229,12 +238,12 @@ pub fn plan(doc: &Doc) -> Plan {
             candidate
         })
         .collect();
-    for (t, n) in out.tables.iter_mut().zip(names) {
+    for (t, n) in tables.iter_mut().zip(names) {
         t.name = n;
     }
-    out
 }
 
+/// Plan candidate `i`, its parent (if any) already in `planned`.
 fn plan_one(
     doc: &Doc,
     candidates: &[Candidate<'_>],
@@ -251,7 +260,40 @@ fn plan_one(
     } else {
         None
     };
+    let (params, headers) = static_params(op, &paged)?;
+    let from_parent = match path_params(&op.path).last() {
+        None => None,
+        Some(last) => Some(
+            parent_link(doc, candidates, i, last, planned)
+                .or_else(|why| identity_parent(doc, candidates, objects, i, planned).ok_or(why))?,
+        ),
+    };
+    Ok(TablePlan {
+        name: String::new(),
+        origin: match &op.operation_id {
+            Some(id) => format!("GET {} ({id})", op.path),
+            None => format!("GET {}", op.path),
+        },
+        path: op.path.clone(),
+        description: description_of(op),
+        record_path: c.record_path.clone(),
+        record_guess: c.record_guess.clone(),
+        pager,
+        no_pager_note,
+        params,
+        headers,
+        from_parent,
+        copy_params: copy_params(doc, c.items, &op.path),
+        key: c.items.and_then(|items| key_column(doc, items)),
+    })
+}
 
+/// A static parameter: (name, value, guess).
+type Static = (String, String, Option<String>);
+
+/// The required query parameters and headers the table sends as constants (those the
+/// pager and the auth block do not set), or why a required one has no value.
+fn static_params(op: &Operation<'_>, paged: &[&str]) -> Result<(Vec<Static>, Vec<Static>), String> {
     let mut params = Vec::new();
     let mut headers = Vec::new();
     for p in &op.params {
@@ -262,27 +304,10 @@ fn plan_one(
             // The auth block sends credentials (Slack documents `token` on every method).
             continue;
         }
-        let value = match (p.default_text(), p.first_enum()) {
-            (Some(d), _) => (d, None),
-            (None, Some(e)) => (
-                e,
-                Some(format!("`{}` is required; its first allowed value", p.name)),
-            ),
-            (None, None) => {
-                let place = match p.location {
-                    Location::Header => "header",
-                    Location::Query => "query parameter",
-                    _ => "parameter",
-                };
-                return Err(format!(
-                    "the required {place} `{}` has no default to send (add it to the table's params)",
-                    p.name
-                ));
-            }
-        };
+        let (value, guess) = required_value(p)?;
         match p.location {
-            Location::Query => params.push((p.name.clone(), value.0, value.1)),
-            Location::Header => headers.push((p.name.clone(), value.0, value.1)),
+            Location::Query => params.push((p.name.clone(), value, guess)),
+            Location::Header => headers.push((p.name.clone(), value, guess)),
             _ => {
                 return Err(format!(
                     "the required parameter `{}` is not in the path, query or headers",
@@ -291,30 +316,35 @@ fn plan_one(
             }
         }
     }
+    Ok((params, headers))
+}
 
-    let from_parent = match path_params(&op.path).last() {
-        None => None,
-        Some(last) => Some(
-            parent_link(doc, candidates, i, last, planned)
-                .or_else(|why| identity_parent(doc, candidates, objects, i, planned).ok_or(why))?,
-        ),
-    };
-    let key = c.items.and_then(|items| key_column(doc, items));
-    let fields: Vec<String> = c
-        .items
-        .map(|items| {
-            schema::properties(doc, items)
-                .into_iter()
-                .map(|(n, _)| n.to_ascii_lowercase())
-                .collect()
-        })
-        .unwrap_or_default();
-    let copy_params = path_params(&op.path)
-        .into_iter()
-        .filter(|p| !fields.contains(&p.to_ascii_lowercase()))
-        .collect();
-    let description = op
-        .summary
+/// The value sent for a required parameter: its default, else its first allowed value
+/// (a guess); without either, the table cannot be read.
+fn required_value(p: &Parameter<'_>) -> Result<(String, Option<String>), String> {
+    match (p.default_text(), p.first_enum()) {
+        (Some(d), _) => Ok((d, None)),
+        (None, Some(e)) => Ok((
+            e,
+            Some(format!("`{}` is required; its first allowed value", p.name)),
+        )),
+        (None, None) => {
+            let place = match p.location {
+                Location::Header => "header",
+                Location::Query => "query parameter",
+                _ => "parameter",
+            };
+            Err(format!(
+                "the required {place} `{}` has no default to send (add it to the table's params)",
+                p.name
+            ))
+        }
+    }
+}
+
+/// The table's description: the operation's summary, else its description (first line).
+fn description_of(op: &Operation<'_>) -> Option<String> {
+    op.summary
         .as_deref()
         .map(one_line)
         .filter(|s| !s.is_empty())
@@ -323,25 +353,23 @@ fn plan_one(
                 .as_deref()
                 .map(one_line)
                 .filter(|s| !s.is_empty())
-        });
-    Ok(TablePlan {
-        name: String::new(),
-        origin: match &op.operation_id {
-            Some(id) => format!("GET {} ({id})", op.path),
-            None => format!("GET {}", op.path),
-        },
-        path: op.path.clone(),
-        description,
-        record_path: c.record_path.clone(),
-        record_guess: c.record_guess.clone(),
-        pager,
-        no_pager_note,
-        params,
-        headers,
-        from_parent,
-        copy_params,
-        key,
-    })
+        })
+}
+
+/// The path params of `path` the records (described by `items`) have no field for.
+fn copy_params(doc: &Doc, items: Option<&Value>, path: &str) -> Vec<String> {
+    let fields: Vec<String> = items
+        .map(|items| {
+            schema::properties(doc, items)
+                .into_iter()
+                .map(|(n, _)| n.to_ascii_lowercase())
+                .collect()
+        })
+        .unwrap_or_default();
+    path_params(path)
+        .into_iter()
+        .filter(|p| !fields.contains(&p.to_ascii_lowercase()))
+        .collect()
 }
 
 /// The parent that lists what `{last}` names: the list operation whose path is this
@@ -656,6 +684,8 @@ fn key_column(doc: &Doc, items: &Value) -> Option<(String, Option<String>)> {
 /// Where the records are in an answer described by `schema`: (path, item schema, guess).
 type Found<'a> = Result<(Vec<String>, Option<&'a Value>, Option<String>), String>;
 
+/// Where the records are in an answer described by `schema`: the answer itself, its one
+/// list, the best-named of its lists, or the one list one level down.
 fn records_in_schema<'a>(doc: &'a Doc, schema: &'a Value) -> Found<'a> {
     match schema::kind(doc, schema) {
         Kind::Array(items) => return Ok((Vec::new(), items, None)),
@@ -663,28 +693,10 @@ fn records_in_schema<'a>(doc: &'a Doc, schema: &'a Value) -> Found<'a> {
         Kind::Object => {}
     }
     let props = schema::properties(doc, schema);
-    // A record with an identity of its own is one thing, even with lists in it (an issue
-    // with its labels); an envelope has none.
-    if let Some((id, _)) = props
-        .iter()
-        .find(|(n, v)| matches!(*n, "id" | "uuid" | "guid") && schema::is_scalar(doc, v))
-    {
-        let lists: Vec<&str> = props
-            .iter()
-            .filter(|(_, v)| matches!(schema::kind(doc, v), Kind::Array(_)))
-            .map(|(n, _)| *n)
-            .collect();
-        return Err(if lists.is_empty() {
-            "returns a single object, not a list".to_string()
-        } else {
-            format!(
-                "returns a single object (it has an `{id}`; lists {}), not a list",
-                lists.join(", ")
-            )
-        });
+    if let Some(why) = identified_object(doc, &props) {
+        return Err(why);
     }
     let lists: Vec<(&str, Option<&Value>)> = props
-        .clone()
         .into_iter()
         .filter_map(|(n, v)| match schema::kind(doc, v) {
             Kind::Array(items) => Some((n, items)),
@@ -695,36 +707,65 @@ fn records_in_schema<'a>(doc: &'a Doc, schema: &'a Value) -> Found<'a> {
         return Ok((vec![name.to_string()], *items, None));
     }
     if lists.len() > 1 {
-        let names: Vec<&str> = lists.iter().map(|(n, _)| *n).collect();
-        let pick = LIST_NAMES
-            .iter()
-            .find_map(|want| lists.iter().find(|(n, _)| n == want))
-            .or_else(|| {
-                // The list of objects, if only one of them holds objects.
-                let objects: Vec<_> = lists
-                    .iter()
-                    .filter(|(_, i)| {
-                        i.is_some_and(|i| matches!(schema::kind(doc, i), Kind::Object))
-                    })
-                    .collect();
-                (objects.len() == 1).then(|| objects[0])
-            });
-        return match pick {
-            Some((name, items)) => Ok((
-                vec![name.to_string()],
-                *items,
-                Some(format!(
-                    "the answer has several lists ({}); the records are `{name}`",
-                    names.join(", ")
-                )),
-            )),
-            None => Err(format!(
-                "returns a single object (with the lists {}), not a list",
+        return pick_list(doc, &lists);
+    }
+    nested_list(doc, schema)
+}
+
+/// A record with an identity of its own is one thing, even with lists in it (an issue
+/// with its labels); an envelope has none. Some(why it is no list) for such a record.
+fn identified_object(doc: &Doc, props: &[(&str, &Value)]) -> Option<String> {
+    let (id, _) = props
+        .iter()
+        .find(|(n, v)| matches!(*n, "id" | "uuid" | "guid") && schema::is_scalar(doc, v))?;
+    let lists: Vec<&str> = props
+        .iter()
+        .filter(|(_, v)| matches!(schema::kind(doc, v), Kind::Array(_)))
+        .map(|(n, _)| *n)
+        .collect();
+    Some(if lists.is_empty() {
+        "returns a single object, not a list".to_string()
+    } else {
+        format!(
+            "returns a single object (it has an `{id}`; lists {}), not a list",
+            lists.join(", ")
+        )
+    })
+}
+
+/// Several lists in an envelope: the one with a usual name, else the only list of
+/// objects.
+fn pick_list<'a>(doc: &'a Doc, lists: &[(&'a str, Option<&'a Value>)]) -> Found<'a> {
+    let names: Vec<&str> = lists.iter().map(|(n, _)| *n).collect();
+    let pick = LIST_NAMES
+        .iter()
+        .find_map(|want| lists.iter().find(|(n, _)| n == want))
+        .or_else(|| {
+            // The list of objects, if only one of them holds objects.
+            let objects: Vec<_> = lists
+                .iter()
+                .filter(|(_, i)| i.is_some_and(|i| matches!(schema::kind(doc, i), Kind::Object)))
+                .collect();
+            (objects.len() == 1).then(|| objects[0])
+        });
+    match pick {
+        Some((name, items)) => Ok((
+            vec![name.to_string()],
+            *items,
+            Some(format!(
+                "the answer has several lists ({}); the records are `{name}`",
                 names.join(", ")
             )),
-        };
+        )),
+        None => Err(format!(
+            "returns a single object (with the lists {}), not a list",
+            names.join(", ")
+        )),
     }
-    // An envelope one level down: {"data": {"items": [...]}}.
+}
+
+/// An envelope one level down: {"data": {"items": [...]}}, when there is one such list.
+fn nested_list<'a>(doc: &'a Doc, schema: &'a Value) -> Found<'a> {
     let mut nested = Vec::new();
     for (outer, v) in schema::properties(doc, schema) {
         if !matches!(schema::kind(doc, v), Kind::Object) {

@@ -360,27 +360,30 @@ impl Builder<'_> {
     fn statement(&self, pair: Pair<'_, Rule>) -> Result<Statement, ParseError> {
         let rule = pair.as_rule();
         let mut inner = Inner::new(pair.clone());
-        let statement = match rule {
-            Rule::help_last => Statement::HelpLast,
-            Rule::set_variable => Statement::SetVariable {
-                name: inner.text(Rule::var_name).unwrap_or_default(),
-                expr: inner
-                    .text(Rule::var_expr)
-                    .map(|e| e.trim().to_string())
-                    .unwrap_or_default(),
-            },
-            Rule::show_variable => Statement::ShowVariable {
-                name: inner.text(Rule::var_name).unwrap_or_default(),
-            },
-            Rule::unset_variable => Statement::UnsetVariable {
-                name: inner
-                    .take(Rule::var_ref)
-                    .map(|var| var.as_str().trim_start_matches('$').to_string())
-                    .unwrap_or_default(),
-            },
-            Rule::help => Statement::Help {
-                topic: inner.text(Rule::help_topic),
-            },
+        let statement = if rule == Rule::import {
+            Some(self.import(pair)?)
+        } else if let Some(s) = session_statement(rule, &mut inner)? {
+            Some(s)
+        } else if let Some(s) = file_statement(rule, &mut inner)? {
+            Some(s)
+        } else if let Some(s) = self.show_statement(rule, &mut inner)? {
+            Some(s)
+        } else {
+            self.table_statement(rule, &mut inner)?
+        };
+        statement.ok_or_else(|| ParseError {
+            message: format!("unexpected grammar rule {rule:?} in `{}`", self.body),
+            position: Some(self.offset),
+        })
+    }
+
+    /// `show …`, `describe`, `peek` and `count`.
+    fn show_statement(
+        &self,
+        rule: Rule,
+        inner: &mut Inner<'_>,
+    ) -> Result<Option<Statement>, ParseError> {
+        Ok(Some(match rule {
             Rule::show_schemas => Statement::ShowSchemas,
             Rule::show_connections => Statement::ShowConnections,
             Rule::show_variables => Statement::ShowVariables,
@@ -422,20 +425,17 @@ impl Builder<'_> {
             Rule::count => Statement::Count {
                 table: inner.table_ref()?,
             },
-            Rule::import => self.import(pair)?,
-            Rule::export => Statement::Export {
-                source: inner.table_ref()?,
-                target: file_target(&mut inner)?,
-                mode: inner.take(Rule::write_mode).map(write_mode),
-            },
-            Rule::select_into => Statement::SelectInto {
-                query: inner
-                    .text(Rule::query_text)
-                    .map(|q| q.trim().to_string())
-                    .unwrap_or_default(),
-                target: file_target(&mut inner)?,
-                mode: inner.take(Rule::write_mode).map(write_mode),
-            },
+            _ => return Ok(None),
+        }))
+    }
+
+    /// Statements about one table: refresh, reload, clear, drop, rename.
+    fn table_statement(
+        &self,
+        rule: Rule,
+        inner: &mut Inner<'_>,
+    ) -> Result<Option<Statement>, ParseError> {
+        Ok(Some(match rule {
             Rule::refresh_table => Statement::RefreshTable {
                 table: inner.table_ref()?,
             },
@@ -467,35 +467,8 @@ impl Builder<'_> {
                     new_name: new.table,
                 }
             }
-            Rule::system => Statement::System(system_command(&mut inner)?),
-            Rule::connect => Statement::Connect,
-            Rule::delete_connection => Statement::DeleteConnection {
-                schema: inner.take(Rule::ident).map(ident),
-            },
-            Rule::exit => Statement::Exit,
-            Rule::set_format => Statement::SetFormat {
-                format: inner
-                    .text(Rule::format_name)
-                    .unwrap_or_default()
-                    .to_ascii_lowercase(),
-            },
-            Rule::timing => Statement::Timing {
-                on: inner
-                    .text(Rule::on_off)
-                    .is_some_and(|v| v.eq_ignore_ascii_case("on")),
-            },
-            Rule::connector_command => Statement::ConnectorCommand {
-                schema: inner.take(Rule::ident).map(ident).unwrap_or_default(),
-                command: "help".to_string(),
-            },
-            other => {
-                return Err(ParseError {
-                    message: format!("unexpected grammar rule {other:?} in `{}`", self.body),
-                    position: Some(self.offset),
-                })
-            }
-        };
-        Ok(statement)
+            _ => return Ok(None),
+        }))
     }
 
     /// `import` clauses may come in any order, each at most once.
@@ -551,6 +524,74 @@ impl Builder<'_> {
             Some(span.as_str()),
         )
     }
+}
+
+/// `export` and `select … into`: a source and a file target.
+fn file_statement(rule: Rule, inner: &mut Inner<'_>) -> Result<Option<Statement>, ParseError> {
+    Ok(Some(match rule {
+        Rule::export => Statement::Export {
+            source: inner.table_ref()?,
+            target: file_target(inner)?,
+            mode: inner.take(Rule::write_mode).map(write_mode),
+        },
+        Rule::select_into => Statement::SelectInto {
+            query: inner
+                .text(Rule::query_text)
+                .map(|q| q.trim().to_string())
+                .unwrap_or_default(),
+            target: file_target(inner)?,
+            mode: inner.take(Rule::write_mode).map(write_mode),
+        },
+        _ => return Ok(None),
+    }))
+}
+
+/// Session statements: variables, help, the shell's settings, system, connections, exit.
+fn session_statement(rule: Rule, inner: &mut Inner<'_>) -> Result<Option<Statement>, ParseError> {
+    Ok(Some(match rule {
+        Rule::help_last => Statement::HelpLast,
+        Rule::set_variable => Statement::SetVariable {
+            name: inner.text(Rule::var_name).unwrap_or_default(),
+            expr: inner
+                .text(Rule::var_expr)
+                .map(|e| e.trim().to_string())
+                .unwrap_or_default(),
+        },
+        Rule::show_variable => Statement::ShowVariable {
+            name: inner.text(Rule::var_name).unwrap_or_default(),
+        },
+        Rule::unset_variable => Statement::UnsetVariable {
+            name: inner
+                .take(Rule::var_ref)
+                .map(|var| var.as_str().trim_start_matches('$').to_string())
+                .unwrap_or_default(),
+        },
+        Rule::help => Statement::Help {
+            topic: inner.text(Rule::help_topic),
+        },
+        Rule::system => Statement::System(system_command(inner)?),
+        Rule::connect => Statement::Connect,
+        Rule::delete_connection => Statement::DeleteConnection {
+            schema: inner.take(Rule::ident).map(ident),
+        },
+        Rule::exit => Statement::Exit,
+        Rule::set_format => Statement::SetFormat {
+            format: inner
+                .text(Rule::format_name)
+                .unwrap_or_default()
+                .to_ascii_lowercase(),
+        },
+        Rule::timing => Statement::Timing {
+            on: inner
+                .text(Rule::on_off)
+                .is_some_and(|v| v.eq_ignore_ascii_case("on")),
+        },
+        Rule::connector_command => Statement::ConnectorCommand {
+            schema: inner.take(Rule::ident).map(ident).unwrap_or_default(),
+            command: "help".to_string(),
+        },
+        _ => return Ok(None),
+    }))
 }
 
 /// The children of a pair, taken in order by rule (skipping `sp`, keywords, …).

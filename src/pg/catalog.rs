@@ -1142,7 +1142,7 @@ pub fn install_script() -> String {
              UNION ALL {} FROM duckdb_views() WHERE database_name = current_database() AND NOT internal",
             class_cols("table_oid", "table_name", "schema_oid", "r", "column_count", "estimated_size"),
             class_cols("view_oid", "view_name", "schema_oid", "v", "column_count", "0"),
-            staging = crate::loading::writer::STAGING_PREFIX,
+            staging = crate::warehouse::staging::STAGING_PREFIX,
         ),
     );
     view(
@@ -1171,7 +1171,7 @@ pub fn install_script() -> String {
              false AS attisdropped, true AS attislocal, 0 AS attinhcount, 0::BIGINT AS attcollation, \
              NULL::VARCHAR[] AS attacl, NULL::VARCHAR[] AS attoptions, NULL::VARCHAR[] AS attfdwoptions, NULL AS attmissingval \
              FROM duckdb_columns() c WHERE c.database_name = current_database() AND NOT starts_with(c.table_name, '{}')",
-            crate::loading::writer::STAGING_PREFIX
+            crate::warehouse::staging::STAGING_PREFIX
         ),
     );
     view(
@@ -1214,7 +1214,7 @@ pub fn install_script() -> String {
             .into(),
     );
     view("pg_settings", "SELECT name, value AS setting, NULL::VARCHAR AS unit, 'Ungrouped' AS category, description AS short_desc, NULL::VARCHAR AS extra_desc, 'user' AS context, input_type AS vartype, 'default' AS source FROM duckdb_settings()".into());
-    view("pg_tables", format!("SELECT schema_name AS schemaname, table_name AS tablename, 'unify' AS tableowner, NULL::VARCHAR AS tablespace, false AS hasindexes, false AS hasrules, false AS hastriggers, false AS rowsecurity FROM duckdb_tables() WHERE database_name = current_database() AND NOT starts_with(table_name, '{}')", crate::loading::writer::STAGING_PREFIX));
+    view("pg_tables", format!("SELECT schema_name AS schemaname, table_name AS tablename, 'unify' AS tableowner, NULL::VARCHAR AS tablespace, false AS hasindexes, false AS hasrules, false AS hastriggers, false AS rowsecurity FROM duckdb_tables() WHERE database_name = current_database() AND NOT starts_with(table_name, '{}')", crate::warehouse::staging::STAGING_PREFIX));
     view("pg_views", "SELECT schema_name AS schemaname, view_name AS viewname, 'unify' AS viewowner, sql AS definition FROM duckdb_views() WHERE database_name = current_database() AND NOT internal".into());
     view("pg_matviews", empty("''::VARCHAR AS schemaname, ''::VARCHAR AS matviewname, ''::VARCHAR AS matviewowner, NULL::VARCHAR AS tablespace, false AS hasindexes, false AS ispopulated, ''::VARCHAR AS definition"));
     view("pg_indexes", empty("''::VARCHAR AS schemaname, ''::VARCHAR AS tablename, ''::VARCHAR AS indexname, NULL::VARCHAR AS tablespace, ''::VARCHAR AS indexdef"));

@@ -124,46 +124,7 @@ pub async fn connect(client: &mut Client, ask: &mut dyn Ask, preset: Preset) -> 
                 )
             })?
             .clone(),
-        None => {
-            for (i, c) in connectors.iter().enumerate() {
-                if c.summary.is_empty() {
-                    eprintln!("{}: {}", i + 1, c.name);
-                } else {
-                    eprintln!("{}: {} — {}", i + 1, c.name, c.summary);
-                }
-            }
-            eprintln!(
-                "{}: {OPENAPI_CHOICE} — {OPENAPI_LABEL}",
-                connectors.len() + 1
-            );
-            loop {
-                let Some(answer) = ask.ask("Pick a connector: ", false)? else {
-                    bail!("connect cancelled");
-                };
-                let answer = answer.trim();
-                if answer.is_empty() {
-                    bail!("connect cancelled");
-                }
-                if answer == OPENAPI_CHOICE || answer == (connectors.len() + 1).to_string() {
-                    break from_openapi(client, ask, &connectors).await?;
-                }
-                let found = answer
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|n| connectors.get(n.wrapping_sub(1)))
-                    .or_else(|| connectors.iter().find(|c| c.name == answer));
-                match found {
-                    Some(c) => break c.clone(),
-                    None if ask.interactive() => {
-                        eprintln!("No connector '{answer}'; type its number or name.")
-                    }
-                    None => bail!(
-                        "unknown connector '{answer}' (available: {})",
-                        names(&connectors)
-                    ),
-                }
-            }
-        }
+        None => pick_connector(client, ask, &connectors).await?,
     };
     eprintln!("Ok! Let's set up a new {} connection.", info.name);
     let schema = match &preset.schema {
@@ -171,57 +132,108 @@ pub async fn connect(client: &mut Client, ask: &mut dyn Ask, preset: Preset) -> 
             check_schema(s, &connections)?;
             s.clone()
         }
-        None => loop {
-            let answer = ask
-                .ask(&format!("Specify the schema name ({}): ", info.name), false)?
-                .ok_or_else(|| anyhow!("connect cancelled"))?;
-            let s = if answer.trim().is_empty() {
-                info.name.clone()
-            } else {
-                answer.trim().to_string()
-            };
-            match check_schema(&s, &connections) {
-                Ok(()) => break s,
-                Err(e) if ask.interactive() => eprintln!("{e}"),
-                Err(e) => return Err(e),
-            }
-        },
+        None => ask_schema(ask, &info, &connections)?,
     };
-    let mut attempts = 0;
+    test_and_add(client, ask, &info, &schema, &preset.options).await?;
+    eprintln!("The following tables are available, use peek or select to load data:");
+    match client
+        .run_statement(&format!("show tables from {schema}"), &mut Quiet)
+        .await
+    {
+        Outcome::Ok => Ok(()),
+        _ => Err(anyhow!("listing the tables of {schema} failed")),
+    }
+}
+
+/// List the connectors (and the OpenAPI entry) and ask for one by number or name; a
+/// person is asked again after a wrong answer.
+async fn pick_connector(
+    client: &mut Client,
+    ask: &mut dyn Ask,
+    connectors: &[ConnectorInfo],
+) -> anyhow::Result<ConnectorInfo> {
+    for (i, c) in connectors.iter().enumerate() {
+        if c.summary.is_empty() {
+            eprintln!("{}: {}", i + 1, c.name);
+        } else {
+            eprintln!("{}: {} — {}", i + 1, c.name, c.summary);
+        }
+    }
+    eprintln!(
+        "{}: {OPENAPI_CHOICE} — {OPENAPI_LABEL}",
+        connectors.len() + 1
+    );
     loop {
-        attempts += 1;
-        let mut options = preset.options.clone();
-        if !info.options.is_empty() && options.len() < info.options.len() {
-            eprintln!("Please provide the configuration parameters (a value may be $NAME to read it from the environment):");
-        }
-        for (key, desc, secret) in &info.options {
-            if options.iter().any(|(k, _)| k == key) {
-                continue;
-            }
-            let answer = ask
-                .ask(&format!("{key} ({desc}): "), *secret)?
-                .ok_or_else(|| anyhow!("connect cancelled: no value for {key}"))?;
-            options.push((key.clone(), answer.trim().to_string()));
-        }
-        let entry = NewConnection {
-            schema: schema.clone(),
-            connector: info.name.clone(),
-            options,
+        let Some(answer) = ask.ask("Pick a connector: ", false)? else {
+            bail!("connect cancelled");
         };
-        // `$NAME` answers are read from this client's environment by the host.
-        let vars: Vec<(String, crate::protocol::EnvValue)> = entry
-            .options
-            .iter()
-            .filter_map(|(_, v)| crate::adapters::connections::env_reference(v))
-            .filter_map(|name| {
-                std::env::var(name)
-                    .ok()
-                    .map(|v| (name.to_string(), crate::protocol::EnvValue(v)))
-            })
-            .collect();
-        if !vars.is_empty() {
-            client.transport().request(Request::SetEnv { vars }).await?;
+        let answer = answer.trim();
+        if answer.is_empty() {
+            bail!("connect cancelled");
         }
+        if answer == OPENAPI_CHOICE || answer == (connectors.len() + 1).to_string() {
+            return from_openapi(client, ask, connectors).await;
+        }
+        let found = answer
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| connectors.get(n.wrapping_sub(1)))
+            .or_else(|| connectors.iter().find(|c| c.name == answer));
+        match found {
+            Some(c) => return Ok(c.clone()),
+            None if ask.interactive() => {
+                eprintln!("No connector '{answer}'; type its number or name.")
+            }
+            None => bail!(
+                "unknown connector '{answer}' (available: {})",
+                names(connectors)
+            ),
+        }
+    }
+}
+
+/// Ask for the new connection's schema name (the connector's name by default) until it
+/// is valid and free.
+fn ask_schema(
+    ask: &mut dyn Ask,
+    info: &ConnectorInfo,
+    connections: &[(String, String)],
+) -> anyhow::Result<String> {
+    loop {
+        let answer = ask
+            .ask(&format!("Specify the schema name ({}): ", info.name), false)?
+            .ok_or_else(|| anyhow!("connect cancelled"))?;
+        let s = if answer.trim().is_empty() {
+            info.name.clone()
+        } else {
+            answer.trim().to_string()
+        };
+        match check_schema(&s, connections) {
+            Ok(()) => return Ok(s),
+            Err(e) if ask.interactive() => eprintln!("{e}"),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Ask for the options not given on the command line, have the host test the
+/// connection (a person gets three tries when nothing was preset), then add it.
+async fn test_and_add(
+    client: &mut Client,
+    ask: &mut dyn Ask,
+    info: &ConnectorInfo,
+    schema: &str,
+    preset: &[(String, String)],
+) -> anyhow::Result<()> {
+    let mut attempts = 0;
+    let entry = loop {
+        attempts += 1;
+        let entry = NewConnection {
+            schema: schema.to_string(),
+            connector: info.name.clone(),
+            options: ask_options(ask, info, preset)?,
+        };
+        send_env_references(client, &entry).await?;
         eprintln!("Testing connection...");
         match client
             .transport()
@@ -232,44 +244,78 @@ pub async fn connect(client: &mut Client, ask: &mut dyn Ask, preset: Preset) -> 
         {
             Response::Done { message } => {
                 eprintln!("{message}");
+                break entry;
             }
             Response::Error { message } => {
                 eprintln!("Connection failed: {message}");
-                if ask.interactive() && attempts < 3 && preset.options.is_empty() {
+                if ask.interactive() && attempts < 3 && preset.is_empty() {
                     continue;
                 }
                 bail!("connection failed: {message}");
             }
             other => bail!("unexpected answer: {other:?}"),
         }
-        if entry
-            .options
-            .iter()
-            .any(|(k, v)| crate::engine::is_secret_option(k) && !v.starts_with('$'))
-        {
-            eprintln!(
-                "Note: secrets are stored in connections.yaml (readable only by you); use $NAME to read one from the environment instead."
-            );
-        }
-        match client
-            .transport()
-            .request(Request::AddConnection { entry })
-            .await?
-        {
-            Response::Done { message } => eprintln!("{message}"),
-            Response::Error { message } => bail!(message),
-            other => bail!("unexpected answer: {other:?}"),
-        }
-        break;
-    }
-    eprintln!("The following tables are available, use peek or select to load data:");
-    match client
-        .run_statement(&format!("show tables from {schema}"), &mut Quiet)
-        .await
+    };
+    if entry
+        .options
+        .iter()
+        .any(|(k, v)| crate::engine::is_secret_option(k) && !v.starts_with('$'))
     {
-        Outcome::Ok => Ok(()),
-        _ => Err(anyhow!("listing the tables of {schema} failed")),
+        eprintln!(
+            "Note: secrets are stored in connections.yaml (readable only by you); use $NAME to read one from the environment instead."
+        );
     }
+    match client
+        .transport()
+        .request(Request::AddConnection { entry })
+        .await?
+    {
+        Response::Done { message } => eprintln!("{message}"),
+        Response::Error { message } => bail!(message),
+        other => bail!("unexpected answer: {other:?}"),
+    }
+    Ok(())
+}
+
+/// The connector's options: the preset ones, then an answer for each other one.
+fn ask_options(
+    ask: &mut dyn Ask,
+    info: &ConnectorInfo,
+    preset: &[(String, String)],
+) -> anyhow::Result<Vec<(String, String)>> {
+    let mut options = preset.to_vec();
+    if !info.options.is_empty() && options.len() < info.options.len() {
+        eprintln!("Please provide the configuration parameters (a value may be $NAME to read it from the environment):");
+    }
+    for (key, desc, secret) in &info.options {
+        if options.iter().any(|(k, _)| k == key) {
+            continue;
+        }
+        let answer = ask
+            .ask(&format!("{key} ({desc}): "), *secret)?
+            .ok_or_else(|| anyhow!("connect cancelled: no value for {key}"))?;
+        options.push((key.clone(), answer.trim().to_string()));
+    }
+    Ok(options)
+}
+
+/// `$NAME` answers are read from this client's environment by the host: send it the
+/// variables the entry refers to.
+async fn send_env_references(client: &Client, entry: &NewConnection) -> anyhow::Result<()> {
+    let vars: Vec<(String, crate::protocol::EnvValue)> = entry
+        .options
+        .iter()
+        .filter_map(|(_, v)| crate::adapters::connections::env_reference(v))
+        .filter_map(|name| {
+            std::env::var(name)
+                .ok()
+                .map(|v| (name.to_string(), crate::protocol::EnvValue(v)))
+        })
+        .collect();
+    if !vars.is_empty() {
+        client.transport().request(Request::SetEnv { vars }).await?;
+    }
+    Ok(())
 }
 
 // ---- `connect` from an OpenAPI description (issue 13) --------------------------------
@@ -285,7 +331,7 @@ async fn from_openapi(
     ask: &mut dyn Ask,
     known: &[ConnectorInfo],
 ) -> anyhow::Result<ConnectorInfo> {
-    use crate::openapi::{self, OpenApiError, Options};
+    use crate::openapi::{self, Options};
     let source = ask
         .ask("OpenAPI description (a file or an http(s) URL): ", false)?
         .map(|s| s.trim().to_string())
@@ -297,25 +343,65 @@ async fn from_openapi(
         source_url: url,
         ..Default::default()
     };
-    let mut generated = match openapi::generate(&bytes, &opts) {
+    let mut generated = generate_asking_base_url(ask, &source, &bytes, &mut opts)?;
+    let name = ask_connector_name(ask, &generated.name, known)?;
+    if name != generated.name {
+        opts.name = Some(name.clone());
+        generated = openapi::generate(&bytes, &opts)?;
+    }
+    let path = save_spec(client, &name, &generated.yaml).await?;
+    eprintln!("Saved {}: {}", path.display(), generated.summary());
+    let _ = client.run_statement("system reload", &mut Quiet).await;
+    let (connectors, _) = connectors(client).await?;
+    connectors
+        .into_iter()
+        .find(|c| c.name == name)
+        .ok_or_else(|| {
+            anyhow!(
+                "the generated connector '{name}' did not load; see {}",
+                path.display()
+            )
+        })
+}
+
+/// Generate the spec; when the description names no base URL, ask for one (kept in
+/// `opts`) and generate again.
+fn generate_asking_base_url(
+    ask: &mut dyn Ask,
+    source: &str,
+    bytes: &[u8],
+    opts: &mut crate::openapi::Options,
+) -> anyhow::Result<crate::openapi::Generated> {
+    use crate::openapi::{self, OpenApiError};
+    let generated = match openapi::generate(bytes, opts) {
         Err(OpenApiError::NoBaseUrl(why)) => {
             eprintln!("{why}.");
             let base = ask
                 .ask("The API's base URL: ", false)?
                 .ok_or_else(|| anyhow!("connect cancelled: no base URL"))?;
             opts.base_url = Some(base.trim().to_string());
-            openapi::generate(&bytes, &opts)
+            openapi::generate(bytes, opts)
         }
         other => other,
     }
     .with_context(|| format!("generating a spec from {source}"))?;
+    Ok(generated)
+}
+
+/// Ask for the generated connector's name (`generated`, or `<generated>_openapi` when
+/// that is taken by a `known` one) until it is a free identifier.
+fn ask_connector_name(
+    ask: &mut dyn Ask,
+    generated: &str,
+    known: &[ConnectorInfo],
+) -> anyhow::Result<String> {
     let taken = |n: &str| known.iter().any(|c| c.name == n);
-    let suggested = if taken(&generated.name) {
-        format!("{}_openapi", generated.name)
+    let suggested = if taken(generated) {
+        format!("{generated}_openapi")
     } else {
-        generated.name.clone()
+        generated.to_string()
     };
-    let name = loop {
+    loop {
         let answer = ask
             .ask(&format!("Connector name ({suggested}): "), false)?
             .ok_or_else(|| anyhow!("connect cancelled"))?;
@@ -335,15 +421,16 @@ async fn from_openapi(
             None
         };
         match problem {
-            None => break name,
+            None => return Ok(name),
             Some(p) if ask.interactive() => eprintln!("{p}"),
             Some(p) => bail!(p),
         }
-    };
-    if name != generated.name {
-        opts.name = Some(name.clone());
-        generated = openapi::generate(&bytes, &opts)?;
     }
+}
+
+/// Write `yaml` as the host's `rest_specs/<name>_spec.yaml` (never over an existing
+/// file) and return its path.
+async fn save_spec(client: &Client, name: &str, yaml: &str) -> anyhow::Result<std::path::PathBuf> {
     let home = match client.transport().request(Request::Ping).await? {
         Response::Pong { home, .. } => crate::home::Home::new(home),
         other => bail!("unexpected answer: {other:?}"),
@@ -356,20 +443,9 @@ async fn from_openapi(
         );
     }
     std::fs::create_dir_all(home.specs_dir())
-        .and_then(|_| std::fs::write(&path, &generated.yaml))
+        .and_then(|_| std::fs::write(&path, yaml))
         .with_context(|| format!("writing {}", path.display()))?;
-    eprintln!("Saved {}: {}", path.display(), generated.summary());
-    let _ = client.run_statement("system reload", &mut Quiet).await;
-    let (connectors, _) = connectors(client).await?;
-    connectors
-        .into_iter()
-        .find(|c| c.name == name)
-        .ok_or_else(|| {
-            anyhow!(
-                "the generated connector '{name}' did not load; see {}",
-                path.display()
-            )
-        })
+    Ok(path)
 }
 
 /// Run the `delete connection` flow.

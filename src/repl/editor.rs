@@ -303,116 +303,143 @@ fn push_unique(out: &mut Vec<String>, s: String) {
 /// the statement's text before `word` and `statement` all of it (for its tables).
 pub fn candidates(c: &Completions, before: &str, word: &str, statement: &str) -> Vec<String> {
     let lower = word.to_lowercase();
-    let mut out: Vec<String> = Vec::new();
     let toks = tokens(before);
     let first = toks.first().map(String::as_str).unwrap_or("");
     let prev = toks.last().map(String::as_str).unwrap_or("");
 
     // The start of a statement: commands.
     if toks.is_empty() {
-        for k in parser::command_keywords() {
-            let first = k.split_whitespace().next().unwrap_or(k);
-            if first.starts_with(&lower) {
-                push_unique(&mut out, first.to_string());
-            }
-        }
-        for k in SQL_STARTS {
-            if k.starts_with(&lower) {
-                push_unique(&mut out, k.to_string());
-            }
-        }
-        return out;
+        return statement_starts(&lower);
     }
-
-    // `schema.` → its tables; `alias.` or `table.` → that table's columns.
     if let Some((prefix, rest)) = lower.rsplit_once('.') {
-        let (_, aliases) = statement_tables(c, statement);
-        let table = aliases.get(prefix).cloned().or_else(|| {
-            c.table_columns
-                .contains_key(prefix)
-                .then(|| prefix.to_string())
-        });
-        if let Some(table) = table.filter(|_| !c.schemas.iter().any(|s| s == prefix)) {
-            // The prefix as typed (lower-casing may change a text's length).
-            let written = word.rsplit_once('.').map_or(word, |(w, _)| w);
-            for col in c.table_columns.get(&table).into_iter().flatten() {
-                if col.to_lowercase().starts_with(rest) {
-                    push_unique(&mut out, format!("{written}.{col}"));
-                }
-            }
-            return out;
-        }
-        for t in &c.tables {
-            if t.to_lowercase().starts_with(&lower) {
-                push_unique(&mut out, t.clone());
-            }
-        }
-        return out;
+        return dotted(c, word, &lower, prefix, rest, statement);
     }
-
+    let mut out: Vec<String> = Vec::new();
     // Meta-commands: their next word, then tables.
     if parser::is_meta_command(first) {
-        let typed = before.trim().to_lowercase();
-        let prefix = format!("{typed} {lower}");
-        for k in parser::command_keywords() {
-            if k.starts_with(&prefix) && k.len() > typed.len() {
-                let next = k[typed.len()..].split_whitespace().next().unwrap_or("");
-                if !next.is_empty() {
-                    push_unique(&mut out, next.to_string());
-                }
-            }
-        }
+        meta_next_words(before, &lower, &mut out);
     }
-
-    let tables_and_schemas = |out: &mut Vec<String>| {
-        for s in &c.schemas {
-            if s.to_lowercase().starts_with(&lower) {
-                push_unique(out, format!("{s}."));
-            }
-        }
-        for t in &c.tables {
-            if t.to_lowercase().starts_with(&lower)
-                || t.rsplit('.')
-                    .next()
-                    .is_some_and(|n| n.to_lowercase().starts_with(&lower) && !lower.is_empty())
-            {
-                push_unique(out, t.clone());
-            }
-        }
-    };
-
     if TABLE_CONTEXT.contains(&prev) || parser::is_meta_command(first) {
-        tables_and_schemas(&mut out);
+        tables_and_schemas(c, &lower, &mut out);
         return out;
     }
-
     if COLUMN_CONTEXT.contains(&prev) || SQL_STARTS.contains(&first) {
-        let (tables, _) = statement_tables(c, statement);
-        let columns: Vec<&String> = if tables.is_empty() {
-            c.columns.iter().collect()
-        } else {
-            tables
-                .iter()
-                .filter_map(|t| c.table_columns.get(t))
-                .flatten()
-                .collect()
-        };
-        for col in columns {
-            if col.to_lowercase().starts_with(&lower) {
-                push_unique(&mut out, col.clone());
-            }
+        columns_and_keywords(c, &lower, statement, &mut out);
+        return out;
+    }
+    tables_and_schemas(c, &lower, &mut out);
+    out
+}
+
+/// The first words of commands and SQL statements that start with `lower`.
+fn statement_starts(lower: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for k in parser::command_keywords() {
+        let first = k.split_whitespace().next().unwrap_or(k);
+        if first.starts_with(lower) {
+            push_unique(&mut out, first.to_string());
         }
-        if !lower.is_empty() {
-            for w in SQL_PHRASES.iter().chain(SQL_KEYWORDS) {
-                if w.starts_with(&lower) {
-                    push_unique(&mut out, w.to_string());
-                }
+    }
+    for k in SQL_STARTS {
+        if k.starts_with(lower) {
+            push_unique(&mut out, k.to_string());
+        }
+    }
+    out
+}
+
+/// A word with a dot (`lower` is `prefix.rest`): `alias.` or `table.` → that table's
+/// columns; `schema.` (or an unknown prefix) → the tables.
+fn dotted(
+    c: &Completions,
+    word: &str,
+    lower: &str,
+    prefix: &str,
+    rest: &str,
+    statement: &str,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let (_, aliases) = statement_tables(c, statement);
+    let table = aliases.get(prefix).cloned().or_else(|| {
+        c.table_columns
+            .contains_key(prefix)
+            .then(|| prefix.to_string())
+    });
+    if let Some(table) = table.filter(|_| !c.schemas.iter().any(|s| s == prefix)) {
+        // The prefix as typed (lower-casing may change a text's length).
+        let written = word.rsplit_once('.').map_or(word, |(w, _)| w);
+        for col in c.table_columns.get(&table).into_iter().flatten() {
+            if col.to_lowercase().starts_with(rest) {
+                push_unique(&mut out, format!("{written}.{col}"));
             }
         }
         return out;
     }
-    tables_and_schemas(&mut out);
+    for t in &c.tables {
+        if t.to_lowercase().starts_with(lower) {
+            push_unique(&mut out, t.clone());
+        }
+    }
     out
+}
+
+/// The next word of the meta-commands that continue what is typed (`before`).
+fn meta_next_words(before: &str, lower: &str, out: &mut Vec<String>) {
+    let typed = before.trim().to_lowercase();
+    let prefix = format!("{typed} {lower}");
+    for k in parser::command_keywords() {
+        if k.starts_with(&prefix) && k.len() > typed.len() {
+            let next = k[typed.len()..].split_whitespace().next().unwrap_or("");
+            if !next.is_empty() {
+                push_unique(out, next.to_string());
+            }
+        }
+    }
+}
+
+/// Schemas (as `schema.`) and tables (by full or bare name) that start with `lower`.
+fn tables_and_schemas(c: &Completions, lower: &str, out: &mut Vec<String>) {
+    for s in &c.schemas {
+        if s.to_lowercase().starts_with(lower) {
+            push_unique(out, format!("{s}."));
+        }
+    }
+    for t in &c.tables {
+        if t.to_lowercase().starts_with(lower)
+            || t.rsplit('.')
+                .next()
+                .is_some_and(|n| n.to_lowercase().starts_with(lower) && !lower.is_empty())
+        {
+            push_unique(out, t.clone());
+        }
+    }
+}
+
+/// The columns of the tables the statement reads (of every table when it names none),
+/// then SQL keywords, that start with `lower`.
+fn columns_and_keywords(c: &Completions, lower: &str, statement: &str, out: &mut Vec<String>) {
+    let (tables, _) = statement_tables(c, statement);
+    let columns: Vec<&String> = if tables.is_empty() {
+        c.columns.iter().collect()
+    } else {
+        tables
+            .iter()
+            .filter_map(|t| c.table_columns.get(t))
+            .flatten()
+            .collect()
+    };
+    for col in columns {
+        if col.to_lowercase().starts_with(lower) {
+            push_unique(out, col.clone());
+        }
+    }
+    if !lower.is_empty() {
+        for w in SQL_PHRASES.iter().chain(SQL_KEYWORDS) {
+            if w.starts_with(lower) {
+                push_unique(out, w.to_string());
+            }
+        }
+    }
 }
 
 impl Completer for UnifyHelper {

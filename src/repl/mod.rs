@@ -28,28 +28,188 @@ pub const PROMPT: &str = "unify> ";
 pub const CONTINUATION: &str = "   ...> ";
 
 /// Run the REPL until `exit` or Ctrl-D. Returns the exit status.
-pub async fn run(mut client: Client, home: &Home) -> i32 {
-    let config = Config::builder()
-        .auto_add_history(false)
-        .max_history_size(10_000)
-        .map(|b| b.build())
-        .unwrap_or_default();
-    let mut editor: Ed = match Editor::with_config(config) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("Error: cannot start the line editor: {e}");
-            return 1;
-        }
+pub async fn run(client: Client, home: &Home) -> i32 {
+    let Some((mut repl, editor)) = Repl::start(client, home).await else {
+        return 1;
     };
-    client.set_interactive(true);
-    let completions = Arc::new(Mutex::new(Completions::default()));
-    let helper = UnifyHelper::new(completions.clone(), crate::telemetry::color());
-    let pending = helper.pending.clone();
-    editor.set_helper(Some(helper));
-    let _ = editor.load_history(&home.history_file());
-    refresh_completions(&client, &completions).await;
-    announce_background(&mut editor, &client);
+    if repl.read_eval(editor).await.is_err() {
+        return 1;
+    }
+    repl.client.close().await;
+    repl.status
+}
 
+/// The line editor's task failed (it was reported): the REPL ends with status 1.
+struct EditorLost;
+
+/// The REPL's state from one line to the next.
+struct Repl<'h> {
+    /// The connection to the host.
+    client: Client,
+    /// Where the history file is.
+    home: &'h Home,
+    /// What the completer knows (refreshed after each statement).
+    completions: Arc<Mutex<Completions>>,
+    /// The lines of an unfinished statement, for the highlighter.
+    pending: Arc<Mutex<String>>,
+    /// Ctrl-C while a statement runs (None when it cannot be caught).
+    sigint: Option<tokio::signal::unix::Signal>,
+    /// The exit status so far.
+    status: i32,
+}
+
+impl<'h> Repl<'h> {
+    /// Set up the line editor (history, completion, announcements) and greet; None when
+    /// there is no line editor (the error is printed).
+    async fn start(mut client: Client, home: &'h Home) -> Option<(Repl<'h>, Ed)> {
+        let config = Config::builder()
+            .auto_add_history(false)
+            .max_history_size(10_000)
+            .map(|b| b.build())
+            .unwrap_or_default();
+        let mut editor: Ed = match Editor::with_config(config) {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("Error: cannot start the line editor: {e}");
+                return None;
+            }
+        };
+        client.set_interactive(true);
+        let completions = Arc::new(Mutex::new(Completions::default()));
+        let helper = UnifyHelper::new(completions.clone(), crate::telemetry::color());
+        let pending = helper.pending.clone();
+        editor.set_helper(Some(helper));
+        let _ = editor.load_history(&home.history_file());
+        refresh_completions(&client, &completions).await;
+        announce_background(&mut editor, &client);
+        greet(&client).await;
+        let sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+        let repl = Repl {
+            client,
+            home,
+            completions,
+            pending,
+            sigint,
+            status: 0,
+        };
+        Some((repl, editor))
+    }
+
+    /// Read lines until a statement is complete, then run it; until `exit`, Ctrl-D or
+    /// an editor error.
+    async fn read_eval(&mut self, mut editor: Ed) -> Result<(), EditorLost> {
+        // The lines of the statement being typed.
+        let mut buffer = String::new();
+        loop {
+            let prompt = if buffer.is_empty() {
+                PROMPT
+            } else {
+                CONTINUATION
+            };
+            let (editor_back, line) = read_line(editor, prompt).await?;
+            editor = editor_back;
+            let line = match line {
+                Ok(line) => line,
+                Err(ReadlineError::Interrupted) => {
+                    // Ctrl-C at the prompt drops what was typed, like psql.
+                    buffer.clear();
+                    set(&self.pending, "");
+                    continue;
+                }
+                Err(ReadlineError::Eof) => break,
+                Err(e) => {
+                    eprintln!("Error: {e}");
+                    self.status = 1;
+                    break;
+                }
+            };
+            if buffer.is_empty() && line.trim().is_empty() {
+                continue;
+            }
+            buffer.push_str(&line);
+            buffer.push('\n');
+            if parser::completeness(&buffer) == Completeness::Incomplete {
+                set(&self.pending, &buffer);
+                continue;
+            }
+            let text = std::mem::take(&mut buffer);
+            set(&self.pending, "");
+            let _ = editor.add_history_entry(text.trim());
+            let _ = editor.append_history(&self.home.history_file());
+            let (editor_back, exit) = self.run_text(editor, &text).await;
+            editor = editor_back;
+            if exit {
+                break;
+            }
+            refresh_completions(&self.client, &self.completions).await;
+        }
+        Ok(())
+    }
+
+    /// Run each statement of `text` (after confirmation where asked); true on `exit`.
+    async fn run_text(&mut self, mut editor: Ed, text: &str) -> (Ed, bool) {
+        for statement in parser::split_statements(text) {
+            let (editor_back, confirmed) = confirm(editor, &statement).await;
+            editor = editor_back;
+            if !confirmed || self.run_flow(&statement).await {
+                continue;
+            }
+            match self.run_statement(&statement).await {
+                Outcome::Exit => return (editor, true),
+                // The daemon went away mid-statement: the next statement reaches a new
+                // one (the transport restarts it), so keep the prompt.
+                Outcome::Failed | Outcome::Interrupted | Outcome::Disconnected => self.status = 1,
+                Outcome::Ok => {}
+            }
+            for s in self.client.finished_background().await {
+                eprintln!("{}", finished_text(&s));
+            }
+        }
+        (editor, false)
+    }
+
+    /// Run `connect` or `delete connection` (the flows that ask questions); false for
+    /// any other statement.
+    async fn run_flow(&mut self, statement: &str) -> bool {
+        let result = match parser::parse(statement).map(|p| p.statement) {
+            Ok(Statement::Connect) => {
+                let mut ask = connect::StdinAsk::new();
+                connect::connect(&mut self.client, &mut ask, connect::Preset::default()).await
+            }
+            Ok(Statement::DeleteConnection { schema }) => {
+                let mut ask = connect::StdinAsk::new();
+                connect::delete(&mut self.client, &mut ask, schema).await
+            }
+            _ => return false,
+        };
+        if let Err(e) = result {
+            eprintln!("Error: {e:#}");
+            self.status = 1;
+        }
+        refresh_completions(&self.client, &self.completions).await;
+        true
+    }
+
+    /// Run one statement with a progress display; Ctrl-C asks the host to interrupt it.
+    async fn run_statement(&mut self, statement: &str) -> Outcome {
+        let transport = self.client.transport().clone();
+        let session = self.client.session().to_string();
+        let mut ui = progress::TtyProgress::new();
+        let run = self.client.run_statement(statement, &mut ui);
+        tokio::pin!(run);
+        loop {
+            tokio::select! {
+                o = &mut run => break o,
+                _ = recv(&mut self.sigint) => {
+                    let _ = transport.request(Request::Interrupt { session: session.clone() }).await;
+                }
+            }
+        }
+    }
+}
+
+/// The welcome line, and a hint when there are no connections yet.
+async fn greet(client: &Client) {
     eprintln!(
         "Welcome to unify. Type `help` for commands; anything else is SQL (end it with `;`)."
     );
@@ -62,122 +222,22 @@ pub async fn run(mut client: Client, home: &Home) -> i32 {
             );
         }
     }
-    let transport = client.transport().clone();
-    let session = client.session().to_string();
-    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
-    let mut ed = Some(editor);
-    let mut status = 0;
-    // The lines of the statement being typed.
-    let mut buffer = String::new();
-    'repl: loop {
-        let Some(mut editor) = ed.take() else { break };
-        let prompt = if buffer.is_empty() {
-            PROMPT
-        } else {
-            CONTINUATION
-        };
-        let (editor_back, line) = match tokio::task::spawn_blocking(move || {
-            let line = editor.readline(prompt);
-            (editor, line)
-        })
-        .await
-        {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("Error: the line editor stopped: {e}");
-                return 1;
-            }
-        };
-        let mut editor = editor_back;
-        let line = match line {
-            Ok(line) => line,
-            Err(ReadlineError::Interrupted) => {
-                // Ctrl-C at the prompt drops what was typed, like psql.
-                buffer.clear();
-                set(&pending, "");
-                ed = Some(editor);
-                continue;
-            }
-            Err(ReadlineError::Eof) => break,
-            Err(e) => {
-                eprintln!("Error: {e}");
-                status = 1;
-                break;
-            }
-        };
-        if buffer.is_empty() && line.trim().is_empty() {
-            ed = Some(editor);
-            continue;
-        }
-        buffer.push_str(&line);
-        buffer.push('\n');
-        if parser::completeness(&buffer) == Completeness::Incomplete {
-            set(&pending, &buffer);
-            ed = Some(editor);
-            continue;
-        }
-        let text = std::mem::take(&mut buffer);
-        set(&pending, "");
-        let _ = editor.add_history_entry(text.trim());
-        let _ = editor.append_history(&home.history_file());
-        for statement in parser::split_statements(&text) {
-            let (editor_back, confirmed) = confirm(editor, &statement).await;
-            editor = editor_back;
-            if !confirmed {
-                continue;
-            }
-            match parser::parse(&statement).map(|p| p.statement) {
-                Ok(Statement::Connect) => {
-                    let mut ask = connect::StdinAsk::new();
-                    if let Err(e) =
-                        connect::connect(&mut client, &mut ask, connect::Preset::default()).await
-                    {
-                        eprintln!("Error: {e:#}");
-                        status = 1;
-                    }
-                    refresh_completions(&client, &completions).await;
-                    continue;
-                }
-                Ok(Statement::DeleteConnection { schema }) => {
-                    let mut ask = connect::StdinAsk::new();
-                    if let Err(e) = connect::delete(&mut client, &mut ask, schema).await {
-                        eprintln!("Error: {e:#}");
-                        status = 1;
-                    }
-                    refresh_completions(&client, &completions).await;
-                    continue;
-                }
-                _ => {}
-            }
-            let mut ui = progress::TtyProgress::new();
-            let outcome = {
-                let run = client.run_statement(&statement, &mut ui);
-                tokio::pin!(run);
-                loop {
-                    tokio::select! {
-                        o = &mut run => break o,
-                        _ = recv(&mut sigint) => {
-                            let _ = transport.request(Request::Interrupt { session: session.clone() }).await;
-                        }
-                    }
-                }
-            };
-            match outcome {
-                Outcome::Exit => break 'repl,
-                // The daemon went away mid-statement: the next statement reaches a new
-                // one (the transport restarts it), so keep the prompt.
-                Outcome::Failed | Outcome::Interrupted | Outcome::Disconnected => status = 1,
-                Outcome::Ok => {}
-            }
-            for s in client.finished_background().await {
-                eprintln!("{}", finished_text(&s));
-            }
-        }
-        refresh_completions(&client, &completions).await;
-        ed = Some(editor);
-    }
-    client.close().await;
-    status
+}
+
+/// Read one line on a blocking thread (the editor goes there and comes back).
+async fn read_line(
+    mut editor: Ed,
+    prompt: &'static str,
+) -> Result<(Ed, rustyline::Result<String>), EditorLost> {
+    tokio::task::spawn_blocking(move || {
+        let line = editor.readline(prompt);
+        (editor, line)
+    })
+    .await
+    .map_err(|e| {
+        eprintln!("Error: the line editor stopped: {e}");
+        EditorLost
+    })
 }
 
 fn set(pending: &Arc<Mutex<String>>, text: &str) {

@@ -269,6 +269,49 @@ enum HopError {
     Network(reqwest::Error),
 }
 
+/// A response as one attempt received it, body read.
+struct Received {
+    status: reqwest::StatusCode,
+    retry_after: Option<Duration>,
+    quota_reset: Option<Duration>,
+    content_type: Option<String>,
+    link: Option<String>,
+    url: String,
+    bytes: bytes::Bytes,
+}
+
+impl Received {
+    fn into_response(self) -> Response {
+        Response {
+            url: self.url,
+            content_type: self.content_type,
+            link: self.link,
+            body_hash: super::body_hash(&self.bytes),
+            body: self.bytes,
+        }
+    }
+}
+
+/// Why an attempt received no response.
+enum Unreceived {
+    /// Not worth retrying.
+    Fatal(FetchError),
+    /// Sending failed on the network (retried).
+    Network(reqwest::Error),
+    /// The connection failed mid-body (retried).
+    Body(reqwest::Error),
+}
+
+/// What follows an unsuccessful status.
+enum Next {
+    /// Back off (at least the server's wait, if it gave one), then try again.
+    Retry(Option<Duration>),
+    /// Try again at once (credentials were refreshed).
+    Again,
+    /// Give up.
+    Fail(FetchError),
+}
+
 /// Why a body could not be read.
 pub(crate) enum ReadError {
     /// Over the cap.
@@ -382,128 +425,177 @@ impl RestClient {
         stats: &FetchStats,
     ) -> Result<Response, FetchError> {
         let shown = redact(url.as_str());
+        let request = (&method, &url, headers.as_slice(), body.as_deref());
         let mut attempt = 0u32;
         let mut reauthed = false;
         loop {
             attempt += 1;
-            let table_permit = match extra {
-                Some(l) => Some(l.admit(cancel).await?),
-                None => None,
-            };
-            let permit = (self.limiter.admit(cancel).await?, table_permit);
-            let failure = match self
-                .exchange(&method, &url, &headers, body.as_deref(), cancel, stats)
-                .await
-            {
-                Ok((mut resp, final_url)) => {
-                    let status = resp.status();
-                    let retry_after = retry_after(resp.headers());
-                    let quota_reset = quota_exhausted(resp.headers());
-                    let content_type = header(resp.headers(), reqwest::header::CONTENT_TYPE);
-                    let link = header(resp.headers(), reqwest::header::LINK);
-                    let bytes = tokio::select! {
-                        b = read_capped(&mut resp, self.max_response) => b,
-                        _ = cancel.cancelled() => return Err(FetchError::Cancelled),
-                    };
-                    drop(permit);
-                    let final_url = final_url.to_string();
-                    let bytes = match bytes {
-                        Ok(b) => b,
-                        Err(ReadError::TooLarge) => {
-                            return Err(FetchError::TooLarge {
-                                method: method.to_string(),
-                                url: redact(&final_url),
-                                limit: size_text(self.max_response),
-                            })
-                        }
-                        Err(ReadError::Network(e)) => {
-                            if attempt < self.retry.max_attempts {
-                                self.backoff(attempt, None, cancel).await?;
-                                continue;
-                            }
-                            return Err(network_error(&method, &shown, attempt, &e));
-                        }
-                    };
-                    if status.is_success() {
-                        return Ok(Response {
-                            url: final_url,
-                            content_type,
-                            link,
-                            body_hash: super::body_hash(&bytes),
-                            body: bytes,
-                        });
-                    }
-                    let code = status.as_u16();
-                    // GitHub answers an exhausted quota with 403; others with 429 and
-                    // only an X-RateLimit-Reset. Wait for the reset, then retry.
-                    if let (403 | 429, Some(reset)) = (code, quota_reset) {
-                        if attempt < self.retry.max_attempts && reset <= self.retry.max_backoff {
-                            tracing::info!(status = code, url = %shown, wait_s = reset.as_secs_f64(), "rate limit exhausted; waiting for the reset");
-                            self.backoff(attempt, Some(reset), cancel).await?;
-                            continue;
-                        }
-                        return Err(FetchError::Status {
-                            status: code,
-                            method: method.to_string(),
-                            url: shown,
-                            attempts: format!(
-                                " (rate limit exhausted; it resets in {}s)",
-                                reset.as_secs()
-                            ),
-                            body: excerpt(&bytes),
-                        });
-                    }
-                    if (code == 401 || code == 403) && !reauthed && self.auth.invalidate() {
-                        reauthed = true;
-                        continue;
-                    }
-                    if code == 401 || code == 403 {
-                        return Err(FetchError::Unauthorized {
-                            status: code,
-                            method: method.to_string(),
-                            url: shown,
-                            body: excerpt(&bytes),
-                        });
-                    }
-                    let retryable = code == 429 || code == 408 || (500..600).contains(&code);
-                    if retryable && attempt < self.retry.max_attempts {
-                        tracing::info!(status = code, url = %shown, attempt, "retrying");
-                        self.backoff(attempt, retry_after, cancel).await?;
-                        continue;
-                    }
-                    return Err(FetchError::Status {
-                        status: code,
-                        method: method.to_string(),
-                        url: shown,
-                        attempts: if attempt > 1 {
-                            format!(" (after {attempt} attempts)")
-                        } else {
-                            String::new()
-                        },
-                        body: excerpt(&bytes),
-                    });
+            let more = attempt < self.retry.max_attempts;
+            let received = match self.receive(request, extra, cancel, stats).await {
+                Ok(received) => received,
+                Err(Unreceived::Fatal(e)) => return Err(e),
+                Err(Unreceived::Body(_)) if more => {
+                    self.backoff(attempt, None, cancel).await?;
+                    continue;
                 }
-                Err(HopError::Fatal(e)) => return Err(e),
-                Err(HopError::Network(e)) => {
-                    drop(permit);
-                    e
+                Err(Unreceived::Body(e)) => {
+                    return Err(network_error(&method, &shown, attempt, &e))
+                }
+                Err(Unreceived::Network(e)) if more => {
+                    tracing::info!(url = %shown, attempt, error = %redact(&e.to_string()), "retrying");
+                    self.backoff(attempt, None, cancel).await?;
+                    continue;
+                }
+                Err(Unreceived::Network(e)) => {
+                    return Err(self.network_failure(&method, &shown, attempt, &e))
                 }
             };
-            if attempt < self.retry.max_attempts {
-                tracing::info!(url = %shown, attempt, error = %redact(&failure.to_string()), "retrying");
-                self.backoff(attempt, None, cancel).await?;
-                continue;
+            if received.status.is_success() {
+                return Ok(received.into_response());
             }
-            if failure.is_timeout() {
-                return Err(FetchError::Timeout {
-                    method: method.to_string(),
-                    url: shown,
-                    secs: self.timeout.as_secs().max(1),
-                    attempts: attempt,
-                });
+            match self.after_status(&received, attempt, &mut reauthed, &method, &shown) {
+                Next::Retry(wait) => self.backoff(attempt, wait, cancel).await?,
+                Next::Again => {}
+                Next::Fail(e) => return Err(e),
             }
-            return Err(network_error(&method, &shown, attempt, &failure));
         }
+    }
+
+    /// One attempt: wait for the limiters, send (following redirects), read the body
+    /// within the size cap. The permits are held until the body is read.
+    async fn receive(
+        &self,
+        (method, url, headers, body): (
+            &reqwest::Method,
+            &url::Url,
+            &[(String, String)],
+            Option<&[u8]>,
+        ),
+        extra: Option<&Limiter>,
+        cancel: &CancellationToken,
+        stats: &FetchStats,
+    ) -> Result<Received, Unreceived> {
+        let table_permit = match extra {
+            Some(l) => Some(l.admit(cancel).await.map_err(Unreceived::Fatal)?),
+            None => None,
+        };
+        let _permits = (
+            self.limiter
+                .admit(cancel)
+                .await
+                .map_err(Unreceived::Fatal)?,
+            table_permit,
+        );
+        let (mut resp, final_url) = match self
+            .exchange(method, url, headers, body, cancel, stats)
+            .await
+        {
+            Ok(r) => r,
+            Err(HopError::Fatal(e)) => return Err(Unreceived::Fatal(e)),
+            Err(HopError::Network(e)) => return Err(Unreceived::Network(e)),
+        };
+        let status = resp.status();
+        let retry_after = retry_after(resp.headers());
+        let quota_reset = quota_exhausted(resp.headers());
+        let content_type = header(resp.headers(), reqwest::header::CONTENT_TYPE);
+        let link = header(resp.headers(), reqwest::header::LINK);
+        let bytes = tokio::select! {
+            b = read_capped(&mut resp, self.max_response) => b,
+            _ = cancel.cancelled() => return Err(Unreceived::Fatal(FetchError::Cancelled)),
+        };
+        let final_url = final_url.to_string();
+        let bytes = match bytes {
+            Ok(b) => b,
+            Err(ReadError::TooLarge) => {
+                return Err(Unreceived::Fatal(FetchError::TooLarge {
+                    method: method.to_string(),
+                    url: redact(&final_url),
+                    limit: size_text(self.max_response),
+                }))
+            }
+            Err(ReadError::Network(e)) => return Err(Unreceived::Body(e)),
+        };
+        Ok(Received {
+            status,
+            retry_after,
+            quota_reset,
+            content_type,
+            link,
+            url: final_url,
+            bytes,
+        })
+    }
+
+    /// What to do after an unsuccessful status: wait for an exhausted quota's reset,
+    /// re-authenticate once on 401/403, retry 408/429/5xx with backoff, or fail.
+    fn after_status(
+        &self,
+        r: &Received,
+        attempt: u32,
+        reauthed: &mut bool,
+        method: &reqwest::Method,
+        shown: &str,
+    ) -> Next {
+        let code = r.status.as_u16();
+        let more = attempt < self.retry.max_attempts;
+        let status_error = |attempts: String| FetchError::Status {
+            status: code,
+            method: method.to_string(),
+            url: shown.to_string(),
+            attempts,
+            body: excerpt(&r.bytes),
+        };
+        // GitHub answers an exhausted quota with 403; others with 429 and only an
+        // X-RateLimit-Reset. Wait for the reset, then retry.
+        if let (403 | 429, Some(reset)) = (code, r.quota_reset) {
+            if more && reset <= self.retry.max_backoff {
+                tracing::info!(status = code, url = %shown, wait_s = reset.as_secs_f64(), "rate limit exhausted; waiting for the reset");
+                return Next::Retry(Some(reset));
+            }
+            let resets = format!(" (rate limit exhausted; it resets in {}s)", reset.as_secs());
+            return Next::Fail(status_error(resets));
+        }
+        if (code == 401 || code == 403) && !*reauthed && self.auth.invalidate() {
+            *reauthed = true;
+            return Next::Again;
+        }
+        if code == 401 || code == 403 {
+            return Next::Fail(FetchError::Unauthorized {
+                status: code,
+                method: method.to_string(),
+                url: shown.to_string(),
+                body: excerpt(&r.bytes),
+            });
+        }
+        let retryable = code == 429 || code == 408 || (500..600).contains(&code);
+        if retryable && more {
+            tracing::info!(status = code, url = %shown, attempt, "retrying");
+            return Next::Retry(r.retry_after);
+        }
+        Next::Fail(status_error(if attempt > 1 {
+            format!(" (after {attempt} attempts)")
+        } else {
+            String::new()
+        }))
+    }
+
+    /// The error for a request whose last attempt failed on the network.
+    fn network_failure(
+        &self,
+        method: &reqwest::Method,
+        shown: &str,
+        attempts: u32,
+        failure: &reqwest::Error,
+    ) -> FetchError {
+        if failure.is_timeout() {
+            return FetchError::Timeout {
+                method: method.to_string(),
+                url: shown.to_string(),
+                secs: self.timeout.as_secs().max(1),
+                attempts,
+            };
+        }
+        network_error(method, shown, attempts, failure)
     }
 
     /// True when `url` is on the origin of `base_url`, the only one that gets credentials.
@@ -558,66 +650,83 @@ impl RestClient {
             let Some(location) = location else {
                 return Ok((response, url));
             };
-            let refuse = |method: &reqwest::Method, url: &url::Url, message: String| {
-                HopError::Fatal(FetchError::Redirect {
-                    method: method.to_string(),
-                    url: redact(url.as_str()),
-                    message,
-                })
-            };
             hops += 1;
-            if hops > MAX_REDIRECTS {
-                return Err(refuse(
-                    &method,
-                    &url,
-                    format!("more than {MAX_REDIRECTS} redirects; stopping"),
-                ));
-            }
-            let next = url.join(&location).map_err(|e| {
-                refuse(
-                    &method,
-                    &url,
-                    format!(
-                        "HTTP {status} redirects to an invalid URL '{}': {e}",
-                        redact(&location)
-                    ),
-                )
-            })?;
-            if !matches!(next.scheme(), "http" | "https") {
-                return Err(refuse(
-                    &method,
-                    &url,
-                    format!(
-                        "HTTP {status} redirects to '{}', which is not an http(s) URL",
-                        redact(next.as_str())
-                    ),
-                ));
-            }
-            let keeps_body = matches!(status, 307 | 308);
-            if !keeps_body && (status == 303 || method == reqwest::Method::POST) {
-                method = reqwest::Method::GET;
-                body = None;
-            }
-            let leaves = !self.trusts(&next);
-            if leaves && body.is_some() {
-                return Err(refuse(
-                    &method,
-                    &url,
-                    format!(
-                        "HTTP {status} asks to send the request body to another origin ({}); unify sends request bodies only to {}",
-                        next.origin().ascii_serialization(),
-                        self.origin_text()
-                    ),
-                ));
-            }
-            if leaves {
-                tracing::info!(from = %redact(url.as_str()), to = %redact(next.as_str()), "following a redirect to another origin, without credentials");
-            }
+            let next = self.redirect(status, &location, hops, &mut method, &url, &mut body)?;
             // The response is dropped unread: its connection is not reused, which is
             // cheaper than reading an arbitrary redirect body.
             drop(response);
             url = next;
         }
+    }
+
+    /// The next hop of a redirect (`status` to `location`, the `hops`-th): refused when
+    /// there are too many, when it is not http(s), or when it would carry the request
+    /// body to another origin. 303 (and 301/302 after a POST) turn into a GET without
+    /// body.
+    fn redirect(
+        &self,
+        status: u16,
+        location: &str,
+        hops: u32,
+        method: &mut reqwest::Method,
+        url: &url::Url,
+        body: &mut Option<&[u8]>,
+    ) -> Result<url::Url, HopError> {
+        let refuse = |method: &reqwest::Method, url: &url::Url, message: String| {
+            HopError::Fatal(FetchError::Redirect {
+                method: method.to_string(),
+                url: redact(url.as_str()),
+                message,
+            })
+        };
+        if hops > MAX_REDIRECTS {
+            return Err(refuse(
+                method,
+                url,
+                format!("more than {MAX_REDIRECTS} redirects; stopping"),
+            ));
+        }
+        let next = url.join(location).map_err(|e| {
+            refuse(
+                method,
+                url,
+                format!(
+                    "HTTP {status} redirects to an invalid URL '{}': {e}",
+                    redact(location)
+                ),
+            )
+        })?;
+        if !matches!(next.scheme(), "http" | "https") {
+            return Err(refuse(
+                method,
+                url,
+                format!(
+                    "HTTP {status} redirects to '{}', which is not an http(s) URL",
+                    redact(next.as_str())
+                ),
+            ));
+        }
+        let keeps_body = matches!(status, 307 | 308);
+        if !keeps_body && (status == 303 || *method == reqwest::Method::POST) {
+            *method = reqwest::Method::GET;
+            *body = None;
+        }
+        let leaves = !self.trusts(&next);
+        if leaves && body.is_some() {
+            return Err(refuse(
+            method,
+            url,
+            format!(
+                "HTTP {status} asks to send the request body to another origin ({}); unify sends request bodies only to {}",
+                next.origin().ascii_serialization(),
+                self.origin_text()
+            ),
+        ));
+        }
+        if leaves {
+            tracing::info!(from = %redact(url.as_str()), to = %redact(next.as_str()), "following a redirect to another origin, without credentials");
+        }
+        Ok(next)
     }
 
     fn origin_text(&self) -> String {

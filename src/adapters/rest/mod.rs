@@ -37,6 +37,18 @@ pub struct FetchedPage {
     pub flatten: bool,
 }
 
+/// One page of a parameter set, read.
+struct Page {
+    records: Records,
+    rows: u64,
+    /// The request for the page after it, if any.
+    next: Option<PageRequest>,
+    /// On the first page: the total the API announced, and the numbered pages
+    /// (`(pages, page size)`) that remain to be fetched concurrently.
+    total: Option<u64>,
+    plan: Option<(u64, u64)>,
+}
+
 /// The records of a page, in one of two forms.
 #[derive(Debug)]
 pub enum Records {
@@ -231,83 +243,34 @@ impl Fetch<'_> {
             if self.cancel.is_cancelled() {
                 return Err(FetchError::Cancelled);
             }
-            let response = match self.send(&set, &request).await {
-                Ok(r) => r,
-                Err(FetchError::Status { status, .. })
-                    if self.table.ignore_status.contains(&status) =>
-                {
-                    tracing::info!(table = %self.table.name, status, "status listed in ignore_status: no rows for this parameter set");
-                    return Ok(());
-                }
-                Err(e) => return Err(e),
+            let Some(page) = self.fetch_page(&set, &request, &mut pager, first).await? else {
+                return Ok(());
             };
-            if let PageRequest::Url(url) = &request {
-                pager.saw_url(url);
-            } else {
-                pager.saw_url(&response.url);
-            }
-            let (body, raw) = if self.raw_mode(first) {
-                (Value::Null, Some(self.locate(&response, &set, first)?))
-            } else {
-                (self.parse(&response)?, None)
-            };
-            let rows = match &raw {
-                Some(records) => records.len(),
-                None => self.count_records(&body, &response, first)?,
-            };
-            let facts = PageFacts {
-                rows,
-                body: &body,
-                link_header: response.link.as_deref(),
-                body_hash: response.body_hash,
-            };
-            let next = pager.next(facts).map_err(|e| FetchError::Paging {
-                url: response.url.clone(),
-                source: e,
-            })?;
-            // A total on the first page: the remaining numbered pages are fetched
-            // concurrently. Checked even after a short first page, since an API may
-            // cap page sizes below the one asked for.
             if first {
-                promised = pager.total(&body);
+                promised = page.total;
             }
-            arrived += rows as u64;
-            let plan = if first {
-                pager
-                    .plan(&body, rows as u64)
-                    .filter(|(pages, _)| *pages > 1)
-            } else {
-                None
-            };
-            // The pager has read what it needs: the records can move out of the body.
-            let records = match raw {
-                Some(records) => records,
-                None => Records::Values(extract_records(self.table, body, &set)),
-            };
-            self.deliver(records, sink).await?;
             first = false;
-            if let Some((total, size)) = plan {
-                let (last_full, fetched) = self
-                    .fetch_numbered(&pager, &set, 1, total, size, sink)
-                    .await?;
-                arrived += fetched;
-                if !last_full || arrived >= promised.unwrap_or(u64::MAX) {
-                    self.check_total(promised, arrived);
-                    return Ok(());
-                }
-                // More rows than the total promised: continue one page at a time.
-                match pager.numbered(total, size) {
-                    Some(r) => {
-                        pager.resume_at(total, size);
-                        request = r;
-                        continue;
-                    }
-                    None => {
-                        self.check_total(promised, arrived);
-                        return Ok(());
+            arrived += page.rows;
+            self.deliver(page.records, sink).await?;
+            let next = match page.plan {
+                Some((total, size)) => {
+                    let (last_full, fetched) = self
+                        .fetch_numbered(&pager, &set, 1, total, size, sink)
+                        .await?;
+                    arrived += fetched;
+                    if !last_full || arrived >= promised.unwrap_or(u64::MAX) {
+                        None
+                    } else {
+                        // More rows than the total promised: continue one page at a time.
+                        let r = pager.numbered(total, size);
+                        if r.is_some() {
+                            pager.resume_at(total, size);
+                        }
+                        r
                     }
                 }
-            }
+                None => page.next,
+            };
             match next {
                 Some(r) => request = r,
                 None => {
@@ -316,6 +279,74 @@ impl Fetch<'_> {
                 }
             }
         }
+    }
+
+    /// Fetch one page of a parameter set and show it to the pager; `None` when the API
+    /// answered with a status the spec lists in `ignore_status` (no rows for this set).
+    async fn fetch_page(
+        &self,
+        set: &ParamSet,
+        request: &PageRequest,
+        pager: &mut Pager,
+        first: bool,
+    ) -> Result<Option<Page>, FetchError> {
+        let response = match self.send(set, request).await {
+            Ok(r) => r,
+            Err(FetchError::Status { status, .. })
+                if self.table.ignore_status.contains(&status) =>
+            {
+                tracing::info!(table = %self.table.name, status, "status listed in ignore_status: no rows for this parameter set");
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        if let PageRequest::Url(url) = request {
+            pager.saw_url(url);
+        } else {
+            pager.saw_url(&response.url);
+        }
+        let (body, raw) = if self.raw_mode(first) {
+            (Value::Null, Some(self.locate(&response, set, first)?))
+        } else {
+            (self.parse(&response)?, None)
+        };
+        let rows = match &raw {
+            Some(records) => records.len(),
+            None => self.count_records(&body, &response, first)?,
+        };
+        let facts = PageFacts {
+            rows,
+            body: &body,
+            link_header: response.link.as_deref(),
+            body_hash: response.body_hash,
+        };
+        let next = pager.next(facts).map_err(|e| FetchError::Paging {
+            url: response.url.clone(),
+            source: e,
+        })?;
+        // A total on the first page: the remaining numbered pages are fetched
+        // concurrently. Checked even after a short first page, since an API may
+        // cap page sizes below the one asked for.
+        let (total, plan) = if first {
+            let plan = pager
+                .plan(&body, rows as u64)
+                .filter(|(pages, _)| *pages > 1);
+            (pager.total(&body), plan)
+        } else {
+            (None, None)
+        };
+        // The pager has read what it needs: the records can move out of the body.
+        let records = match raw {
+            Some(records) => records,
+            None => Records::Values(extract_records(self.table, body, set)),
+        };
+        Ok(Some(Page {
+            records,
+            rows: rows as u64,
+            next,
+            total,
+            plan,
+        }))
     }
 
     /// An announced total (`paging.total_path`) that disagrees with the records that

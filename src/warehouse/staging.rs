@@ -6,10 +6,10 @@
 //! held in memory. Swapping the staging table in (or merging it) is the warehouse's
 //! job, in one transaction.
 
-use super::flatten::{Column, Flattener};
-use super::types::{Cell, ColType};
+use super::quote_ident;
 use crate::adapters::rest::{FetchedPage, Records};
-use crate::warehouse::quote_ident;
+use crate::loading::flatten::{Column, Flattener};
+use crate::loading::types::{Cell, ColType};
 use duckdb::Connection;
 
 /// Prefix of staging tables; leftovers from a crash are dropped at start-up.
