@@ -15,6 +15,9 @@
 //!   connecting APIs; used by the interpreter and by the daemon's workers.
 //! * [`openapi`]     — `spec from-openapi`: an OpenAPI description → spec YAML (used by
 //!   the CLI and the `connect` wizard; touches no home or warehouse).
+//! * [`sqltext`]     — SQL as text: the one tokenizer; table references, `$var` and `??`
+//!   substitution, statement splitting's tokens (used by the parser, the interpreter,
+//!   spec validation, the engine, the pg endpoint and the REPL editor; never runs SQL).
 //! * [`parser`]      — the unify command language (pest) → [`parser::ast::Statement`].
 //! * [`interpreter`] — executes statements against the engine; transport-agnostic.
 //! * [`queue`]       — the durable SQLite job queue.
@@ -56,6 +59,7 @@ pub mod render;
 pub mod repl;
 pub mod secret;
 pub mod speccheck;
+pub mod sqltext;
 pub mod telemetry;
 pub mod values;
 pub mod warehouse;

@@ -25,7 +25,6 @@ mod load;
 
 pub use config::{is_secret_option, Config};
 pub use error::{LoadError, OpenError};
-pub use load::views::qualify_tables;
 
 use crate::adapters::rest::client::{Limiter, RestClient};
 use crate::adapters::spec::{TableSpec, ViewSpec};

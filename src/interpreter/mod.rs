@@ -24,7 +24,8 @@ use crate::warehouse::{self, admin, qualified};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub use sql::{find_table_refs, query_table};
+pub use crate::sqltext::table_refs as find_table_refs;
+pub use sql::query_table;
 
 /// How the interpreter reaches the job queue and the daemon's controls.
 #[async_trait::async_trait]
@@ -268,7 +269,7 @@ impl Interpreter {
     /// Substitute `$vars` and ` ??` in SQL text.
     fn prepare_sql(&self, s: &mut Session, sql: &str) -> Fallible<String> {
         let substituted = vars::substitute(s, sql)?;
-        sql::replace_last_table(&substituted, &s.recent)
+        crate::sqltext::replace_last_table(&substituted, &s.recent).map_err(|e| e.to_string())
     }
 
     /// `!<sql>`: the SQL as written, with no `$vars`, no `??` and no autoload.

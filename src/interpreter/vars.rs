@@ -54,67 +54,13 @@ pub fn lookup(s: &Session, name: &str) -> Fallible<Option<Var>> {
 
 /// Replace every `$name` outside quotes and comments with its value.
 pub fn substitute(s: &Session, sql: &str) -> Fallible<String> {
-    if !sql.contains('$') {
-        return Ok(sql.to_string());
-    }
-    let chars: Vec<char> = sql.chars().collect();
-    let mut out = String::with_capacity(sql.len());
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        match c {
-            '\'' | '"' => {
-                let q = c;
-                out.push(c);
-                i += 1;
-                while i < chars.len() {
-                    out.push(chars[i]);
-                    if chars[i] == q {
-                        if chars.get(i + 1) == Some(&q) {
-                            out.push(q);
-                            i += 2;
-                            continue;
-                        }
-                        break;
-                    }
-                    i += 1;
-                }
-                i += 1;
-            }
-            '-' if chars.get(i + 1) == Some(&'-') => {
-                while i < chars.len() && chars[i] != '\n' {
-                    out.push(chars[i]);
-                    i += 1;
-                }
-            }
-            '$' if chars
-                .get(i + 1)
-                .is_some_and(|n| n.is_ascii_alphabetic() || *n == '_') =>
-            {
-                let start = i + 1;
-                let mut j = start;
-                while j < chars.len() && (chars[j].is_ascii_alphanumeric() || chars[j] == '_') {
-                    j += 1;
-                }
-                let name: String = chars[start..j].iter().collect();
-                match lookup(s, &name)? {
-                    Some(Var::Scalar(v)) => out.push_str(&literal(&v)),
-                    Some(Var::Table(t)) => out.push_str(&t),
-                    None => {
-                        return Err(format!(
-                            "unknown variable ${name} (set it with `${name} = …`; see `show variables`)"
-                        ))
-                    }
-                }
-                i = j;
-            }
-            _ => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    Ok(out)
+    crate::sqltext::substitute_vars(sql, |name| match lookup(s, name)? {
+        Some(Var::Scalar(v)) => Ok(literal(&v)),
+        Some(Var::Table(t)) => Ok(t),
+        None => Err(format!(
+            "unknown variable ${name} (set it with `${name} = …`; see `show variables`)"
+        )),
+    })
 }
 
 /// A scalar as a SQL literal.

@@ -1,12 +1,9 @@
 //! Statement boundaries: splitting scripts, REPL completeness and the trailing wide `!`.
 //!
-//! All three work on the lexical token stream of the grammar's `script` rule, so `;`, `!`
+//! All three work on the tokens of [`crate::sqltext::tokenize`], so `;`, `!`
 //! and parens inside quotes, comments and dollar-quoted strings are never mistaken for
 //! syntax.
 
-use pest::Parser as _;
-
-use super::grammar::{Rule, UnifyParser};
 use super::{is_meta_command, Statement};
 
 /// Whether the REPL buffer is ready to run.
@@ -100,40 +97,28 @@ struct Token {
     end: usize,
 }
 
-/// The lexical tokens of `text`; every byte belongs to exactly one token.
+/// The lexical tokens of `text` ([`crate::sqltext::tokenize`]), as the splitter sees
+/// them; every byte belongs to exactly one token.
 fn tokens(text: &str) -> Vec<Token> {
-    let Ok(mut pairs) = UnifyParser::parse(Rule::script, text) else {
-        // Cannot happen (`any_char` matches anything); degrade to one opaque token.
-        return vec![Token {
-            kind: Kind::Text,
-            start: 0,
-            end: text.len(),
-        }];
-    };
-    let Some(script) = pairs.next() else {
-        return Vec::new();
-    };
-    script
-        .into_inner()
-        .filter_map(|pair| {
-            let kind = match pair.as_rule() {
-                Rule::blank => Kind::Blank,
-                Rule::newline => Kind::Newline,
-                Rule::line_comment | Rule::block_comment => Kind::Comment,
-                Rule::sq_string | Rule::dq_string | Rule::dollar_string => Kind::Quoted,
-                Rule::unterminated => Kind::Unterminated,
-                Rule::semicolon => Kind::Semicolon,
-                Rule::lparen => Kind::LParen,
-                Rule::rparen => Kind::RParen,
-                Rule::text | Rule::any_char => Kind::Text,
-                _ => return None,
-            };
-            let span = pair.as_span();
-            Some(Token {
-                kind,
-                start: span.start(),
-                end: span.end(),
-            })
+    use crate::sqltext::Kind as K;
+    crate::sqltext::tokenize(text)
+        .into_iter()
+        .map(|token| Token {
+            kind: match token.kind {
+                K::Blank => Kind::Blank,
+                K::Newline => Kind::Newline,
+                K::LineComment | K::BlockComment => Kind::Comment,
+                K::String | K::QuotedIdent | K::DollarString => Kind::Quoted,
+                K::Unterminated => Kind::Unterminated,
+                K::Semicolon => Kind::Semicolon,
+                K::LParen => Kind::LParen,
+                K::RParen => Kind::RParen,
+                K::Word | K::Number | K::Variable | K::Parameter | K::Dot | K::Comma | K::Other => {
+                    Kind::Text
+                }
+            },
+            start: token.start,
+            end: token.end(),
         })
         .collect()
 }

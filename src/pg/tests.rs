@@ -596,3 +596,54 @@ fn regex_and_regclass_follow_postgres_semantics() {
         vec![vec![oid.clone(), oid, "23".to_string()]]
     );
 }
+
+#[test]
+fn the_lexer_is_the_shared_tokenizer_seen_as_pg_tokens() {
+    use catalog::TokKind::*;
+    let cases: &[(&str, &[(catalog::TokKind, &str)])] = &[
+        (
+            "select $1::int8",
+            &[
+                (Word, "select"),
+                (Space, " "),
+                (Param, "$1"),
+                (Punct, "::"),
+                (Word, "int8"),
+            ],
+        ),
+        (
+            "a \n\t-- c\n/* d */b",
+            &[
+                (Word, "a"),
+                (Space, " \n\t"),
+                (Space, "-- c"),
+                (Space, "\n"),
+                (Space, "/* d */"),
+                (Word, "b"),
+            ],
+        ),
+        (
+            "E'it\\'s' $$x$$",
+            &[(Str, "E'it\\'s'"), (Space, " "), (Str, "$$x$$")],
+        ),
+        (
+            "\"q\" $v 'open",
+            &[
+                (Quoted, "\"q\""),
+                (Space, " "),
+                (Word, "$v"),
+                (Space, " "),
+                (Str, "'open"),
+            ],
+        ),
+        (
+            "x:::y",
+            &[(Word, "x"), (Punct, "::"), (Punct, ":"), (Word, "y")],
+        ),
+    ];
+    for (sql, want) in cases {
+        let got: Vec<(catalog::TokKind, &str)> =
+            catalog::lex(sql).iter().map(|t| (t.kind, t.text)).collect();
+        assert_eq!(got, *want, "{sql:?}");
+    }
+}

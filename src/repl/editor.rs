@@ -8,6 +8,7 @@
 //! the lines typed so far so completion sees the whole statement.
 
 use crate::parser;
+use crate::sqltext::{self, Kind};
 use rustyline::completion::Completer;
 use rustyline::highlight::{CmdKind, Highlighter};
 use rustyline::hint::{Hinter, HistoryHinter};
@@ -189,94 +190,51 @@ const COLUMN_CONTEXT: &[&str] = &[
     "else", "case", ",", "(", "=", "<", ">", "<=", ">=", "<>", "!=", "+", "-", "*", "/", "||",
 ];
 
-/// A token of the text before the cursor: a lower-cased word, `.`, or punctuation.
+/// A token of the text before the cursor ([`sqltext::tokenize`]'s, blanks and comments
+/// left out): a lower-cased word, a quoted identifier unquoted, `'…'` for a string, `.`,
+/// or punctuation (`<=`, `>=`, `<>`, `!=` and `||` as one).
 fn tokens(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut chars = text.chars().peekable();
-    while let Some(&c) = chars.peek() {
-        if c.is_whitespace() {
-            chars.next();
-        } else if c == '-' && text_at_comment(&chars) {
-            // A `--` comment runs to the end of its line.
-            for d in chars.by_ref() {
-                if d == '\n' {
-                    break;
-                }
+    let mut out: Vec<String> = Vec::new();
+    let mut previous = Kind::Blank;
+    for t in sqltext::tokenize(text) {
+        let token = match t.kind {
+            k if k.is_trivia() => {
+                previous = k;
+                continue;
             }
-        } else if c == '\'' {
-            chars.next();
-            for d in chars.by_ref() {
-                if d == '\'' {
-                    break;
-                }
+            Kind::String | Kind::DollarString => "'…'".to_string(),
+            Kind::Unterminated if t.text.starts_with('"') => t.text[1..].to_string(),
+            Kind::Unterminated if t.text.starts_with("/*") => continue,
+            Kind::Unterminated => "'…'".to_string(),
+            Kind::QuotedIdent => t.ident().unwrap_or_default(),
+            Kind::Word | Kind::Variable | Kind::Number => t.text.to_ascii_lowercase(),
+            _ => t.text.to_string(),
+        };
+        let joined = out.last().map(|last| format!("{last}{token}"));
+        match joined {
+            Some(op)
+                if previous == Kind::Other
+                    && t.kind == Kind::Other
+                    && matches!(op.as_str(), "<=" | ">=" | "<>" | "!=" | "||") =>
+            {
+                out.pop();
+                out.push(op);
             }
-            out.push("'…'".to_string());
-        } else if c == '"' {
-            chars.next();
-            let mut word = String::new();
-            for d in chars.by_ref() {
-                if d == '"' {
-                    break;
-                }
-                word.push(d);
-            }
-            out.push(word);
-        } else if c.is_alphanumeric() || c == '_' || c == '$' {
-            let mut word = String::new();
-            while let Some(&d) = chars.peek() {
-                if d.is_alphanumeric() || d == '_' || d == '$' {
-                    word.push(d.to_ascii_lowercase());
-                    chars.next();
-                } else {
-                    break;
-                }
-            }
-            out.push(word);
-        } else {
-            chars.next();
-            let mut op = c.to_string();
-            if let Some(&d) = chars.peek() {
-                if matches!(
-                    (c, d),
-                    ('<', '=') | ('>', '=') | ('<', '>') | ('!', '=') | ('|', '|')
-                ) {
-                    op.push(d);
-                    chars.next();
-                }
-            }
-            out.push(op);
+            _ => out.push(token),
         }
+        previous = t.kind;
     }
     out
-}
-
-/// True when the iterator is at `--`.
-fn text_at_comment(chars: &std::iter::Peekable<std::str::Chars<'_>>) -> bool {
-    let mut ahead = chars.clone();
-    ahead.next() == Some('-') && ahead.next() == Some('-')
 }
 
 /// Byte offset where the last statement of `text` starts: after its last `;` outside
 /// quotes and comments.
 fn last_statement_start(text: &str) -> usize {
-    let mut start = 0;
-    let mut quote: Option<char> = None;
-    let mut comment = false;
-    let mut prev = '\0';
-    for (i, c) in text.char_indices() {
-        match (quote, comment, c) {
-            (_, true, '\n') => comment = false,
-            (_, true, _) => {}
-            (Some(q), _, c) if c == q => quote = None,
-            (Some(_), _, _) => {}
-            (None, _, '\'' | '"') => quote = Some(c),
-            (None, _, '-') if prev == '-' => comment = true,
-            (None, _, ';') => start = i + 1,
-            _ => {}
-        }
-        prev = c;
-    }
-    start
+    sqltext::tokenize(text)
+        .iter()
+        .rev()
+        .find(|t| t.kind == Kind::Semicolon)
+        .map_or(0, |t| t.end())
 }
 
 /// `alias → schema.table` and the tables a statement reads (`schema.table`, or a bare
@@ -526,7 +484,8 @@ impl Hinter for UnifyHelper {
     }
 }
 
-/// `line` with ANSI colours: keywords, strings, numbers, comments.
+/// `line` with ANSI colours: keywords, strings, numbers, comments
+/// ([`sqltext::tokenize`]'s tokens).
 pub fn highlight_sql(line: &str) -> String {
     const KEYWORD: &str = "\x1b[1;34m";
     const STRING: &str = "\x1b[32m";
@@ -534,48 +493,28 @@ pub fn highlight_sql(line: &str) -> String {
     const COMMENT: &str = "\x1b[90m";
     const RESET: &str = "\x1b[0m";
     let mut out = String::with_capacity(line.len() + 16);
-    let chars: Vec<(usize, char)> = line.char_indices().collect();
-    let mut i = 0;
-    let end_of = |i: usize| chars.get(i).map_or(line.len(), |(b, _)| *b);
-    while i < chars.len() {
-        let (start, c) = chars[i];
-        let mut j = i + 1;
-        let color = if c == '\'' {
-            while j < chars.len() && chars[j].1 != '\'' {
-                j += 1;
+    for t in sqltext::tokenize(line) {
+        let color = match t.kind {
+            Kind::String | Kind::DollarString => Some(STRING),
+            Kind::LineComment | Kind::BlockComment => Some(COMMENT),
+            Kind::Unterminated if t.text.starts_with("/*") => Some(COMMENT),
+            Kind::Unterminated if !t.text.starts_with('"') => Some(STRING),
+            Kind::Number => Some(NUMBER),
+            Kind::Word => {
+                let word = t.text.to_ascii_lowercase();
+                (SQL_KEYWORDS.contains(&word.as_str()) || UNIFY_KEYWORDS.contains(&word.as_str()))
+                    .then_some(KEYWORD)
             }
-            j = (j + 1).min(chars.len());
-            Some(STRING)
-        } else if c == '-' && chars.get(i + 1).map(|x| x.1) == Some('-') {
-            j = chars.len();
-            Some(COMMENT)
-        } else if c.is_ascii_digit()
-            && (i == 0 || !chars[i - 1].1.is_alphanumeric() && chars[i - 1].1 != '_')
-        {
-            while j < chars.len() && (chars[j].1.is_ascii_digit() || chars[j].1 == '.') {
-                j += 1;
-            }
-            Some(NUMBER)
-        } else if c.is_alphabetic() || c == '_' {
-            while j < chars.len() && (chars[j].1.is_alphanumeric() || chars[j].1 == '_') {
-                j += 1;
-            }
-            let word = line[start..end_of(j)].to_ascii_lowercase();
-            (SQL_KEYWORDS.contains(&word.as_str()) || UNIFY_KEYWORDS.contains(&word.as_str()))
-                .then_some(KEYWORD)
-        } else {
-            None
+            _ => None,
         };
-        let text = &line[start..end_of(j)];
         match color {
             Some(color) => {
                 out.push_str(color);
-                out.push_str(text);
+                out.push_str(t.text);
                 out.push_str(RESET);
             }
-            None => out.push_str(text),
+            None => out.push_str(t.text),
         }
-        i = j;
     }
     out
 }

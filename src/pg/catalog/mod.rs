@@ -177,153 +177,39 @@ pub(crate) enum TokKind {
     Space,
 }
 
-/// Split SQL into tokens; the concatenation of their texts is the input.
+/// Split SQL into tokens; the concatenation of their texts is the input. The tokens are
+/// [`crate::sqltext::tokenize`]'s, seen the way this module reads them: comments and
+/// whitespace are [`TokKind::Space`] (a run of blanks and line breaks is one token),
+/// `::` is one [`TokKind::Punct`], a `$name` is a word.
 pub(crate) fn lex(sql: &str) -> Vec<Tok<'_>> {
-    let b = sql.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        let start = i;
-        let (kind, end) = lex_token(sql, i);
-        i = end;
-        if i == start {
-            i += 1;
+    use crate::sqltext::Kind as K;
+    let mut out: Vec<Tok<'_>> = Vec::new();
+    let mut last: Option<(K, usize)> = None;
+    for t in crate::sqltext::tokenize(sql) {
+        let blanks = |k: K| matches!(k, K::Blank | K::Newline);
+        if let (Some((prev, start)), Some(tok)) = (last, out.last_mut()) {
+            let merge = (blanks(prev) && blanks(t.kind)) || (tok.text == ":" && t.text == ":");
+            if merge {
+                tok.text = &sql[start..t.end()];
+                last = Some((t.kind, start));
+                continue;
+            }
         }
-        out.push(Tok {
-            kind,
-            text: &sql[start..i.min(b.len())],
-        });
+        let kind = match t.kind {
+            K::Blank | K::Newline | K::LineComment | K::BlockComment => TokKind::Space,
+            K::Unterminated if t.text.starts_with("/*") => TokKind::Space,
+            K::Unterminated if t.text.starts_with('"') => TokKind::Quoted,
+            K::String | K::DollarString | K::Unterminated => TokKind::Str,
+            K::QuotedIdent => TokKind::Quoted,
+            K::Word | K::Variable => TokKind::Word,
+            K::Number => TokKind::Num,
+            K::Parameter => TokKind::Param,
+            K::Dot | K::Comma | K::Semicolon | K::LParen | K::RParen | K::Other => TokKind::Punct,
+        };
+        out.push(Tok { kind, text: t.text });
+        last = Some((t.kind, t.start));
     }
     out
-}
-
-/// The kind of the token starting at byte `i` of `sql`, and where it ends (possibly
-/// past the end of `sql`, after a trailing escape).
-fn lex_token(sql: &str, i: usize) -> (TokKind, usize) {
-    let b = sql.as_bytes();
-    let c = b[i];
-    let next = b.get(i + 1).copied();
-    if c.is_ascii_whitespace() {
-        (
-            TokKind::Space,
-            skip_while(b, i, |c| c.is_ascii_whitespace()),
-        )
-    } else if c == b'-' && next == Some(b'-') {
-        (TokKind::Space, skip_while(b, i, |c| c != b'\n'))
-    } else if c == b'/' && next == Some(b'*') {
-        (TokKind::Space, skip_block_comment(b, i))
-    } else if c == b'\'' || ((c == b'E' || c == b'e') && next == Some(b'\'')) {
-        (TokKind::Str, skip_string(b, i))
-    } else if c == b'"' {
-        (TokKind::Quoted, skip_quoted_ident(b, i))
-    } else if c == b'$' && next.is_some_and(|n| n.is_ascii_digit()) {
-        (TokKind::Param, skip_while(b, i + 1, |c| c.is_ascii_digit()))
-    } else if c == b'$' {
-        lex_dollar(sql, i)
-    } else if c.is_ascii_digit() {
-        (
-            TokKind::Num,
-            skip_while(b, i, |c| c.is_ascii_alphanumeric() || c == b'.'),
-        )
-    } else if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 {
-        (TokKind::Word, skip_while(b, i, is_word_byte))
-    } else if c == b':' && next == Some(b':') {
-        (TokKind::Punct, i + 2)
-    } else {
-        (TokKind::Punct, i + 1)
-    }
-}
-
-/// A byte of a word: ASCII letter, digit or `_`, or part of a non-ASCII character.
-fn is_word_byte(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80
-}
-
-/// The first index from `i` whose byte does not satisfy `keep` (or the end).
-fn skip_while(b: &[u8], mut i: usize, keep: impl Fn(u8) -> bool) -> usize {
-    while i < b.len() && keep(b[i]) {
-        i += 1;
-    }
-    i
-}
-
-/// The end of the (nested) block comment `/* … */` starting at `i`.
-fn skip_block_comment(b: &[u8], mut i: usize) -> usize {
-    let mut depth = 0;
-    while i < b.len() {
-        if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
-            depth += 1;
-            i += 2;
-        } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
-            depth -= 1;
-            i += 2;
-            if depth == 0 {
-                break;
-            }
-        } else {
-            i += 1;
-        }
-    }
-    i
-}
-
-/// The end of the string literal `'…'` or `E'…'` (backslash escapes) starting at `i`.
-fn skip_string(b: &[u8], mut i: usize) -> usize {
-    let escapes = b[i] != b'\'';
-    i += if escapes { 2 } else { 1 };
-    while i < b.len() {
-        if escapes && b[i] == b'\\' {
-            i += 2;
-            continue;
-        }
-        if b[i] == b'\'' {
-            if b.get(i + 1) == Some(&b'\'') {
-                i += 2;
-                continue;
-            }
-            return i + 1;
-        }
-        i += 1;
-    }
-    i
-}
-
-/// The end of the quoted identifier `"…"` starting at `i`.
-fn skip_quoted_ident(b: &[u8], mut i: usize) -> usize {
-    i += 1;
-    while i < b.len() {
-        if b[i] == b'"' {
-            if b.get(i + 1) == Some(&b'"') {
-                i += 2;
-                continue;
-            }
-            return i + 1;
-        }
-        i += 1;
-    }
-    i
-}
-
-/// The token at a `$` that is not `$n`: a dollar-quoted string `$tag$ … $tag$`, or
-/// `$name`, a unify variable kept as one word (a lone `$` too).
-fn lex_dollar(sql: &str, i: usize) -> (TokKind, usize) {
-    let b = sql.as_bytes();
-    let tag_end = sql[i + 1..]
-        .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
-        .map(|p| i + 1 + p);
-    match tag_end {
-        Some(e) if b[e] == b'$' => {
-            let tag = &sql[i..=e];
-            match sql[e + 1..].find(tag) {
-                Some(p) => (TokKind::Str, e + 1 + p + tag.len()),
-                None => (TokKind::Str, b.len()),
-            }
-        }
-        _ => (
-            TokKind::Word,
-            skip_while(b, i + 1, |c| c.is_ascii_alphanumeric() || c == b'_'),
-        ),
-    }
 }
 
 /// The highest `$n` in `sql` (0 when none).

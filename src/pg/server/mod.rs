@@ -83,7 +83,7 @@ pub async fn start(host: Arc<Host>, config: PgConfig) -> Result<PgServer, PgErro
         addr: config.addr.to_string(),
         source,
     })?;
-    let home = host.shared.engine.home().clone();
+    let home = host.home().clone();
     let status = PgStatus {
         listen: addr.to_string(),
         password: match &config.password_source {
