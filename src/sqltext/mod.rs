@@ -189,7 +189,7 @@ fn next_token(rest: &str) -> (Kind, usize) {
     match c {
         '\n' => (Kind::Newline, 1),
         '\r' => (Kind::Newline, if next == Some('\n') { 2 } else { 1 }),
-        c if c.is_whitespace() => (Kind::Blank, run(rest, |c| is_blank(c))),
+        c if c.is_whitespace() => (Kind::Blank, run(rest, is_blank)),
         '-' if next == Some('-') => (Kind::LineComment, run(rest, |c| c != '\n' && c != '\r')),
         '/' if next == Some('*') => block_comment(rest),
         '\'' => quoted(rest, '\'', Kind::String),

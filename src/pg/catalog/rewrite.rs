@@ -401,9 +401,9 @@ impl<'t, 'a> Rewriter<'t, 'a> {
             .find(|(from, _)| is_call && from.eq_ignore_ascii_case(name))
         {
             (to.to_string(), false)
-        } else if is_call && is_one_of(name, MACROS) {
-            (format!("unify_{name_lower}"), true)
-        } else if !is_call && is_one_of(name, CATALOG_VIEWS) {
+        } else if (is_call && is_one_of(name, MACROS))
+            || (!is_call && is_one_of(name, CATALOG_VIEWS))
+        {
             (format!("unify_{name_lower}"), true)
         } else if qualified && is_call {
             (name.to_string(), false)
