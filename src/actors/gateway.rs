@@ -742,6 +742,7 @@ impl Gateway {
 }
 
 fn completions(engine: &crate::engine::Engine) -> Result<Response, String> {
+    use crate::warehouse::introspect;
     let config = engine.config();
     let mut schemas: Vec<String> = config
         .connections
@@ -758,16 +759,8 @@ fn completions(engine: &crate::engine::Engine) -> Result<Response, String> {
         }
     }
     let conn = engine.warehouse().connect().map_err(|e| e.to_string())?;
-    let mut stmt = conn
-        .prepare("select distinct table_schema, table_name from information_schema.tables where table_schema not in ('unify', 'information_schema', 'pg_catalog')")
-        .map_err(|e| e.to_string())?;
-    let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-        .map_err(|e| e.to_string())?;
-    for (s, t) in rows.filter_map(Result::ok) {
-        if t.starts_with(crate::warehouse::staging::STAGING_PREFIX) {
-            continue;
-        }
+    let relations = introspect::relations(&conn, None).map_err(|e| e.to_string())?;
+    for (s, t, _) in relations {
         if !schemas.contains(&s) {
             schemas.push(s.clone());
         }
@@ -776,23 +769,9 @@ fn completions(engine: &crate::engine::Engine) -> Result<Response, String> {
             tables.push(full);
         }
     }
-    let mut stmt = conn
-        .prepare("select table_schema, table_name, column_name from information_schema.columns where table_schema not in ('unify', 'information_schema', 'pg_catalog') order by table_schema, table_name, ordinal_position limit 20000")
-        .map_err(|e| e.to_string())?;
-    let rows = stmt
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })
-        .map_err(|e| e.to_string())?;
     let mut table_columns: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for (s, t, c) in rows.filter_map(Result::ok) {
-        if !t.starts_with(crate::warehouse::staging::STAGING_PREFIX) {
-            table_columns.entry(format!("{s}.{t}")).or_default().push(c);
-        }
+    for (s, t, c) in introspect::column_names(&conn, 20_000).map_err(|e| e.to_string())? {
+        table_columns.entry(format!("{s}.{t}")).or_default().push(c);
     }
     let mut columns: Vec<String> = table_columns.values().flatten().cloned().collect();
     columns.sort();

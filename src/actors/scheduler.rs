@@ -186,21 +186,16 @@ fn polling_interval(config: &Config, schema: &str, table: &str) -> Option<u64> {
 
 /// A loaded connector table and when it last finished loading or refreshing (ms).
 async fn loaded_tables(shared: &HostContext) -> Result<Vec<(String, String, i64)>, String> {
-    let wh = shared.engine.warehouse().clone();
-    tokio::task::spawn_blocking(move || -> Result<Vec<(String, String, i64)>, String> {
-        let conn = wh.connect().map_err(|e| e.to_string())?;
-        let mut stmt = conn
-            .prepare(
-                "SELECT schema_name, table_name, epoch_ms(coalesce(greatest(last_refresh_end, last_load_end), last_load_end)) FROM unify.tables WHERE kind = 'connector'",
-            )
-            .map_err(|e| e.to_string())?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, Option<i64>>(2)?.unwrap_or(0))))
-            .map_err(|e| e.to_string())?;
-        Ok(rows.filter_map(Result::ok).collect())
-    })
-    .await
-    .map_err(|e| e.to_string())?
+    let tables = shared
+        .engine
+        .warehouse()
+        .loaded_tables()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(tables
+        .into_iter()
+        .map(|t| (t.schema, t.table, t.last_end_ms))
+        .collect())
 }
 
 #[cfg(test)]

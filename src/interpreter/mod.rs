@@ -42,14 +42,8 @@ pub trait JobControl: Send + Sync {
     async fn system(&self, command: &SystemCommand) -> Result<Vec<Output>, ControlError>;
 }
 
-/// A session variable's value.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Var {
-    /// A scalar (string, number, bool, null).
-    Scalar(serde_json::Value),
-    /// A query result, stored as a table; the string is the SQL name to use.
-    Table(String),
-}
+/// A variable's value: a scalar, or a query result stored as a table.
+pub use crate::warehouse::variables::Stored as Var;
 
 /// Rows sent per chunk of a large result ([`Outlet`]).
 pub const CHUNK_ROWS: usize = 1000;

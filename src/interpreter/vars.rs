@@ -7,20 +7,13 @@
 use super::sql::{db_error, query_table};
 use super::{Fallible, Interpreter, Session, Var};
 use crate::protocol::{Output, Reply, ResultTable};
-use crate::warehouse::{quote_ident, quote_literal};
+use crate::warehouse::quote_literal;
+use crate::warehouse::variables::{self as stored, Stored};
 use serde_json::Value;
 
 /// True for global (persisted) variable names: all letters upper-case.
 pub fn is_global(name: &str) -> bool {
     name.chars().any(|c| c.is_ascii_alphabetic()) && name == name.to_uppercase()
-}
-
-fn global_table(name: &str) -> String {
-    format!("unify.{}", quote_ident(&format!("var_{name}")))
-}
-
-fn session_table(name: &str) -> String {
-    format!("temp.{}", quote_ident(&format!("var_{name}")))
 }
 
 /// Look up a variable: the session's, then (for ALL-CAPS names) the persisted globals.
@@ -31,25 +24,7 @@ pub fn lookup(s: &Session, name: &str) -> Fallible<Option<Var>> {
     if !is_global(name) {
         return Ok(None);
     }
-    let mut stmt = s
-        .conn
-        .prepare("SELECT value, is_table FROM unify.variables WHERE name = ?")
-        .map_err(|e| db_error(&e))?;
-    let mut rows = stmt.query([name]).map_err(|e| db_error(&e))?;
-    match rows.next().map_err(|e| db_error(&e))? {
-        Some(row) => {
-            let is_table: bool = row.get(1).map_err(|e| db_error(&e))?;
-            if is_table {
-                Ok(Some(Var::Table(global_table(name))))
-            } else {
-                let text: String = row.get(0).map_err(|e| db_error(&e))?;
-                Ok(Some(Var::Scalar(
-                    serde_json::from_str(&text).unwrap_or(Value::String(text)),
-                )))
-            }
-        }
-        None => Ok(None),
-    }
+    stored::global(&s.conn, name).map_err(|e| db_error(&e))
 }
 
 /// Replace every `$name` outside quotes and comments with its value.
@@ -112,14 +87,7 @@ impl Interpreter {
         if scalar {
             let value = result.rows[0][0].clone();
             if global {
-                s.conn
-                    .execute_batch(&format!(
-                        "BEGIN; DELETE FROM unify.variables WHERE name = {n}; INSERT INTO unify.variables VALUES ({n}, {v}, false); DROP TABLE IF EXISTS {t}; COMMIT;",
-                        n = quote_literal(name),
-                        v = quote_literal(&value.to_string()),
-                        t = global_table(name),
-                    ))
-                    .map_err(|e| db_error(&e))?;
+                stored::set_global_scalar(&s.conn, name, &value).map_err(|e| db_error(&e))?;
                 s.vars.remove(name);
             } else {
                 s.vars.insert(name.to_string(), Var::Scalar(value.clone()));
@@ -129,26 +97,7 @@ impl Interpreter {
                 ..Default::default()
             });
         }
-        let table = if global {
-            global_table(name)
-        } else {
-            session_table(name)
-        };
-        let create = if global {
-            format!(
-                "BEGIN; CREATE OR REPLACE TABLE {table} AS {query}; DELETE FROM unify.variables WHERE name = {n}; INSERT INTO unify.variables VALUES ({n}, NULL, true); COMMIT;",
-                n = quote_literal(name)
-            )
-        } else {
-            format!(
-                "CREATE OR REPLACE TEMP TABLE {} AS {query}",
-                quote_ident(&format!("var_{name}"))
-            )
-        };
-        if let Err(e) = s.conn.execute_batch(&create) {
-            let _ = s.conn.execute_batch("ROLLBACK");
-            return Err(db_error(&e));
-        }
+        let table = stored::set_table(&s.conn, name, &query, global).map_err(|e| db_error(&e))?;
         if global {
             s.vars.remove(name);
         } else {
@@ -188,19 +137,10 @@ impl Interpreter {
             return Err(format!("unknown variable ${name}"));
         }
         if let Some(Var::Table(_)) = s.vars.remove(name) {
-            let _ = s.conn.execute_batch(&format!(
-                "DROP TABLE IF EXISTS {}",
-                quote_ident(&format!("var_{name}"))
-            ));
+            let _ = stored::drop_session_table(&s.conn, name);
         }
         if is_global(name) {
-            s.conn
-                .execute_batch(&format!(
-                    "DELETE FROM unify.variables WHERE name = {}; DROP TABLE IF EXISTS {};",
-                    quote_literal(name),
-                    global_table(name)
-                ))
-                .map_err(|e| db_error(&e))?;
+            stored::unset_global(&s.conn, name).map_err(|e| db_error(&e))?;
         }
         Ok(Reply {
             outputs: vec![Output::Message(format!("Unset ${name}"))],
@@ -217,26 +157,10 @@ impl Interpreter {
             };
             rows.push(vec![Value::String(name.clone()), Value::String(shown)]);
         }
-        let mut stmt = s
-            .conn
-            .prepare("SELECT name, value, is_table FROM unify.variables ORDER BY name")
-            .map_err(|e| db_error(&e))?;
-        let globals = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Option<String>>(1)?,
-                    r.get::<_, bool>(2)?,
-                ))
-            })
-            .map_err(|e| db_error(&e))?;
-        for g in globals {
-            let (name, value, is_table) = g.map_err(|e| db_error(&e))?;
-            let shown = if is_table {
-                "[query result]".to_string()
-            } else {
-                let v = value.unwrap_or_default();
-                display(&serde_json::from_str(&v).unwrap_or(Value::String(v)))
+        for (name, v) in stored::globals(&s.conn).map_err(|e| db_error(&e))? {
+            let shown = match v {
+                Stored::Scalar(x) => display(&x),
+                Stored::Table(_) => "[query result]".into(),
             };
             rows.push(vec![Value::String(name), Value::String(shown)]);
         }
