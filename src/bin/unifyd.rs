@@ -63,40 +63,7 @@ fn run(args: Args, home: Home) -> anyhow::Result<i32> {
             unify::daemon::run(home, args.wait_lock, args.pg_listen)?;
             Ok(0)
         }
-        Some(Command::Start) => {
-            let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(async {
-                if let Some(pid) = running(&home).await {
-                    println!("unifyd is already running (pid {pid})");
-                    match (PgStatus::read(&home), &args.pg_listen) {
-                        (Some(pg), _) => println!("{}", pg.describe()),
-                        (None, Some(_)) => eprintln!(
-                            "it does not serve PostgreSQL: stop it (`unifyd stop`) and start it again with --pg-listen"
-                        ),
-                        (None, None) => {}
-                    }
-                    return Ok(0);
-                }
-                // Check --pg-listen here, so a refusal or a busy port is told now rather
-                // than only in the detached daemon's log.
-                home.ensure_dirs()?;
-                let mut extra = Vec::new();
-                if let Some(addr) = &args.pg_listen {
-                    let config = unify::pg::PgConfig::resolve(addr, &home)?;
-                    std::net::TcpListener::bind(config.addr).map_err(|e| {
-                        anyhow::anyhow!("cannot listen on {addr} for PostgreSQL: {e}")
-                    })?;
-                    extra = vec!["--pg-listen".to_string(), addr.clone()];
-                }
-                unify::client::transport::connect_or_start_with(&home, &extra).await?;
-                let pid = running(&home).await.unwrap_or(0);
-                println!("unifyd started (pid {pid})");
-                if let Some(pg) = PgStatus::read(&home) {
-                    println!("{}", pg.describe());
-                }
-                Ok(0)
-            })
-        }
+        Some(Command::Start) => start(&home, args.pg_listen.as_deref()),
         Some(Command::Stop) => {
             let rt = tokio::runtime::Runtime::new()?;
             let pid = rt.block_on(running(&home));
@@ -135,6 +102,43 @@ fn run(args: Args, home: Home) -> anyhow::Result<i32> {
             }
         }
     }
+}
+
+/// `unifyd start`: a detached daemon for `home` (with the PostgreSQL endpoint on
+/// `pg_listen`), unless one is running already.
+fn start(home: &Home, pg_listen: Option<&str>) -> anyhow::Result<i32> {
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        if let Some(pid) = running(home).await {
+            println!("unifyd is already running (pid {pid})");
+            match (PgStatus::read(home), pg_listen) {
+                (Some(pg), _) => println!("{}", pg.describe()),
+                (None, Some(_)) => eprintln!(
+                    "it does not serve PostgreSQL: stop it (`unifyd stop`) and start it again with --pg-listen"
+                ),
+                (None, None) => {}
+            }
+            return Ok(0);
+        }
+        // Check --pg-listen here, so a refusal or a busy port is told now rather
+        // than only in the detached daemon's log.
+        home.ensure_dirs()?;
+        let mut extra = Vec::new();
+        if let Some(addr) = pg_listen {
+            let config = unify::pg::PgConfig::resolve(addr, home)?;
+            std::net::TcpListener::bind(config.addr).map_err(|e| {
+                anyhow::anyhow!("cannot listen on {addr} for PostgreSQL: {e}")
+            })?;
+            extra = vec!["--pg-listen".to_string(), addr.to_string()];
+        }
+        unify::client::transport::connect_or_start_with(home, &extra).await?;
+        let pid = running(home).await.unwrap_or(0);
+        println!("unifyd started (pid {pid})");
+        if let Some(pg) = PgStatus::read(home) {
+            println!("{}", pg.describe());
+        }
+        Ok(0)
+    })
 }
 
 /// The pid of the daemon answering for `home`, if any.

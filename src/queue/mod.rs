@@ -169,6 +169,25 @@ pub struct JobRecord {
 }
 
 impl JobRecord {
+    /// A job just queued: never claimed, no progress.
+    fn queued(job: LoaderJob, priority: i64, enqueued_at_ms: i64) -> JobRecord {
+        JobRecord {
+            job,
+            state: JobState::Queued,
+            priority,
+            attempts: 0,
+            worker: None,
+            lease_until_ms: None,
+            rows: 0,
+            pages: 0,
+            error: None,
+            cancel_requested: false,
+            started_at_ms: None,
+            finished_at_ms: None,
+            enqueued_at_ms,
+        }
+    }
+
     /// The job's status as published to clients; elapsed runs from `started_at` (0 if never started).
     pub fn status(&self, now_ms: i64) -> LoaderStatus {
         let elapsed_ms = match (self.state, self.started_at_ms) {
@@ -343,22 +362,10 @@ impl Queue {
         let doing = || format!("enqueueing {} of {schema}.{table}", action.as_str());
         let mut tx = self.begin_write().await.map_err(|e| self.sql(e, doing()))?;
 
-        let existing: Option<JobRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            job_cols!(),
-            " FROM jobs WHERE schema_name = ? AND table_name = ? \
-             AND state IN ('queued', 'running') AND action IN (?, ?) \
-             ORDER BY state = 'running' DESC, action = ? DESC, priority DESC, enqueued_at_ms, seq \
-             LIMIT 1"
-        ))
-        .bind(schema)
-        .bind(table)
-        .bind(same.as_str())
-        .bind(alternative.as_str())
-        .bind(action.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| self.sql(e, doing()))?;
+        let existing = self
+            .equivalent(&mut tx, schema, table, action, [same, alternative])
+            .await
+            .map_err(|e| self.sql(e, doing()))?;
 
         if let Some(row) = existing {
             let mut record = self.record(row)?;
@@ -375,23 +382,21 @@ impl Queue {
             return Ok(Enqueued::Existing(record));
         }
 
-        let id = loop {
-            let candidate = new_job_id();
-            let taken: Option<i64> = sqlx::query_scalar("SELECT 1 FROM jobs WHERE id = ?")
-                .bind(&candidate)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(|e| self.sql(e, doing()))?;
-            if taken.is_none() {
-                break candidate;
-            }
-        };
         let now = now_ms();
+        let job = LoaderJob {
+            id: self.unused_id(&mut tx, &doing()).await?,
+            tenant: tenant.to_string(),
+            action,
+            schema: schema.to_string(),
+            table: table.to_string(),
+            requested_by: by,
+            enqueued_at: rfc3339(now),
+        };
         sqlx::query(
             "INSERT INTO jobs (id, tenant, action, schema_name, table_name, requested_by, state, \
              priority, enqueued_at_ms) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
         )
-        .bind(&id)
+        .bind(&job.id)
         .bind(tenant)
         .bind(action.as_str())
         .bind(schema)
@@ -404,30 +409,54 @@ impl Queue {
         .map_err(|e| self.sql(e, doing()))?;
         tx.commit().await.map_err(|e| self.sql(e, doing()))?;
 
-        tracing::debug!(job = %id, action = action.as_str(), %schema, %table, "job queued");
-        Ok(Enqueued::New(JobRecord {
-            job: LoaderJob {
-                id,
-                tenant: tenant.to_string(),
-                action,
-                schema: schema.to_string(),
-                table: table.to_string(),
-                requested_by: by,
-                enqueued_at: rfc3339(now),
-            },
-            state: JobState::Queued,
-            priority,
-            attempts: 0,
-            worker: None,
-            lease_until_ms: None,
-            rows: 0,
-            pages: 0,
-            error: None,
-            cancel_requested: false,
-            started_at_ms: None,
-            finished_at_ms: None,
-            enqueued_at_ms: now,
-        }))
+        tracing::debug!(job = %job.id, action = action.as_str(), %schema, %table, "job queued");
+        Ok(Enqueued::New(JobRecord::queued(job, priority, now)))
+    }
+
+    /// The queued or running job of `schema.table` doing one of `actions`: a running one
+    /// first, then one doing `action` itself, then the most urgent.
+    async fn equivalent(
+        &self,
+        tx: &mut Transaction<'static, Sqlite>,
+        schema: &str,
+        table: &str,
+        action: Action,
+        actions: [Action; 2],
+    ) -> Result<Option<JobRow>, sqlx::Error> {
+        sqlx::query_as(concat!(
+            "SELECT ",
+            job_cols!(),
+            " FROM jobs WHERE schema_name = ? AND table_name = ? \
+             AND state IN ('queued', 'running') AND action IN (?, ?) \
+             ORDER BY state = 'running' DESC, action = ? DESC, priority DESC, enqueued_at_ms, seq \
+             LIMIT 1"
+        ))
+        .bind(schema)
+        .bind(table)
+        .bind(actions[0].as_str())
+        .bind(actions[1].as_str())
+        .bind(action.as_str())
+        .fetch_optional(&mut **tx)
+        .await
+    }
+
+    /// A job id no job in the queue has.
+    async fn unused_id(
+        &self,
+        tx: &mut Transaction<'static, Sqlite>,
+        doing: &str,
+    ) -> Result<String, QueueError> {
+        loop {
+            let candidate = new_job_id();
+            let taken: Option<i64> = sqlx::query_scalar("SELECT 1 FROM jobs WHERE id = ?")
+                .bind(&candidate)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(|e| self.sql(e, doing.to_string()))?;
+            if taken.is_none() {
+                return Ok(candidate);
+            }
+        }
     }
 
     /// Atomically claim the next runnable job (highest priority, then oldest; never a table that already has a running job).
