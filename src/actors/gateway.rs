@@ -563,7 +563,9 @@ impl Handler<ClientRequest> for Gateway {
                 Box::pin(async move {
                     match engine.test_connection(&entry).await {
                         Ok(message) => Response::Done { message },
-                        Err(message) => Response::Error { message },
+                        Err(e) => Response::Error {
+                            message: e.to_string(),
+                        },
                     }
                 })
             }
@@ -581,13 +583,15 @@ impl Handler<ClientRequest> for Gateway {
 }
 
 /// Run a blocking engine call that answers with a message or an error.
-fn blocking_done(
-    f: impl FnOnce() -> Result<String, String> + Send + 'static,
+fn blocking_done<E: std::fmt::Display + Send + 'static>(
+    f: impl FnOnce() -> Result<String, E> + Send + 'static,
 ) -> ResponseFuture<Response> {
     Box::pin(async move {
         match tokio::task::spawn_blocking(f).await {
             Ok(Ok(message)) => Response::Done { message },
-            Ok(Err(message)) => Response::Error { message },
+            Ok(Err(e)) => Response::Error {
+                message: e.to_string(),
+            },
             Err(e) => Response::Error {
                 message: e.to_string(),
             },

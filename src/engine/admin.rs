@@ -2,7 +2,7 @@
 //! to `connections.yaml` and removing one with its tables.
 
 use super::config::{error_names, is_secret_option};
-use super::Engine;
+use super::{AdminError, Engine};
 use crate::adapters::connections::{self, ConnectionError};
 use crate::adapters::rest::client::RestClient;
 use crate::adapters::rest::params;
@@ -51,7 +51,7 @@ impl Engine {
     pub async fn test_connection(
         &self,
         entry: &crate::protocol::NewConnection,
-    ) -> Result<String, String> {
+    ) -> Result<String, AdminError> {
         let config = self.config();
         let raw = connections::ConnectionEntry {
             schema: entry.schema.clone(),
@@ -59,8 +59,7 @@ impl Engine {
             options: entry.options.clone(),
         };
         let env = |k: &str| connections::env_var(k);
-        let conn =
-            Arc::new(connections::resolve(&raw, &config.catalog, &env).map_err(|e| e.to_string())?);
+        let conn = Arc::new(connections::resolve(&raw, &config.catalog, &env)?);
         let table = conn
             .spec
             .tables
@@ -68,21 +67,17 @@ impl Engine {
             .find(|t| t.depends_on.is_empty() && !t.path.contains('{'))
             .or_else(|| conn.spec.tables.iter().find(|t| t.depends_on.is_empty()))
             .cloned()
-            .ok_or_else(|| {
-                format!(
-                    "connector {} has no table that can be fetched on its own",
-                    conn.spec.name
-                )
-            })?;
+            .ok_or_else(|| AdminError::NothingToFetch(conn.spec.name.clone()))?;
         // Expanding params may run DuckDB (a scratch database): off the async threads.
         let set = {
             let (conn, params) = (conn.clone(), table.params.clone());
             tokio::task::spawn_blocking(move || {
                 let lookup = |k: &str| crate::adapters::rest::option_value(&conn, k);
-                params::expand(&params, &ScratchSql::new()?, &lookup).map_err(|e| e.to_string())
+                let scratch = ScratchSql::new().map_err(AdminError::Scratch)?;
+                Ok::<_, AdminError>(params::expand(&params, &scratch, &lookup)?)
             })
             .await
-            .map_err(|e| e.to_string())??
+            .map_err(|e| AdminError::Interrupted(e.to_string()))??
             .into_iter()
             .next()
             .unwrap_or_default()
@@ -97,7 +92,7 @@ impl Engine {
             stats: &stats,
             table_limit: None,
         };
-        let records = fetch.first_page(&set).await.map_err(|e| e.to_string())?;
+        let records = fetch.first_page(&set).await?;
         Ok(format!(
             "{}.{} answered with {} records",
             entry.schema,
@@ -107,17 +102,17 @@ impl Engine {
     }
 
     /// Save a new connection (after checking it resolves) and start using it.
-    pub fn add_connection(&self, entry: &crate::protocol::NewConnection) -> Result<String, String> {
+    pub fn add_connection(
+        &self,
+        entry: &crate::protocol::NewConnection,
+    ) -> Result<String, AdminError> {
         let config = self.config();
         if config.connection(&entry.schema).is_some()
             || config.errors.iter().any(|e| {
                 error_names(e, &entry.schema) && !matches!(e, ConnectionError::File { .. })
             })
         {
-            return Err(format!(
-                "Schema name must be unique: '{}' is already a connection",
-                entry.schema
-            ));
+            return Err(AdminError::Taken(entry.schema.clone()));
         }
         let raw = connections::ConnectionEntry {
             schema: entry.schema.clone(),
@@ -125,12 +120,16 @@ impl Engine {
             options: entry.options.clone(),
         };
         let env = |k: &str| connections::env_var(k);
-        connections::resolve(&raw, &config.catalog, &env).map_err(|e| e.to_string())?;
-        connections::append_entry(&self.home.connections_file(), &raw)
-            .map_err(|e| format!("writing {}: {e}", self.home.connections_file().display()))?;
+        connections::resolve(&raw, &config.catalog, &env)?;
+        let file = self.home.connections_file();
+        connections::append_entry(&file, &raw).map_err(|source| AdminError::File {
+            doing: "writing",
+            file: file.clone(),
+            source,
+        })?;
         let fresh = self.reload_config();
-        let conn = self.warehouse.connect().map_err(|e| e.to_string())?;
-        warehouse::ensure_schema(&conn, &entry.schema).map_err(|e| e.to_string())?;
+        let conn = self.warehouse.connect()?;
+        warehouse::ensure_schema(&conn, &entry.schema)?;
         let tables = fresh
             .connection(&entry.schema)
             .map(|c| c.spec.tables.len())
@@ -142,17 +141,22 @@ impl Engine {
     }
 
     /// Remove a connection from the file and drop its schema with all its tables.
-    pub fn remove_connection(&self, schema: &str) -> Result<String, String> {
-        let removed = connections::remove_entry(&self.home.connections_file(), schema)
-            .map_err(|e| format!("editing {}: {e}", self.home.connections_file().display()))?;
+    pub fn remove_connection(&self, schema: &str) -> Result<String, AdminError> {
+        let file = self.home.connections_file();
+        let removed =
+            connections::remove_entry(&file, schema).map_err(|source| AdminError::File {
+                doing: "editing",
+                file: file.clone(),
+                source,
+            })?;
         if !removed {
-            return Err(format!(
-                "no connection named '{schema}' in {}",
-                self.home.connections_file().display()
-            ));
+            return Err(AdminError::NoSuchConnection {
+                schema: schema.to_string(),
+                file,
+            });
         }
-        let conn = self.warehouse.connect().map_err(|e| e.to_string())?;
-        warehouse::drop_schema(&conn, schema).map_err(|e| e.to_string())?;
+        let conn = self.warehouse.connect()?;
+        warehouse::drop_schema(&conn, schema)?;
         self.reload_config();
         Ok(format!("Removed connection '{schema}' and its tables"))
     }

@@ -5,6 +5,53 @@ use crate::adapters::rest::params::ParamError;
 use crate::warehouse::staging::WriteError;
 use crate::warehouse::WarehouseError;
 
+/// Why connecting an API (`connect`) or removing one failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// The would-be connection does not resolve (connector, options, variables).
+    #[error(transparent)]
+    Connection(#[from] crate::adapters::connections::ConnectionError),
+    /// Every table of the connector needs a parent table's rows.
+    #[error("connector {0} has no table that can be fetched on its own")]
+    NothingToFetch(String),
+    /// The test table's params could not be expanded.
+    #[error(transparent)]
+    Params(#[from] ParamError),
+    /// The test request failed.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// The scratch database for `sql@` params could not be opened.
+    #[error("{0}")]
+    Scratch(String),
+    /// The warehouse failed.
+    #[error(transparent)]
+    Warehouse(#[from] WarehouseError),
+    /// The schema name is taken.
+    #[error("Schema name must be unique: '{0}' is already a connection")]
+    Taken(String),
+    /// `delete connection` of a name the file does not have.
+    #[error("no connection named '{schema}' in {}", file.display())]
+    NoSuchConnection {
+        /// The name asked for.
+        schema: String,
+        /// The connections file.
+        file: std::path::PathBuf,
+    },
+    /// The connections file could not be written.
+    #[error("{doing} {}: {source}", file.display())]
+    File {
+        /// `writing` or `editing`.
+        doing: &'static str,
+        /// The connections file.
+        file: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The blocking task running the test was lost (a panic, or shutdown).
+    #[error("testing the connection was interrupted: {0}")]
+    Interrupted(String),
+}
+
 /// Why the engine could not open its home.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {

@@ -24,7 +24,7 @@ mod error;
 mod load;
 
 pub use config::{is_secret_option, Config};
-pub use error::{LoadError, OpenError};
+pub use error::{AdminError, LoadError, OpenError};
 
 use crate::adapters::rest::client::{Limiter, RestClient};
 use crate::adapters::spec::{TableSpec, ViewSpec};
