@@ -302,9 +302,9 @@ pub enum GatewayError {
     /// The client closed the session while a statement of it was on its way.
     #[error("the session was closed by its client")]
     SessionClosed,
-    /// The session could not be opened (the interpreter's message).
-    #[error("{0}")]
-    OpenSession(String),
+    /// The session could not be opened.
+    #[error(transparent)]
+    OpenSession(#[from] crate::interpreter::ShellError),
 }
 
 /// A session used this recently counts as a client at work (a daemon of another build is

@@ -7,7 +7,7 @@
 //! name then renamed, so a failed export never leaves half a file.
 
 use super::sql::{db_error, query_table};
-use super::{Fallible, Interpreter, Session};
+use super::{Fallible, Interpreter, Session, ShellError};
 use crate::parser::{FileRef, FileTarget, ImportOptions, TableRef, WriteMode};
 use crate::protocol::{Output, Reply, ResultTable};
 use crate::warehouse::{self, quote_literal};
@@ -224,7 +224,8 @@ impl Interpreter {
                     path.display(),
                     self.engine.home().files_dir().display()
                 )
-            });
+            }
+            .into());
         }
         Ok((path, None, named))
     }
@@ -239,7 +240,7 @@ impl Interpreter {
     ) -> Fallible<Reply> {
         let format = Format::from_path(source);
         if format.is_none() && !is_url(source) {
-            return Err(unknown_format(source));
+            return Err(unknown_format(source).into());
         }
         let (schema, table) = match target {
             Some(TableRef { schema, table }) => (schema.unwrap_or_else(|| "files".into()), table),
@@ -273,13 +274,12 @@ impl Interpreter {
     ) -> Fallible<Reply> {
         let (path, _temp, detected) = self.local_source(source)?;
         let format = format.or(detected).ok_or_else(|| unknown_format(source))?;
-        let exists =
-            warehouse::relation_exists(&s.conn, schema, table).map_err(|e| e.to_string())?;
+        let exists = warehouse::relation_exists(&s.conn, schema, table)?;
         if exists && mode.is_none() {
             return Err(format!(
                 "table {schema}.{table} already exists: add `overwrite` to replace it or `append` to add rows (import '{}' into {schema}.{table} overwrite)",
                 shown_source(source)
-            ));
+            ).into());
         }
         let reader = reader_sql(&path, format, options);
         let started_us = chrono::Utc::now().timestamp_micros();
@@ -302,8 +302,13 @@ impl Interpreter {
             options_json: &options_json,
             started_us,
         };
-        let (rows, cols) = warehouse::files::import(&s.conn, &import)
-            .map_err(|e| format!("importing {}: {}", shown_source(source), db_error(&e)))?;
+        let (rows, cols) = warehouse::files::import(&s.conn, &import).map_err(|e| {
+            ShellError::Sql(format!(
+                "importing {}: {}",
+                shown_source(source),
+                db_error(&e)
+            ))
+        })?;
         s.recent = vec![(schema.to_string(), table.to_string())];
         Ok(Reply {
             outputs: vec![Output::Message(format!(
@@ -319,13 +324,14 @@ impl Interpreter {
         let Some((source, format, options)) = found else {
             return Err(format!(
                 "files.{table} was not imported from a file, so it cannot be reloaded"
-            ));
+            )
+            .into());
         };
         let opts: serde_json::Value = serde_json::from_str(&options).unwrap_or_default();
         if opts.get("url_query_dropped").and_then(|v| v.as_bool()) == Some(true) {
             return Err(format!(
                 "files.{table} was imported from {source} with a query string or user:password (often a signature or key), which unify does not store; import it again with the full URL: import '{source}?…' into files.{table} overwrite"
-            ));
+            ).into());
         }
         let options = ImportOptions {
             skip: opts.get("skip").and_then(|v| v.as_u64()),
@@ -365,7 +371,8 @@ impl Interpreter {
             return Err(format!(
                 "{} already exists: add `overwrite` to replace it or `append` to add to it",
                 path.display()
-            ));
+            )
+            .into());
         }
         let tmp = path.with_file_name(format!(
             ".{}.unify-tmp",
@@ -379,7 +386,7 @@ impl Interpreter {
         let rows =
             warehouse::files::copy_to(&s.conn, &source, &tmp_path, options).map_err(|e| {
                 let _ = std::fs::remove_file(&tmp);
-                format!("exporting to {}: {}", path.display(), db_error(&e))
+                ShellError::Sql(format!("exporting to {}: {}", path.display(), db_error(&e)))
             })?;
         let finish = if append && matches!(format, Format::Csv | Format::Ndjson) {
             append_file(&tmp, &path)
@@ -409,8 +416,7 @@ impl Interpreter {
                         "select * from {} limit {n}",
                         reader_sql(&path, format, ImportOptions::default())
                     ),
-                )
-                .map_err(|e| db_error(&e))?
+                )?
                 .unwrap_or_default();
                 result.columns.insert(0, "row".into());
                 result.types.insert(0, "BIGINT".into());
@@ -458,9 +464,9 @@ impl Interpreter {
     ) -> Fallible<Reply> {
         if let Some(sc) = schema {
             if sc != "files" {
-                return Err(format!(
-                    "connection '{sc}' has no files to list (only `files` does)"
-                ));
+                return Err(
+                    format!("connection '{sc}' has no files to list (only `files` does)").into(),
+                );
             }
         }
         let dir = self.engine.home().files_dir();
@@ -534,19 +540,24 @@ fn reader_sql(path: &Path, format: Format, options: ImportOptions) -> String {
 fn export_name(s: &Session, target: &FileTarget) -> Fallible<String> {
     if let Some(c) = &target.connector {
         if c != "files" {
-            return Err(format!("connector '{c}' does not support writing files; export to a path (or to files '<path>')"));
+            return Err(format!("connector '{c}' does not support writing files; export to a path (or to files '<path>')").into());
         }
     }
     match &target.file {
         FileRef::Path(p) => Ok(p.clone()),
         FileRef::Expr(e) => {
             let result = query_table(&s.conn, &format!("select {e}"))
-                .map_err(|err| format!("evaluating the file name ({e}): {}", db_error(&err)))?
+                .map_err(|err| {
+                    ShellError::Sql(format!(
+                        "evaluating the file name ({e}): {}",
+                        db_error(&err)
+                    ))
+                })?
                 .unwrap_or_default();
             match result.rows.first().and_then(|r| r.first()) {
                 Some(serde_json::Value::String(s)) => Ok(s.clone()),
                 Some(v) if !v.is_null() => Ok(v.to_string()),
-                _ => Err(format!("the file name expression ({e}) gave no value")),
+                _ => Err(format!("the file name expression ({e}) gave no value").into()),
             }
         }
     }

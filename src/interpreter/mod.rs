@@ -11,12 +11,15 @@
 //! never blocks the session while a table downloads and the client can show progress,
 //! background the wait, or cancel.
 
+mod error;
 mod files;
 mod show;
 mod sql;
 mod vars;
 
 use crate::actors::ControlError;
+pub use error::ShellError;
+
 use crate::engine::{ConnectorObject, Engine};
 use crate::parser::{self, FileTarget, Statement, SystemCommand, TableRef, WriteMode};
 use crate::protocol::{Action, AfterJobs, JobRef, Output, Reply, Requester, ResultTable};
@@ -93,8 +96,7 @@ impl Session {
         if self.known.contains(&key) {
             return Ok(true);
         }
-        let exists =
-            warehouse::relation_exists(&self.conn, schema, name).map_err(|e| e.to_string())?;
+        let exists = warehouse::relation_exists(&self.conn, schema, name)?;
         if exists {
             self.known.insert(key);
         }
@@ -127,8 +129,8 @@ pub struct Interpreter {
     runtime: tokio::runtime::Handle,
 }
 
-/// A statement's error, one clear line first.
-type Fallible<T> = Result<T, String>;
+/// A statement's result, or why it failed.
+type Fallible<T> = Result<T, ShellError>;
 
 impl Interpreter {
     /// An interpreter over `engine`, enqueueing through `jobs`; `runtime` runs the async
@@ -153,15 +155,11 @@ impl Interpreter {
     /// Open a session with its own DuckDB connection, and make sure every connection's
     /// schema exists.
     pub fn open_session(&self, id: &str) -> Fallible<Session> {
-        let conn = self
-            .engine
-            .warehouse()
-            .connect()
-            .map_err(|e| e.to_string())?;
+        let conn = self.engine.warehouse().connect()?;
         let config = self.engine.config();
         // Sessions open concurrently (one blocking thread each).
         for c in &config.connections {
-            crate::warehouse::ensure_schema(&conn, &c.schema).map_err(|e| e.to_string())?;
+            crate::warehouse::ensure_schema(&conn, &c.schema)?;
         }
         Ok(Session {
             id: id.to_string(),
@@ -182,7 +180,7 @@ impl Interpreter {
         let _memory = self.engine.warehouse().statement_memory();
         match self.run(session, parsed.statement) {
             Ok(reply) => reply,
-            Err(message) => Reply::error(crate::secret::redact(&message)),
+            Err(e) => Reply::error(crate::secret::redact(&e.to_string())),
         }
     }
 
@@ -263,7 +261,8 @@ impl Interpreter {
     /// Substitute `$vars` and ` ??` in SQL text.
     fn prepare_sql(&self, s: &mut Session, sql: &str) -> Fallible<String> {
         let substituted = vars::substitute(s, sql)?;
-        crate::sqltext::replace_last_table(&substituted, &s.recent).map_err(|e| e.to_string())
+        Ok(crate::sqltext::replace_last_table(&substituted, &s.recent)
+            .map_err(|e| e.to_string())?)
     }
 
     /// `!<sql>`: the SQL as written, with no `$vars`, no `??` and no autoload.
@@ -272,7 +271,7 @@ impl Interpreter {
         match self.query_streaming(s, sql, &mut outputs) {
             Ok(Some(table)) => Ok(tables(table)),
             Ok(None) => Ok(Reply::default()), // streamed
-            Err(e) => Err(sql::db_error(&e)),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -325,7 +324,7 @@ impl Interpreter {
                         }
                     }
                 }
-                Err(sql::db_error(&e))
+                Err(e.into())
             }
         }
     }
@@ -426,7 +425,7 @@ impl Interpreter {
                 // is here from before.
                 if let Some(why) = self.unusable(schema, table) {
                     if !s.exists(schema, table)? {
-                        return Err(why);
+                        return Err(why.into());
                     }
                 }
                 continue;
@@ -471,7 +470,8 @@ impl Interpreter {
                     format!("Table {schema}.{name} does not exist in connector {schema}")
                 } else {
                     format!("{schema}.{name} is not a connector table: only tables loaded from an API (or imported files) can be refreshed")
-                })
+                }
+                .into())
             }
         }
         let job =
@@ -502,7 +502,7 @@ impl Interpreter {
             "select count(*) as count from {}",
             qualified(&schema, &name)
         );
-        let result = query_table(&s.conn, &sql).map_err(|e| sql::db_error(&e))?;
+        let result = query_table(&s.conn, &sql)?;
         s.recent = vec![(schema, name)];
         Ok(tables(result))
     }
@@ -540,22 +540,22 @@ impl Interpreter {
     fn clear_table(&self, s: &mut Session, table: &TableRef) -> Fallible<Reply> {
         let (schema, name) = self.qualify(s, table)?;
         self.require_table(s, &schema, &name)?;
-        admin::clear_table(&s.conn, &schema, &name).map_err(|e| sql::db_error(&e))?;
+        admin::clear_table(&s.conn, &schema, &name)?;
         Ok(message(format!("Table cleared: {schema}.{name}")))
     }
 
     fn drop_table(&self, s: &mut Session, table: &TableRef, if_exists: bool) -> Fallible<Reply> {
         let (schema, name) = self.qualify(s, table)?;
-        if !warehouse::relation_exists(&s.conn, &schema, &name).map_err(|e| e.to_string())? {
+        if !warehouse::relation_exists(&s.conn, &schema, &name)? {
             if if_exists {
                 return Ok(message(format!(
                     "Table {schema}.{name} does not exist; nothing dropped"
                 )));
             }
-            return Err(format!("Table {schema}.{name} does not exist"));
+            return Err(format!("Table {schema}.{name} does not exist").into());
         }
-        let kind = admin::relation_kind(&s.conn, &schema, &name).map_err(|e| sql::db_error(&e))?;
-        admin::drop_relation(&s.conn, &schema, &name, kind).map_err(|e| sql::db_error(&e))?;
+        let kind = admin::relation_kind(&s.conn, &schema, &name)?;
+        admin::drop_relation(&s.conn, &schema, &name, kind)?;
         Ok(message(format!("Dropped {} {schema}.{name}", kind.noun())))
     }
 
@@ -567,17 +567,15 @@ impl Interpreter {
         cascade: bool,
     ) -> Fallible<Reply> {
         let recreate = self.engine.config().connection(schema).is_some();
-        admin::drop_schema_as_asked(&s.conn, schema, if_exists, cascade, recreate)
-            .map_err(|e| sql::db_error(&e))?;
+        admin::drop_schema_as_asked(&s.conn, schema, if_exists, cascade, recreate)?;
         Ok(message(format!("Dropped schema {schema}")))
     }
 
     fn rename_table(&self, s: &mut Session, table: &TableRef, new_name: &str) -> Fallible<Reply> {
         let (schema, name) = self.qualify(s, table)?;
         self.require_table(s, &schema, &name)?;
-        let kind = admin::relation_kind(&s.conn, &schema, &name).map_err(|e| sql::db_error(&e))?;
-        admin::rename_relation(&s.conn, &schema, &name, kind, new_name)
-            .map_err(|e| sql::db_error(&e))?;
+        let kind = admin::relation_kind(&s.conn, &schema, &name)?;
+        admin::rename_relation(&s.conn, &schema, &name, kind, new_name)?;
         Ok(message(format!(
             "Renamed {schema}.{name} to {schema}.{new_name}"
         )))
@@ -592,7 +590,8 @@ impl Interpreter {
             return Err(format!(
                 "unknown command '{command}' for connector {}",
                 conn.spec.name
-            ));
+            )
+            .into());
         }
         Ok(match &conn.spec.help {
             Some(h) => text(h.trim_end().to_string()),
@@ -627,19 +626,21 @@ impl Interpreter {
                 t.table,
                 found.join(" and "),
                 t.table
-            )),
+            )
+            .into()),
         }
     }
 
     fn require_table(&self, s: &Session, schema: &str, name: &str) -> Fallible<()> {
-        if warehouse::relation_exists(&s.conn, schema, name).map_err(|e| e.to_string())? {
+        if warehouse::relation_exists(&s.conn, schema, name)? {
             Ok(())
         } else if self.engine.connector_object(schema, name).is_some() {
-            Err(format!(
-                "Table {schema}.{name} is not loaded yet (select from it to load it)"
-            ))
+            Err(
+                format!("Table {schema}.{name} is not loaded yet (select from it to load it)")
+                    .into(),
+            )
         } else {
-            Err(format!("Table {schema}.{name} does not exist"))
+            Err(format!("Table {schema}.{name} does not exist").into())
         }
     }
 }

@@ -1,6 +1,5 @@
 //! Information commands: `help`, `show …`, `describe`, `peek`, `??`.
 
-use super::sql::db_error;
 use super::{tables, Fallible, Interpreter, Session};
 use crate::parser::{Statement, TableRef};
 use crate::protocol::{Output, Reply, ResultTable};
@@ -57,9 +56,9 @@ pub fn help(topic: Option<&str>) -> Fallible<String> {
         Some(t) if t == "import" => Ok(HELP_IMPORT.into()),
         Some(t) if t == "export" => Ok(HELP_EXPORT.into()),
         Some(t) if t == "variables" || t == "vars" => Ok(HELP_VARIABLES.into()),
-        Some(t) => Err(format!(
-            "no help on '{t}' (topics: schemas, import, export, variables)"
-        )),
+        Some(t) => {
+            Err(format!("no help on '{t}' (topics: schemas, import, export, variables)").into())
+        }
     }
 }
 
@@ -97,7 +96,7 @@ fn like(pattern: &str, text: &str) -> bool {
 
 impl Interpreter {
     pub(super) fn show_schemas(&self, s: &mut Session) -> Fallible<Reply> {
-        let result = introspect::schemas(&s.conn).map_err(|e| db_error(&e))?;
+        let result = introspect::schemas(&s.conn)?;
         Ok(tables(result))
     }
 
@@ -107,7 +106,7 @@ impl Interpreter {
         s: &Session,
         schema: Option<&str>,
     ) -> Fallible<Vec<(String, String, bool)>> {
-        introspect::relations(&s.conn, schema).map_err(|e| db_error(&e))
+        Ok(introspect::relations(&s.conn, schema)?)
     }
 
     pub(super) fn show_tables(
@@ -149,7 +148,7 @@ impl Interpreter {
                 ));
             }
         } else if !self.schema_exists(s, schema)? {
-            return Err(format!("unknown schema '{schema}' (see `show schemas`)"));
+            return Err(format!("unknown schema '{schema}' (see `show schemas`)").into());
         }
         for (_, name, _) in &materialized {
             if !rows.iter().any(|(n, _)| n == name) {
@@ -202,7 +201,7 @@ impl Interpreter {
     }
 
     fn table_info(&self, s: &Session) -> Fallible<Vec<(String, String, Value, Value)>> {
-        let info = introspect::table_info(&s.conn).map_err(|e| db_error(&e))?;
+        let info = introspect::table_info(&s.conn)?;
         Ok(info
             .into_iter()
             .map(|t| {
@@ -217,7 +216,7 @@ impl Interpreter {
     }
 
     fn schema_exists(&self, s: &Session, schema: &str) -> Fallible<bool> {
-        introspect::schema_exists(&s.conn, schema).map_err(|e| db_error(&e))
+        Ok(introspect::schema_exists(&s.conn, schema)?)
     }
 
     pub(super) fn show_columns(
@@ -231,7 +230,7 @@ impl Interpreter {
             return Ok(wait);
         }
         self.require_table(s, &schema, &name)?;
-        let mut result = introspect::describe(&s.conn, &schema, &name).map_err(|e| db_error(&e))?;
+        let mut result = introspect::describe(&s.conn, &schema, &name)?;
         if let Some(p) = pattern {
             result.rows.retain(|r| {
                 r.first()
@@ -251,7 +250,7 @@ impl Interpreter {
         s: &mut Session,
         pattern: Option<&str>,
     ) -> Fallible<Reply> {
-        let result = introspect::all_columns(&s.conn, pattern).map_err(|e| db_error(&e))?;
+        let result = introspect::all_columns(&s.conn, pattern)?;
         Ok(tables(result))
     }
 
@@ -338,7 +337,7 @@ impl Interpreter {
         for (schema, name) in s.recent.clone() {
             // A heading, not a result: stdout stays parseable in csv and json formats.
             outputs.push(Output::Message(format!("Table {schema}.{name}:")));
-            let result = introspect::describe(&s.conn, &schema, &name).map_err(|e| db_error(&e))?;
+            let result = introspect::describe(&s.conn, &schema, &name)?;
             outputs.push(Output::Table(result));
         }
         Ok(Reply {
@@ -355,12 +354,10 @@ impl Interpreter {
             return Ok(wait);
         }
         self.require_table(s, &schema, &name)?;
-        let columns =
-            warehouse::table_columns(&s.conn, &schema, &name).map_err(|e| e.to_string())?;
+        let columns = warehouse::table_columns(&s.conn, &schema, &name)?;
         let mut stats = Vec::new();
         for c in &columns {
-            let sample = introspect::sample_column(&s.conn, &schema, &name, &c.name)
-                .map_err(|e| db_error(&e))?;
+            let sample = introspect::sample_column(&s.conn, &schema, &name, &c.name)?;
             let (width, max_width, distinct, total, urls) = (
                 sample.width,
                 sample.max_width,
@@ -383,10 +380,9 @@ impl Interpreter {
         }
         let exprs = choose_peek_columns(&stats);
         if exprs.is_empty() {
-            return Err(format!("{schema}.{name} has no columns to peek at"));
+            return Err(format!("{schema}.{name} has no columns to peek at").into());
         }
-        let result =
-            introspect::head(&s.conn, &schema, &name, &exprs, n).map_err(|e| db_error(&e))?;
+        let result = introspect::head(&s.conn, &schema, &name, &exprs, n)?;
         s.recent = vec![(schema, name)];
         Ok(tables(result))
     }

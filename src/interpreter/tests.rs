@@ -295,3 +295,32 @@ fn connector_help_and_unknowns() {
     assert!(texts(&out)[0].starts_with("help - show this message"));
     assert!(texts(&out)[0].contains("count <table>"));
 }
+
+#[test]
+fn errors_say_what_failed_the_statement_duckdb_or_the_statement_as_written() {
+    let f = fixture();
+    let mut s = f.interp.open_session("kinds").unwrap();
+    let kind = |s: &mut Session, text: &str| {
+        let parsed = crate::parser::parse(text).unwrap();
+        f.interp.run(s, parsed.statement).unwrap_err()
+    };
+    match kind(&mut s, "select nonsense(1)") {
+        ShellError::Sql(m) => assert!(m.contains("nonsense"), "{m}"),
+        other => panic!("expected a DuckDB error, got {other:?}"),
+    }
+    match kind(&mut s, "show variable $nope") {
+        ShellError::Usage(m) => assert!(m.starts_with("unknown variable $nope"), "{m}"),
+        other => panic!("expected a usage error, got {other:?}"),
+    }
+    match kind(&mut s, "drop table main.nothing_here") {
+        ShellError::Usage(m) => assert!(m.contains("does not exist"), "{m}"),
+        other => panic!("expected a usage error, got {other:?}"),
+    }
+    // The shell shows the same one line whatever the kind.
+    let reply = run(&f, &mut s, "select nonsense(1)");
+    let shown = reply.error.unwrap_or_default();
+    assert!(
+        shown.starts_with("Catalog Error: Scalar Function with name nonsense"),
+        "{shown}"
+    );
+}

@@ -4,7 +4,7 @@
 //! its name, so `select * from $recs` works; strings are substituted as safely quoted
 //! literals, numbers inline.
 
-use super::sql::{db_error, query_table};
+use super::sql::query_table;
 use super::{Fallible, Interpreter, Session, Var};
 use crate::protocol::{Output, Reply, ResultTable};
 use crate::warehouse::quote_literal;
@@ -24,7 +24,7 @@ pub fn lookup(s: &Session, name: &str) -> Fallible<Option<Var>> {
     if !is_global(name) {
         return Ok(None);
     }
-    stored::global(&s.conn, name).map_err(|e| db_error(&e))
+    Ok(stored::global(&s.conn, name)?)
 }
 
 /// Replace every `$name` outside quotes and comments with its value.
@@ -34,7 +34,8 @@ pub fn substitute(s: &Session, sql: &str) -> Fallible<String> {
         Some(Var::Table(t)) => Ok(t),
         None => Err(format!(
             "unknown variable ${name} (set it with `${name} = …`; see `show variables`)"
-        )),
+        )
+        .into()),
     })
 }
 
@@ -79,15 +80,13 @@ impl Interpreter {
         if let Some(wait) = self.autoload(s, &refs)? {
             return Ok(wait);
         }
-        let result = query_table(&s.conn, &query)
-            .map_err(|e| db_error(&e))?
-            .unwrap_or_default();
+        let result = query_table(&s.conn, &query)?.unwrap_or_default();
         let scalar = result.rows.len() == 1 && result.columns.len() == 1;
         let global = is_global(name);
         if scalar {
             let value = result.rows[0][0].clone();
             if global {
-                stored::set_global_scalar(&s.conn, name, &value).map_err(|e| db_error(&e))?;
+                stored::set_global_scalar(&s.conn, name, &value)?;
                 s.vars.remove(name);
             } else {
                 s.vars.insert(name.to_string(), Var::Scalar(value.clone()));
@@ -97,7 +96,7 @@ impl Interpreter {
                 ..Default::default()
             });
         }
-        let table = stored::set_table(&s.conn, name, &query, global).map_err(|e| db_error(&e))?;
+        let table = stored::set_table(&s.conn, name, &query, global)?;
         if global {
             s.vars.remove(name);
         } else {
@@ -119,28 +118,27 @@ impl Interpreter {
                 ..Default::default()
             }),
             Some(Var::Table(t)) => {
-                let result = query_table(&s.conn, &format!("select * from {t}"))
-                    .map_err(|e| db_error(&e))?
-                    .unwrap_or_default();
+                let result =
+                    query_table(&s.conn, &format!("select * from {t}"))?.unwrap_or_default();
                 Ok(Reply {
                     outputs: vec![Output::Table(result)],
                     ..Default::default()
                 })
             }
-            None => Err(format!("unknown variable ${name}")),
+            None => Err(format!("unknown variable ${name}").into()),
         }
     }
 
     pub(super) fn unset_variable(&self, s: &mut Session, name: &str) -> Fallible<Reply> {
         let existed = lookup(s, name)?.is_some();
         if !existed {
-            return Err(format!("unknown variable ${name}"));
+            return Err(format!("unknown variable ${name}").into());
         }
         if let Some(Var::Table(_)) = s.vars.remove(name) {
             let _ = stored::drop_session_table(&s.conn, name);
         }
         if is_global(name) {
-            stored::unset_global(&s.conn, name).map_err(|e| db_error(&e))?;
+            stored::unset_global(&s.conn, name)?;
         }
         Ok(Reply {
             outputs: vec![Output::Message(format!("Unset ${name}"))],
@@ -157,7 +155,7 @@ impl Interpreter {
             };
             rows.push(vec![Value::String(name.clone()), Value::String(shown)]);
         }
-        for (name, v) in stored::globals(&s.conn).map_err(|e| db_error(&e))? {
+        for (name, v) in stored::globals(&s.conn)? {
             let shown = match v {
                 Stored::Scalar(x) => display(&x),
                 Stored::Table(_) => "[query result]".into(),
