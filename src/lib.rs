@@ -40,6 +40,12 @@
 //! channel) → `engine/load/stage.rs` (the writer thread) → `warehouse/staging.rs`
 //! (`StagingWriter`: flatten, widen, append) → `warehouse/catalog.rs` (`swap_in` /
 //! `merge_in`: one transaction). `engine/load/mod.rs` ties them together.
+//!
+//! Errors are typed per layer (`thiserror`): `FetchError` (adapters), `WarehouseError`,
+//! `LoadError` / `AdminError` / `OpenError` (engine), `ControlError` (actors),
+//! `ShellError` (interpreter: the statement as written, DuckDB, bookkeeping or job
+//! control), `PgError`. Each names what failed and how to fix it; `anyhow` appears only
+//! where they reach the user: the binaries, the host and daemon wiring, and the client.
 
 pub mod actors;
 pub mod adapters;
