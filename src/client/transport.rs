@@ -2,7 +2,9 @@
 //! direct call into an in-process [`Host`] (`--no-daemon`). Both answer requests and
 //! deliver events the same way, so the client has one code path.
 
+pub use crate::daemon::spawn_daemon;
 use crate::daemon::Endpoints;
+use crate::daemon::{daemon_binary, spawn_daemon_with};
 use crate::home::Home;
 use crate::host::{HomeLock, Host, LockError};
 use crate::protocol::{Event, Request, Response};
@@ -265,60 +267,6 @@ pub async fn ping_info(endpoints: &Endpoints, home: &Home, wait: Duration) -> Op
 /// Ping a daemon at `endpoints` (false when nothing answers within `wait`).
 pub async fn ping(endpoints: &Endpoints, home: &Home, wait: Duration) -> bool {
     ping_info(endpoints, home, wait).await.is_some()
-}
-
-/// Start `unifyd` for `home` as a detached process (own session, output to the log).
-pub fn spawn_daemon(home: &Home, wait_lock: bool) -> anyhow::Result<()> {
-    spawn_daemon_with(home, wait_lock, &[])
-}
-
-/// [`spawn_daemon`], passing `extra` arguments to `unifyd` (e.g. `--pg-listen ADDR`).
-pub fn spawn_daemon_with(home: &Home, wait_lock: bool, extra: &[String]) -> anyhow::Result<()> {
-    use std::os::unix::process::CommandExt;
-    let exe = daemon_binary()?;
-    home.ensure_dirs()?;
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(home.daemon_log())
-        .with_context(|| format!("opening {}", home.daemon_log().display()))?;
-    let mut cmd = std::process::Command::new(&exe);
-    cmd.arg("--home").arg(home.root());
-    if wait_lock {
-        cmd.arg("--wait-lock");
-    }
-    cmd.args(extra);
-    cmd.stdin(std::process::Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
-    // SAFETY: setsid is async-signal-safe (a bare system call) and only detaches the
-    // child from our session.
-    unsafe {
-        cmd.pre_exec(|| {
-            let _ = rustix::process::setsid();
-            Ok(())
-        });
-    }
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("starting {}", exe.display()))?;
-    // Reap it when it exits: a dead child left a zombie looks alive to `kill(pid, 0)`,
-    // and a client waiting on it would never notice its death.
-    std::thread::spawn(move || {
-        let _ = child.wait();
-    });
-    Ok(())
-}
-
-/// The `unifyd` binary next to the running executable (or on PATH).
-fn daemon_binary() -> anyhow::Result<std::path::PathBuf> {
-    if let Ok(exe) = std::env::current_exe() {
-        let sibling = exe.with_file_name("unifyd");
-        if sibling.is_file() {
-            return Ok(sibling);
-        }
-    }
-    Ok(std::path::PathBuf::from("unifyd"))
 }
 
 /// Connect to the home's daemon, starting it when none answers. Two clients starting at
