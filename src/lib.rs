@@ -29,7 +29,8 @@
 //!   with no queue, records its end itself).
 //! * [`host`]        — starts the actors over a home (for `unifyd` or `--no-daemon`) and
 //!   stops them: one stop signal, a deadline, unfinished jobs re-queued.
-//! * [`daemon`]      — wiring of the host and the ZeroMQ endpoints.
+//! * [`daemon`]      — wiring of the host and the ZeroMQ endpoints, and spawning `unifyd`
+//!   detached (the client starts it through here).
 //! * [`pg`]          — the PostgreSQL endpoint of `unifyd` (`--pg-listen`): pgwire
 //!   sessions that run statements through the host's request API, like any client.
 //! * [`client`]      — the `unify` client: transports (ZeroMQ or in-process) and the REPL.
