@@ -9,7 +9,6 @@
 //! [`HostContext::shutdown`]), and a run stopped that way leaves its job for the host to
 //! re-queue. The job's final state is written by the [`Ledger`], never here.
 
-use super::queue_poller::WorkerIdle;
 use super::status_publisher::{Publish, StatusPublisher};
 use super::{HostContext, JobEnd, Ledger, Stage, LEASE};
 use crate::engine::{LoadError, LoadSummary, Progress};
@@ -69,6 +68,11 @@ pub struct RunJob {
     /// Told when the job is over.
     pub done: Recipient<WorkerIdle>,
 }
+
+/// A slot of the pool finished its job (sent to `RunJob::done`, the queue poller).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WorkerIdle(pub usize);
 
 /// Stop job `id` at its next page boundary if it runs here; answers whether it did.
 #[derive(Message)]

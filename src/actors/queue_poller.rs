@@ -11,7 +11,7 @@
 //! expired: the monotonic clock does not run while the machine sleeps, and the workers
 //! renew as soon as it wakes.
 
-use super::loader_worker::{CancelJob, RunJob};
+use super::loader_worker::{CancelJob, RunJob, WorkerIdle};
 use super::{Activity, ActivityCounter, HostContext, Interrupted, Ledger, LEASE};
 use crate::queue::JobRecord;
 use actix::prelude::*;
@@ -254,11 +254,6 @@ impl Actor for QueuePoller {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Wake;
-
-/// A slot of the pool finished its job.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct WorkerIdle(pub usize);
 
 impl Handler<Wake> for QueuePoller {
     type Result = ();
