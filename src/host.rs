@@ -427,6 +427,17 @@ mod tests {
         }
     }
 
+    /// A job's state as `unify.loading_jobs` records it.
+    fn loading_job_state(host: &Host, id: &str) -> String {
+        let conn = host.ctx.engine.warehouse().connect().unwrap();
+        conn.query_row(
+            "SELECT state FROM unify.loading_jobs WHERE job_id = ?",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
     #[test]
     fn a_cancel_reaches_the_running_load_as_a_message_and_both_stores_record_it() {
         system().block_on(async {
@@ -463,14 +474,7 @@ mod tests {
                 running(host_ref).await == 0
             })
             .await;
-            let conn = host.ctx.engine.warehouse().connect().unwrap();
-            let state: String = conn
-                .query_row(
-                    "SELECT state FROM unify.loading_jobs WHERE job_id = ?",
-                    [&job.id],
-                    |r| r.get(0),
-                )
-                .unwrap();
+            let state = loading_job_state(&host, &job.id);
             assert_eq!(state, "cancelled");
             let err = host
                 .jobs
@@ -502,14 +506,7 @@ mod tests {
             host.shutdown(Duration::from_secs(60)).await;
             // The load ended before shutdown returned, and both stores say it will run
             // again.
-            let conn = host.ctx.engine.warehouse().connect().unwrap();
-            let state: String = conn
-                .query_row(
-                    "SELECT state FROM unify.loading_jobs WHERE job_id = ?",
-                    [&job.id],
-                    |r| r.get(0),
-                )
-                .unwrap();
+            let state = loading_job_state(&host, &job.id);
             assert_eq!(state, "interrupted");
             let queue = Queue::open(&home.queue_file()).await.unwrap();
             let stored = queue.get(&job.id).await.unwrap().unwrap();

@@ -132,12 +132,6 @@ pub enum ControlError {
     Contended(String),
 }
 
-impl From<ControlError> for String {
-    fn from(e: ControlError) -> String {
-        e.to_string()
-    }
-}
-
 /// What an actor has in flight and how many ticks it has handled. The host waits for
 /// `busy == 0` before it closes the queue; tests that step paused time wait for a tick's
 /// work to end the same way.

@@ -440,6 +440,18 @@ impl Queue {
         .await
     }
 
+    /// Only a final state may end a job.
+    fn require_final(&self, id: &str, state: JobState) -> Result<(), QueueError> {
+        if state.is_final() {
+            return Ok(());
+        }
+        Err(QueueError::NotFinal {
+            path: self.path_buf(),
+            id: id.to_string(),
+            state: state.as_str(),
+        })
+    }
+
     /// A job id no job in the queue has.
     async fn unused_id(
         &self,
@@ -555,13 +567,7 @@ impl Queue {
         rows: u64,
         error: Option<&str>,
     ) -> Result<bool, QueueError> {
-        if !state.is_final() {
-            return Err(QueueError::NotFinal {
-                path: self.path_buf(),
-                id: id.to_string(),
-                state: state.as_str(),
-            });
-        }
+        self.require_final(id, state)?;
         let done = sqlx::query(
             "UPDATE jobs SET state = ?, page_count = ?, row_count = ?, error = ?, \
              finished_at_ms = ?, lease_until_ms = NULL \
@@ -841,13 +847,7 @@ impl Queue {
         state: JobState,
         error: Option<&str>,
     ) -> Result<bool, QueueError> {
-        if !state.is_final() {
-            return Err(QueueError::NotFinal {
-                path: self.path_buf(),
-                id: id.to_string(),
-                state: state.as_str(),
-            });
-        }
+        self.require_final(id, state)?;
         let done = sqlx::query(
             "UPDATE jobs SET state = ?, error = ?, finished_at_ms = ? \
              WHERE id = ? AND state = 'queued'",
